@@ -1,0 +1,49 @@
+# The one front door. `make run` and `make test` do all the set-up on a fresh machine.
+SHELL := /bin/bash
+TOOLS := .tools
+UV := $(TOOLS)/bin/uv
+VENV := .venv
+export UV_PYTHON_DOWNLOADS := never
+export UV_PYTHON_PREFERENCE := only-system
+
+.PHONY: bootstrap run test unit lint typecheck stack-up stack-down stack-status bench clean-stack
+
+$(UV):
+	python3 -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install -q --disable-pip-version-check uv==0.13.8
+
+## bootstrap: install the locked Python environment (uv sync --frozen)
+bootstrap: $(UV)
+	$(UV) sync --frozen --python python3.11
+
+## run: bootstrap, bring the stack up, apply the topology, start every process of the Procfile
+run: bootstrap
+	$(VENV)/bin/shopstream stack up
+	$(VENV)/bin/shopstream run
+
+## test: bootstrap, bring the stack up if needed, run the whole test suite
+test: bootstrap
+	$(VENV)/bin/shopstream stack up
+	$(VENV)/bin/pytest
+
+unit: bootstrap
+	$(VENV)/bin/pytest -m "not stack"
+
+lint: bootstrap
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports
+
+typecheck: bootstrap
+	$(VENV)/bin/mypy
+
+stack-up: bootstrap
+	$(VENV)/bin/shopstream stack up
+stack-down:
+	$(VENV)/bin/shopstream stack down
+stack-status:
+	$(VENV)/bin/shopstream stack status
+
+bench: bootstrap
+	$(VENV)/bin/shopstream stack up
+	$(VENV)/bin/python -m bench.broker

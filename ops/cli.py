@@ -1,0 +1,112 @@
+"""The ``shopstream`` console script: the operators' front door.
+
+Exit codes: 0 success; 1 something is down or failed (the message says what and how
+to fix it); 2 bad usage (unknown command, option or name).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from collections.abc import Callable
+from dataclasses import asdict
+from typing import TypeVar
+
+import typer
+
+from ops.exceptions import OpsError
+from ops.stack.base import tail
+from ops.stack.launcher import ServerStatus, Stack
+from topology.settings import Settings
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, help="Shopstream operations.")
+stack_app = typer.Typer(no_args_is_help=True, help="The embedded local stack of real servers.")
+app.add_typer(stack_app, name="stack")
+
+EXIT_DOWN = 1
+EXIT_USAGE = 2
+T = TypeVar("T")
+
+
+def _settings() -> Settings:
+    try:
+        return Settings.from_env()
+    except ValueError as err:
+        typer.echo(f"error: bad settings: {err}", err=True)
+        raise typer.Exit(EXIT_USAGE) from err
+
+
+def _print_statuses(rows: list[ServerStatus], as_json: bool) -> None:
+    if as_json:
+        typer.echo(json.dumps([asdict(row) for row in rows], indent=2))
+        return
+    width = max(len(row.name) for row in rows)
+    for row in rows:
+        pid = f"pid {row.pid}" if row.pid else "-"
+        typer.echo(f"{row.name:<{width}}  {row.state:<9} {row.address:<55} {pid:<11} {row.seconds:5.1f}s  {row.log}")
+        if row.error:
+            typer.echo("    " + row.error.replace("\n", "\n    "), err=True)
+
+
+def _only(names: list[str] | None) -> tuple[str, ...]:
+    return tuple(names or ())
+
+
+@stack_app.command()
+def up(
+    names: list[str] = typer.Argument(None, help="Servers to start (default: all)."),  # noqa: B008
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Install what is missing, start what is down, wait until every server is healthy."""
+    rows = _run(lambda stack: stack.up(), names)
+    _print_statuses(rows, as_json)
+    if not all(row.ok for row in rows):
+        raise typer.Exit(EXIT_DOWN)
+
+
+@stack_app.command()
+def down(names: list[str] = typer.Argument(None), as_json: bool = typer.Option(False, "--json")) -> None:  # noqa: B008
+    """Stop the servers this launcher started (found by pid file); data is kept."""
+    _print_statuses(_run(lambda stack: stack.down(), names), as_json)
+
+
+@stack_app.command()
+def status(names: list[str] = typer.Argument(None), as_json: bool = typer.Option(False, "--json")) -> None:  # noqa: B008
+    """One line per server; exit 1 when any is not up."""
+    rows = _run(lambda stack: stack.status(), names)
+    _print_statuses(rows, as_json)
+    if not all(row.ok for row in rows):
+        raise typer.Exit(EXIT_DOWN)
+
+
+@stack_app.command()
+def logs(
+    name: str,
+    lines: int = typer.Option(50, "-n", "--lines", min=1),
+    follow: bool = typer.Option(False, "-f", "--follow"),
+) -> None:
+    """Print the end of one server's log file."""
+    server = _run(lambda stack: stack.get(name), None)
+    if not server.log_file.exists():
+        typer.echo(f"error: {name} has no log yet ({server.log_file}); start it with `shopstream stack up`", err=True)
+        raise typer.Exit(EXIT_DOWN)
+    if follow:
+        subprocess.run(["tail", "-n", str(lines), "-F", str(server.log_file)], check=False)
+        return
+    typer.echo(tail(server.log_file, lines))
+
+
+def _run(action: Callable[[Stack], T], names: list[str] | None) -> T:
+    try:
+        return action(Stack(_settings(), _only(names)))
+    except OpsError as err:
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(EXIT_USAGE if "no such server" in str(err) else EXIT_DOWN) from err
+
+
+def main() -> None:
+    app(prog_name="shopstream")
+
+
+if __name__ == "__main__":
+    main()

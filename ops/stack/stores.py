@@ -1,0 +1,232 @@
+"""Redis, Elasticsearch (noida-db), MongoDB (SecantusDB) and an SMTP server (aiosmtpd)."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import shutil
+import smtplib
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import pymongo
+import redis
+
+from ops.exceptions import StackError
+from ops.stack.base import Server
+
+VENV_BIN = Path(sys.executable).parent
+
+
+def venv_tool(server: str, tool: str) -> str:
+    path = VENV_BIN / tool
+    if not path.exists():
+        raise StackError(server, f"{tool} is missing from {VENV_BIN}", "run `uv sync --frozen` (make bootstrap)")
+    return str(path)
+
+
+class Redis(Server):
+    name = "redis"
+
+    @property
+    def ports(self) -> tuple[int, ...]:
+        return (self.settings.redis_port,)
+
+    @property
+    def address(self) -> str:
+        return self.settings.redis_url
+
+    def install(self) -> None:
+        if shutil.which("redis-server"):
+            return
+        apt = shutil.which("apt-get")
+        if os.geteuid() != 0 or apt is None:
+            raise StackError(
+                self.name,
+                "redis-server is not installed",
+                "install it (apt-get install -y redis-server) or set SHOP_REDIS_URL",
+            )
+        for argv in ([apt, "update", "-qq"], [apt, "install", "-y", "-qq", "--no-install-recommends", "redis-server"]):
+            proc = subprocess.run(
+                argv,
+                capture_output=True,
+                text=True,
+                check=False,
+                timeout=self.settings.install_timeout_s,
+                env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"},
+            )
+            if proc.returncode != 0:
+                raise StackError(
+                    self.name,
+                    f"{' '.join(argv)} failed:\n{proc.stderr[-1500:]}",
+                    "install redis-server by hand or set SHOP_REDIS_URL",
+                )
+
+    def prepare(self) -> None:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+
+    def command(self) -> list[str]:
+        redis_server = shutil.which("redis-server") or "redis-server"
+        return [
+            redis_server,
+            "--port",
+            str(self.settings.redis_port),
+            "--bind",
+            self.settings.host,
+            "--dir",
+            str(self.data_dir),
+            "--appendonly",
+            "yes",
+            "--appendfsync",
+            "everysec",
+            "--save",
+            "",
+            "--daemonize",
+            "no",
+            "--protected-mode",
+            "no",
+            "--maxclients",
+            "2000",
+        ]
+
+    def healthy(self) -> bool:
+        client = redis.Redis.from_url(self.address, socket_timeout=1, socket_connect_timeout=1)
+        try:
+            return bool(client.ping())
+        except redis.RedisError:
+            return False
+        finally:
+            client.close()
+
+
+class Search(Server):
+    """Elasticsearch's API, served by noida-db (the accepted local default, see shared/STACK.md)."""
+
+    name = "search"
+
+    @property
+    def ports(self) -> tuple[int, ...]:
+        return (self.settings.search_port,)
+
+    @property
+    def address(self) -> str:
+        return self.settings.search_url
+
+    def prepare(self) -> None:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+
+    def binary(self) -> str:
+        """The noida-db executable itself, not its Python wrapper (which would outlive a stop)."""
+        spec = importlib.util.find_spec("noida_db")
+        if spec is None or spec.origin is None:
+            raise StackError(self.name, "the noida-db package is missing", "run `uv sync --frozen` (make bootstrap)")
+        return str(Path(spec.origin).parent / "noida-db")
+
+    def command(self) -> list[str]:
+        return [
+            self.binary(),
+            "start",
+            "--data-dir",
+            str(self.data_dir),
+            "--host",
+            self.settings.host,
+            "--only",
+            "elasticsearch",
+            "--elasticsearch-port",
+            str(self.settings.search_port),
+        ]
+
+    def healthy(self) -> bool:
+        try:
+            answer = httpx.get(self.address, timeout=1.0)
+        except httpx.HTTPError:
+            return False
+        return answer.status_code == 200 and "version" in answer.json()
+
+
+class Mongo(Server):
+    """MongoDB's wire protocol, served by SecantusDB as a separate process (GPL: never imported)."""
+
+    name = "mongo"
+
+    @property
+    def ports(self) -> tuple[int, ...]:
+        return (self.settings.mongo_port,)
+
+    @property
+    def address(self) -> str:
+        return self.settings.mongo_url
+
+    def prepare(self) -> None:
+        self.refuse_unknown_folder("WiredTiger")
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+
+    def command(self) -> list[str]:
+        return [
+            venv_tool(self.name, "secantusd-py"),
+            "--host",
+            self.settings.host,
+            "--port",
+            str(self.settings.mongo_port),
+            "--storage-path",
+            str(self.data_dir),
+            "--cache-size",
+            "256M",
+            "--log-level",
+            "WARNING",
+        ]
+
+    def healthy(self) -> bool:
+        client: pymongo.MongoClient[dict[str, object]] = pymongo.MongoClient(
+            self.address, serverSelectionTimeoutMS=1000, connectTimeoutMS=1000
+        )
+        try:
+            return client.admin.command("ping").get("ok") == 1.0
+        except pymongo.errors.PyMongoError:
+            return False
+        finally:
+            client.close()
+
+
+class Smtp(Server):
+    """A real SMTP server on loopback that stores every message in a Maildir."""
+
+    name = "smtp"
+
+    @property
+    def ports(self) -> tuple[int, ...]:
+        return (self.settings.smtp_port,)
+
+    @property
+    def address(self) -> str:
+        host, port = self.settings.smtp_address
+        return f"smtp://{host}:{port}"
+
+    @property
+    def maildir(self) -> Path:
+        return self.data_dir / "maildir"
+
+    def prepare(self) -> None:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+
+    def command(self) -> list[str]:
+        return [
+            sys.executable,
+            "-m",
+            "aiosmtpd",
+            "-n",
+            "-l",
+            f"{self.settings.host}:{self.settings.smtp_port}",
+            "-c",
+            "aiosmtpd.handlers.Mailbox",
+            str(self.maildir),
+        ]
+
+    def healthy(self) -> bool:
+        try:
+            with smtplib.SMTP(*self.settings.smtp_address, timeout=1) as smtp:
+                return smtp.noop()[0] == 250
+        except (OSError, smtplib.SMTPException):
+            return False

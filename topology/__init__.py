@@ -1,0 +1,1 @@
+"""Shopstream topology."""

@@ -1,0 +1,151 @@
+"""The one settings object of Shopstream.
+
+Every URL, port, secret and tuning knob lives here. It is read from ``SHOP_*``
+environment variables once, at the edge of a process (``Settings.from_env()``),
+and passed inward; nothing else reads the environment.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+from typing import Self
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+#: Development secrets. The production profile refuses to start with any of them.
+DEV_JWT_SECRET = "dev-only-jwt-secret-change-me"  # noqa: S105 - a known dev default, refused in prod
+DEV_PARTNER_SECRET = "dev-only-partner-secret"  # noqa: S105
+DEV_GATEWAY_KEY = "dev-only-gateway-key"
+
+
+class Profile(StrEnum):
+    """Where the process runs."""
+
+    DEV = "dev"
+    TEST = "test"
+    PROD = "prod"
+
+
+class Settings(BaseSettings):
+    """Every knob of the system, immutable once read."""
+
+    model_config = SettingsConfigDict(env_prefix="SHOP_", frozen=True, extra="forbid", populate_by_name=True)
+
+    profile: Profile = Profile.DEV
+
+    # Where the embedded local stack keeps binaries, data, logs and pid files.
+    stack_dir: Path = PROJECT_ROOT / ".stack"
+    # Downloaded server binaries (Kafka jars); shared by private test stacks. Default: stack_dir/tools.
+    tools_dir: Path | None = None
+    host: str = "127.0.0.1"
+
+    # Kafka
+    kafka_port: int = Field(19092, ge=1, le=65535)
+    kafka_controller_port: int = Field(19093, ge=1, le=65535)
+    kafka_version: str = "4.1.1"
+    kafka_heap: str = "768m"
+    kafka_bootstrap: str | None = None  # production: the managed cluster's bootstrap servers
+    topic_prefix: str = ""
+
+    # PostgreSQL primary and read replica
+    pg_port: int = Field(15432, ge=1, le=65535)
+    pg_replica_port: int = Field(15433, ge=1, le=65535)
+    pg_user: str = "shopstream"
+    pg_database: str = "shopstream"
+    pg_password: SecretStr = SecretStr("")
+    pg_primary_url: str | None = None
+    pg_replica_url: str | None = None
+
+    # Redis
+    redis_port: int = Field(16379, ge=1, le=65535)
+    redis_url_override: str | None = Field(None, alias="SHOP_REDIS_URL")
+
+    # Elasticsearch (noida-db locally)
+    search_port: int = Field(19200, ge=1, le=65535)
+    search_url_override: str | None = Field(None, alias="SHOP_SEARCH_URL")
+
+    # MongoDB (SecantusDB locally)
+    mongo_port: int = Field(27018, ge=1, le=65535)
+    mongo_url_override: str | None = Field(None, alias="SHOP_MONGO_URL")
+    mongo_database: str = "shopstream"
+
+    # SMTP (aiosmtpd locally)
+    smtp_port: int = Field(2525, ge=1, le=65535)
+
+    # Secrets
+    jwt_secret: SecretStr = SecretStr(DEV_JWT_SECRET)
+    partner_secret: SecretStr = SecretStr(DEV_PARTNER_SECRET)
+    gateway_key: SecretStr = SecretStr(DEV_GATEWAY_KEY)
+
+    # Launcher tuning
+    health_timeout_s: float = Field(90.0, gt=0)
+    install_timeout_s: float = Field(600.0, gt=0)
+
+    @classmethod
+    def from_env(cls) -> Self:
+        """Read the settings from ``SHOP_*`` environment variables (the only place that does)."""
+        return cls()
+
+    @model_validator(mode="after")
+    def _refuse_dev_secrets_in_prod(self) -> Self:
+        if self.profile is Profile.PROD:
+            dev = {
+                "SHOP_JWT_SECRET": (self.jwt_secret, DEV_JWT_SECRET),
+                "SHOP_PARTNER_SECRET": (self.partner_secret, DEV_PARTNER_SECRET),
+                "SHOP_GATEWAY_KEY": (self.gateway_key, DEV_GATEWAY_KEY),
+            }
+            bad = [name for name, (secret, default) in dev.items() if secret.get_secret_value() in ("", default)]
+            if bad:
+                msg = f"production profile refuses development or empty secrets: set {', '.join(bad)}"
+                raise ValueError(msg)
+            missing = [
+                name
+                for name, value in {
+                    "SHOP_KAFKA_BOOTSTRAP": self.kafka_bootstrap,
+                    "SHOP_PG_PRIMARY_URL": self.pg_primary_url,
+                    "SHOP_PG_REPLICA_URL": self.pg_replica_url,
+                    "SHOP_REDIS_URL": self.redis_url_override,
+                    "SHOP_SEARCH_URL": self.search_url_override,
+                    "SHOP_MONGO_URL": self.mongo_url_override,
+                }.items()
+                if not value
+            ]
+            if missing:
+                msg = f"production profile needs the managed services' addresses: set {', '.join(missing)}"
+                raise ValueError(msg)
+        return self
+
+    # Derived addresses: production overrides win, else the embedded stack on loopback.
+    @property
+    def bootstrap_servers(self) -> str:
+        return self.kafka_bootstrap or f"{self.host}:{self.kafka_port}"
+
+    @property
+    def pg_url(self) -> str:
+        return self.pg_primary_url or f"postgresql://{self.pg_user}@{self.host}:{self.pg_port}/{self.pg_database}"
+
+    @property
+    def pg_read_url(self) -> str:
+        return (
+            self.pg_replica_url or f"postgresql://{self.pg_user}@{self.host}:{self.pg_replica_port}/{self.pg_database}"
+        )
+
+    @property
+    def redis_url(self) -> str:
+        return self.redis_url_override or f"redis://{self.host}:{self.redis_port}/0"
+
+    @property
+    def search_url(self) -> str:
+        return self.search_url_override or f"http://{self.host}:{self.search_port}"
+
+    @property
+    def mongo_url(self) -> str:
+        return self.mongo_url_override or f"mongodb://{self.host}:{self.mongo_port}/?directConnection=true"
+
+    @property
+    def smtp_address(self) -> tuple[str, int]:
+        return (self.host, self.smtp_port)
