@@ -7,9 +7,12 @@ to fix it); 2 bad usage (unknown command, option or name).
 from __future__ import annotations
 
 import json
+import os
 import subprocess
+import sys
 from collections.abc import Callable
 from dataclasses import asdict
+from pathlib import Path
 from typing import TypeVar
 
 import typer
@@ -17,7 +20,7 @@ import typer
 from ops.exceptions import OpsError
 from ops.stack.base import tail
 from ops.stack.launcher import ServerStatus, Stack
-from topology.settings import Settings
+from topology.settings import PROJECT_ROOT, Settings
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="Shopstream operations.")
 stack_app = typer.Typer(no_args_is_help=True, help="The embedded local stack of real servers.")
@@ -94,6 +97,24 @@ def logs(
         subprocess.run(["tail", "-n", str(lines), "-F", str(server.log_file)], check=False)
         return
     typer.echo(tail(server.log_file, lines))
+
+
+@app.command()
+def run(procfile: Path = typer.Option(PROJECT_ROOT / "Procfile", help="The Procfile to run.")) -> None:  # noqa: B008
+    """Bring the stack up, then run every process of the Procfile under honcho (Ctrl-C stops them)."""
+    rows = _run(lambda stack: stack.up(), None)
+    _print_statuses(rows, as_json=False)
+    if not all(row.ok for row in rows):
+        raise typer.Exit(EXIT_DOWN)
+    settings = _settings()
+    typer.echo(f"\nlogs: {settings.stack_dir / 'logs'}  ·  `shopstream stack logs NAME`  ·  `shopstream stack status`")
+    processes = [line for line in procfile.read_text().splitlines() if line.strip() and not line.startswith("#")]
+    if not processes:
+        typer.echo(f"{procfile} lists no processes yet; the stack stays up (`shopstream stack down` stops it).")
+        return
+    typer.echo(f"starting {len(processes)} processes from {procfile} with honcho")
+    honcho = Path(sys.executable).parent / "honcho"
+    os.execv(honcho, [str(honcho), "start", "-f", str(procfile), "-d", str(PROJECT_ROOT)])  # noqa: S606
 
 
 def _run(action: Callable[[Stack], T], names: list[str] | None) -> T:
