@@ -17,6 +17,7 @@ from typing import TypeVar
 
 import typer
 
+from ops.cli_topology import dlq_app, topology_app
 from ops.exceptions import OpsError
 from ops.stack.base import tail
 from ops.stack.launcher import ServerStatus, Stack
@@ -25,6 +26,8 @@ from topology.settings import PROJECT_ROOT, Settings
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="Shopstream operations.")
 stack_app = typer.Typer(no_args_is_help=True, help="The embedded local stack of real servers.")
 app.add_typer(stack_app, name="stack")
+app.add_typer(topology_app, name="topology")
+app.add_typer(dlq_app, name="dlq")
 
 EXIT_DOWN = 1
 EXIT_USAGE = 2

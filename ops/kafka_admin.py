@@ -1,0 +1,59 @@
+"""Kafka clients for operator commands: fail fast and clearly when the broker is away."""
+
+from __future__ import annotations
+
+import uuid
+
+from confluent_kafka import Consumer, KafkaException, TopicPartition
+from confluent_kafka.admin import AdminClient, ClusterMetadata, OffsetSpec
+
+from ops.exceptions import OpsError
+from topology.settings import Settings
+
+CONNECT_TIMEOUT_S = 5.0
+
+
+class BrokerUnreachable(OpsError):
+    pass
+
+
+def _base(settings: Settings) -> dict[str, object]:
+    return {
+        "bootstrap.servers": settings.bootstrap_servers,
+        "socket.connection.setup.timeout.ms": int(CONNECT_TIMEOUT_S * 1000),
+        "log_level": 0,
+    }
+
+
+def admin_client(settings: Settings) -> tuple[AdminClient, ClusterMetadata]:
+    """An AdminClient and the cluster metadata, or BrokerUnreachable within a few seconds."""
+    admin = AdminClient(_base(settings))
+    try:
+        meta = admin.list_topics(timeout=CONNECT_TIMEOUT_S)
+    except KafkaException as err:
+        raise BrokerUnreachable(
+            f"Kafka at {settings.bootstrap_servers} did not answer within {CONNECT_TIMEOUT_S:.0f} s ({err.args[0]})\n"
+            "  fix: start it with `shopstream stack up`, or point SHOP_KAFKA_BOOTSTRAP at a running cluster"
+        ) from None
+    return admin, meta
+
+
+def end_offsets(admin: AdminClient, partitions: list[TopicPartition]) -> dict[tuple[str, int], int]:
+    """High watermarks of many partitions in one request."""
+    if not partitions:
+        return {}
+    futures = admin.list_offsets({tp: OffsetSpec.latest() for tp in partitions}, request_timeout=10)
+    return {(tp.topic, tp.partition): future.result(timeout=15).offset for tp, future in futures.items()}
+
+
+def reader(settings: Settings, **extra: object) -> Consumer:
+    """A consumer that joins no group and commits nothing (for inspection)."""
+    return Consumer(
+        {
+            **_base(settings),
+            "group.id": f"shopstream-ops-{uuid.uuid4().hex[:8]}",
+            "enable.auto.commit": False,
+            "enable.auto.offset.store": False,
+            **extra,
+        }
+    )

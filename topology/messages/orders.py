@@ -1,0 +1,75 @@
+"""Orders: the lifecycle saga's commands and events, keyed by order id."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import msgspec
+
+from topology.messages.base import Command, Event, Id, Money, Quantity, Reason, Sku
+
+
+class OrderLine(msgspec.Struct, frozen=True):
+    sku: Sku
+    quantity: Quantity
+    unit_price: Money
+
+
+Lines = Annotated[list[OrderLine], msgspec.Meta(min_length=1, max_length=100)]
+
+
+class PlaceOrder(Command, frozen=True, kw_only=True):
+    order_id: Id
+    customer_id: Id
+    lines: Lines
+    payment_token: Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
+
+
+class CancelOrder(Command, frozen=True, kw_only=True):
+    order_id: Id
+    reason: Reason = "customer request"
+
+
+class MarkOrderShipped(Command, frozen=True, kw_only=True):
+    order_id: Id
+    carrier: Annotated[str, msgspec.Meta(max_length=64)]
+    tracking_code: Annotated[str, msgspec.Meta(max_length=128)]
+
+
+class MarkOrderDelivered(Command, frozen=True, kw_only=True):
+    order_id: Id
+
+
+class RequestRefund(Command, frozen=True, kw_only=True):
+    order_id: Id
+    amount: Money
+    reason: Reason
+
+
+class OrderPlaced(Event, frozen=True, kw_only=True):
+    order_id: Id
+    customer_id: Id
+    lines: Lines
+    total: Money
+
+
+class OrderConfirmed(Event, frozen=True, kw_only=True):
+    order_id: Id
+    customer_id: Id
+    total: Money
+
+
+class OrderCancelled(Event, frozen=True, kw_only=True):
+    order_id: Id
+    customer_id: Id
+    reason: Reason
+
+
+class OrderShipped(Event, frozen=True, kw_only=True):
+    order_id: Id
+    carrier: str
+    tracking_code: str
+
+
+class OrderDelivered(Event, frozen=True, kw_only=True):
+    order_id: Id

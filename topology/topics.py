@@ -1,0 +1,229 @@
+"""Every topic of the system: name, partitions, retention, cleanup, key, messages, DLQ.
+
+Names here are logical; ``Topic.name_for(prefix)`` gives the broker name, so tests and
+environments can live side by side under ``SHOP_TOPIC_PREFIX``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from topology.messages import (
+    AdjustStock,
+    AuthorizePayment,
+    CancelOrder,
+    CapturePayment,
+    CommitStock,
+    MarkOrderDelivered,
+    MarkOrderShipped,
+    Message,
+    NotificationFailed,
+    NotificationSent,
+    OrderCancelled,
+    OrderConfirmed,
+    OrderDelivered,
+    OrderPlaced,
+    OrderShipped,
+    PaymentAuthorized,
+    PaymentCaptured,
+    PaymentDeclined,
+    PaymentRefunded,
+    PaymentVoided,
+    PlaceOrder,
+    ProductUpserted,
+    ProfileUpdated,
+    RefundPayment,
+    RegisterUser,
+    ReleaseStock,
+    RequestRefund,
+    ReserveStock,
+    SendNotification,
+    StockAdjusted,
+    StockCommitted,
+    StockLevelChanged,
+    StockRejected,
+    StockReleased,
+    StockReserved,
+    UpdateProfile,
+    UpsertProduct,
+    UserRegistered,
+    VoidPayment,
+)
+
+DAY_MS = 24 * 3600 * 1000
+DLQ_SUFFIX = ".dlq"
+
+
+@dataclass(frozen=True)
+class Topic:
+    name: str
+    partitions: int
+    key: str
+    messages: tuple[type[Message], ...]
+    description: str
+    retention_ms: int = 7 * DAY_MS
+    cleanup: Literal["delete", "compact"] = "delete"
+    replication: int = 1
+    has_dlq: bool = True
+    extra_config: tuple[tuple[str, str], ...] = ()
+
+    def name_for(self, prefix: str = "") -> str:
+        return f"{prefix}{self.name}"
+
+    @property
+    def config(self) -> dict[str, str]:
+        return {
+            "cleanup.policy": self.cleanup,
+            "retention.ms": str(self.retention_ms),
+            **dict(self.extra_config),
+        }
+
+    @property
+    def dead_letter(self) -> Topic | None:
+        if not self.has_dlq:
+            return None
+        return Topic(
+            name=self.name + DLQ_SUFFIX,
+            partitions=3,
+            key=f"{self.key} of the failed record",
+            messages=(),
+            description=f"records of {self.name} that failed, with the original bytes and the reason in headers",
+            retention_ms=30 * DAY_MS,
+            has_dlq=False,
+        )
+
+
+COMPACTED = (("min.cleanable.dirty.ratio", "0.1"), ("segment.ms", str(3600 * 1000)))
+
+ORDER_COMMANDS = Topic(
+    "shop.orders.commands",
+    6,
+    "order_id",
+    (PlaceOrder, CancelOrder, MarkOrderShipped, MarkOrderDelivered, RequestRefund),
+    "order commands from the ingress",
+)
+PARTNER_COMMANDS = Topic(
+    "shop.partner.commands",
+    6,
+    "order_id or sku",
+    (PlaceOrder, AdjustStock, UpsertProduct),
+    "commands partners produce straight to Kafka; validated like HTTP commands",
+)
+ORDER_EVENTS = Topic(
+    "shop.orders.events",
+    6,
+    "order_id",
+    (OrderPlaced, OrderConfirmed, OrderCancelled, OrderShipped, OrderDelivered),
+    "the order lifecycle",
+    retention_ms=30 * DAY_MS,
+)
+INVENTORY_COMMANDS = Topic(
+    "shop.inventory.commands",
+    6,
+    "sku",
+    (ReserveStock, ReleaseStock, CommitStock, AdjustStock),
+    "stock reservations and adjustments",
+)
+INVENTORY_EVENTS = Topic(
+    "shop.inventory.events",
+    6,
+    "sku",
+    (StockReserved, StockRejected, StockReleased, StockCommitted, StockAdjusted),
+    "what happened to stock",
+    retention_ms=30 * DAY_MS,
+)
+STOCK_LEVELS = Topic(
+    "shop.stock.levels",
+    6,
+    "sku",
+    (StockLevelChanged,),
+    "latest stock level per SKU (entity state)",
+    retention_ms=-1,
+    cleanup="compact",
+    extra_config=COMPACTED,
+)
+PAYMENT_COMMANDS = Topic(
+    "shop.payments.commands",
+    6,
+    "order_id",
+    (AuthorizePayment, CapturePayment, VoidPayment, RefundPayment),
+    "payment gateway operations",
+)
+PAYMENT_EVENTS = Topic(
+    "shop.payments.events",
+    6,
+    "order_id",
+    (PaymentAuthorized, PaymentDeclined, PaymentCaptured, PaymentVoided, PaymentRefunded),
+    "payment outcomes",
+    retention_ms=30 * DAY_MS,
+)
+USER_COMMANDS = Topic("shop.users.commands", 3, "user_id", (RegisterUser, UpdateProfile), "user registration, profiles")
+USER_EVENTS = Topic(
+    "shop.users.events",
+    3,
+    "user_id",
+    (UserRegistered, ProfileUpdated),
+    "user state (entity state)",
+    retention_ms=-1,
+    cleanup="compact",
+    extra_config=COMPACTED,
+)
+CATALOG_COMMANDS = Topic("shop.catalog.commands", 3, "sku", (UpsertProduct,), "product upserts")
+CATALOG_EVENTS = Topic(
+    "shop.catalog.events",
+    3,
+    "sku",
+    (ProductUpserted,),
+    "product state (entity state)",
+    retention_ms=-1,
+    cleanup="compact",
+    extra_config=COMPACTED,
+)
+NOTIFICATION_COMMANDS = Topic(
+    "shop.notifications.commands",
+    3,
+    "user_id",
+    (SendNotification,),
+    "email, SMS and push to send",
+)
+NOTIFICATION_EVENTS = Topic(
+    "shop.notifications.events",
+    3,
+    "user_id",
+    (NotificationSent, NotificationFailed),
+    "delivery outcomes",
+    retention_ms=30 * DAY_MS,
+)
+DLQ_REPLAYS = Topic(
+    "shop.dlq.replays", 1, "DLQ record id", (),
+    "which DLQ records were replayed, when, to where (so a replay happens once)",
+    retention_ms=-1, cleanup="compact", has_dlq=False,
+)  # fmt: skip
+
+TOPICS: tuple[Topic, ...] = (
+    ORDER_COMMANDS, PARTNER_COMMANDS, ORDER_EVENTS,
+    INVENTORY_COMMANDS, INVENTORY_EVENTS, STOCK_LEVELS,
+    PAYMENT_COMMANDS, PAYMENT_EVENTS,
+    USER_COMMANDS, USER_EVENTS,
+    CATALOG_COMMANDS, CATALOG_EVENTS,
+    NOTIFICATION_COMMANDS, NOTIFICATION_EVENTS,
+    DLQ_REPLAYS,
+)  # fmt: skip
+
+
+def all_topics() -> tuple[Topic, ...]:
+    """Every topic including the dead letter topics, in declaration order."""
+    found: list[Topic] = []
+    for topic in TOPICS:
+        found.append(topic)
+        if topic.dead_letter is not None:
+            found.append(topic.dead_letter)
+    return tuple(found)
+
+
+def by_name(name: str) -> Topic:
+    for topic in all_topics():
+        if topic.name == name:
+            return topic
+    raise KeyError(name)
