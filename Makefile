@@ -12,9 +12,12 @@ $(UV):
 	python3 -m venv $(TOOLS)
 	$(TOOLS)/bin/pip install -q --disable-pip-version-check uv==0.13.8
 
-## bootstrap: install the locked Python environment (uv sync --frozen)
-bootstrap: $(UV)
+## bootstrap: install the locked Python environment (uv sync --frozen) and the mermaid parser (npm ci)
+bootstrap: $(UV) ops/mermaid/node_modules/.package-lock.json
 	$(UV) sync --frozen --python python3.11
+
+ops/mermaid/node_modules/.package-lock.json: ops/mermaid/package-lock.json
+	npm ci --prefix ops/mermaid --silent --no-audit --no-fund
 
 ## run: bootstrap, bring the stack up, apply the topology, start every process of the Procfile
 run: bootstrap
