@@ -17,6 +17,7 @@ from typing import TypeVar
 
 import typer
 
+from ops import topology_admin
 from ops.cli_topology import dlq_app, topology_app
 from ops.exceptions import OpsError
 from ops.stack.base import tail
@@ -104,12 +105,22 @@ def logs(
 
 @app.command()
 def run(procfile: Path = typer.Option(PROJECT_ROOT / "Procfile", help="The Procfile to run.")) -> None:  # noqa: B008
-    """Bring the stack up, then run every process of the Procfile under honcho (Ctrl-C stops them)."""
+    """Bring the stack up, apply the topology, run every process of the Procfile under honcho (Ctrl-C stops them)."""
     rows = _run(lambda stack: stack.up(), None)
     _print_statuses(rows, as_json=False)
     if not all(row.ok for row in rows):
         raise typer.Exit(EXIT_DOWN)
     settings = _settings()
+    try:
+        steps = topology_admin.apply(settings)
+    except OpsError as err:
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(EXIT_DOWN) from err
+    created = sum(step.done for step in steps)
+    drift = [step for step in steps if step.action in ("drift", "undeclared")]
+    typer.echo(f"\ntopology: {len(steps)} topics checked, {created} created or raised, {len(drift)} drift reported")
+    for step in drift:
+        typer.echo(f"  {step.action}: {step.topic}: {step.detail}")
     typer.echo(f"\nlogs: {settings.stack_dir / 'logs'}  ·  `shopstream stack logs NAME`  ·  `shopstream stack status`")
     processes = [line for line in procfile.read_text().splitlines() if line.strip() and not line.startswith("#")]
     if not processes:

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -18,10 +20,10 @@ from confluent_kafka import OFFSET_BEGINNING, Message, Producer, TopicPartition
 from confluent_kafka.admin import OffsetSpec
 
 from ops.exceptions import OpsError
-from ops.kafka_admin import admin_client, end_offsets, reader
+from ops.kafka_admin import admin_client, end_offsets, list_offsets, reader
 from topology.dlq import H_REPLAYED_FROM, DeadLetter
 from topology.exceptions import DecodeError
-from topology.settings import Settings
+from topology.settings import PROJECT_ROOT, Settings
 from topology.topics import DLQ_REPLAYS, DLQ_SUFFIX, all_topics
 
 ID_PATTERN = re.compile(r"^(?P<topic>[A-Za-z0-9._-]+)/(?P<partition>\d+)/(?P<offset>\d+)$")
@@ -248,23 +250,31 @@ def purge(settings: Settings, before: datetime, topic: str | None = None) -> dic
     ]
     if not partitions:
         return {}
-    at_time = admin.list_offsets(
-        {tp: OffsetSpec.for_timestamp(int(before.timestamp() * 1000)) for tp in partitions}, request_timeout=10
-    )
+    cutoff_ms = int(before.timestamp() * 1000)
+    at_time = list_offsets(admin, partitions, lambda: OffsetSpec.for_timestamp(cutoff_ms))
     ends = end_offsets(admin, partitions)
-    starts = {
-        (tp.topic, tp.partition): f.result(timeout=15).offset
-        for tp, f in admin.list_offsets({tp: OffsetSpec.earliest() for tp in partitions}, request_timeout=10).items()
-    }
+    starts = list_offsets(admin, partitions, OffsetSpec.earliest)
     cut: list[TopicPartition] = []
-    for tp, future in at_time.items():
-        offset = future.result(timeout=15).offset
-        cut_at = ends[tp.topic, tp.partition] if offset < 0 else offset
-        if cut_at > starts[tp.topic, tp.partition]:
+    for tp in partitions:
+        key = (tp.topic, tp.partition)
+        cut_at = ends[key] if at_time[key] < 0 else at_time[key]
+        if cut_at > starts[key]:
             cut.append(TopicPartition(tp.topic, tp.partition, cut_at))
-    deleted: dict[str, int] = {}
-    if cut:
-        for tp, future in admin.delete_records(cut, request_timeout=30).items():
-            low = future.result(timeout=30).offset
-            deleted[f"{tp.topic}/{tp.partition}"] = low - starts[tp.topic, tp.partition]
+    deleted = {f"{tp.topic}/{tp.partition}": tp.offset - starts[tp.topic, tp.partition] for tp in cut}
+    if not cut:
+        return deleted
+
+    proc = subprocess.run(
+        [sys.executable, "-m", "ops.delete_records"],
+        input=json.dumps(
+            {"bootstrap": settings.bootstrap_servers, "cuts": [[tp.topic, tp.partition, tp.offset] for tp in cut]}
+        ),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        cwd=PROJECT_ROOT,
+    )
+    if proc.returncode != 0:
+        raise DlqError(f"deleting DLQ records failed: {proc.stderr.strip()[-500:]}")
     return deleted

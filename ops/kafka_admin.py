@@ -2,15 +2,26 @@
 
 from __future__ import annotations
 
+import time
 import uuid
+from collections.abc import Callable
+from typing import TypeVar
 
-from confluent_kafka import Consumer, KafkaException, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient, ClusterMetadata, OffsetSpec
 
 from ops.exceptions import OpsError
 from topology.settings import Settings
 
 CONNECT_TIMEOUT_S = 5.0
+T = TypeVar("T")
+#: Errors a just-created topic or a moving leader gives for a moment (not always flagged retriable).
+TRANSIENT = {
+    KafkaError.NOT_LEADER_FOR_PARTITION,
+    KafkaError.LEADER_NOT_AVAILABLE,
+    KafkaError.UNKNOWN_TOPIC_OR_PART,
+    KafkaError._TRANSPORT,
+}
 
 
 class BrokerUnreachable(OpsError):
@@ -38,12 +49,39 @@ def admin_client(settings: Settings) -> tuple[AdminClient, ClusterMetadata]:
     return admin, meta
 
 
-def end_offsets(admin: AdminClient, partitions: list[TopicPartition]) -> dict[tuple[str, int], int]:
-    """High watermarks of many partitions in one request."""
+def retrying(call: Callable[[], T], attempts: int = 20) -> T:
+    """Run an admin call, retrying retriable errors (a leader moving, a topic just created)."""
+    for _ in range(attempts - 1):
+        try:
+            return call()
+        except KafkaException as err:
+            if not (err.args[0].retriable() or err.args[0].code() in TRANSIENT):
+                raise
+            time.sleep(0.25)
+    return call()
+
+
+def list_offsets(
+    admin: AdminClient, partitions: list[TopicPartition], spec: Callable[[], OffsetSpec]
+) -> dict[tuple[str, int], int]:
+    """Offsets of many partitions in one request.
+
+    ``spec`` makes one OffsetSpec per partition: confluent-kafka crashes the interpreter
+    when one OffsetSpec object is shared by several partitions of a request.
+    """
     if not partitions:
         return {}
-    futures = admin.list_offsets({tp: OffsetSpec.latest() for tp in partitions}, request_timeout=10)
-    return {(tp.topic, tp.partition): future.result(timeout=15).offset for tp, future in futures.items()}
+
+    def call() -> dict[tuple[str, int], int]:
+        futures = admin.list_offsets({tp: spec() for tp in partitions}, request_timeout=10)
+        return {(tp.topic, tp.partition): future.result(timeout=15).offset for tp, future in futures.items()}
+
+    return retrying(call)
+
+
+def end_offsets(admin: AdminClient, partitions: list[TopicPartition]) -> dict[tuple[str, int], int]:
+    """High watermarks of many partitions."""
+    return list_offsets(admin, partitions, OffsetSpec.latest)
 
 
 def reader(settings: Settings, **extra: object) -> Consumer:

@@ -81,16 +81,21 @@ def test_apply_raises_partitions_and_reports_drift_it_will_not_fix(prefixed: tup
     small = ORDER_COMMANDS.name_for(prefix)
     big = ORDER_EVENTS.name_for(prefix)
     stray = f"{prefix}shop.legacy.thing"
-    futures = admin.create_topics([
-        NewTopic(small, 2, 1, config=ORDER_COMMANDS.config),
-        NewTopic(big, 12, 1, config={"cleanup.policy": "compact"}),
-        NewTopic(stray, 1, 1),
-    ])
+    futures = admin.create_topics(
+        [
+            NewTopic(small, 2, 1, config=ORDER_COMMANDS.config),
+            NewTopic(big, 12, 1, config={"cleanup.policy": "compact"}),
+            NewTopic(stray, 1, 1),
+        ]
+    )
     for future in futures.values():
         future.result(timeout=15)
     wait_visible(admin, {small: 2, big: 12, stray: 1})
-    steps = {s["topic"]: s for s in json.loads(cli("topology", "apply", "--json").stdout) if s["topic"] in
-             (small, big, stray)}
+    steps = {
+        s["topic"]: s
+        for s in json.loads(cli("topology", "apply", "--json").stdout)
+        if s["topic"] in (small, big, stray)
+    }
     assert steps[small]["action"] == "raise-partitions"
     assert steps[small]["done"] is True
     assert steps[stray]["action"] == "undeclared"
@@ -102,7 +107,7 @@ def test_apply_raises_partitions_and_reports_drift_it_will_not_fix(prefixed: tup
 
 
 def test_lag_reports_committed_end_and_lag(settings: Settings, prefixed: tuple[Cli, str, AdminClient]) -> None:
-    cli, prefix, admin = prefixed
+    cli, prefix, _ = prefixed
     assert cli("topology", "apply").exit_code == 0
     topic = ORDER_COMMANDS.name_for(prefix)
     producer = Producer({"bootstrap.servers": settings.bootstrap_servers})

@@ -49,8 +49,10 @@ def test_adding_a_new_message_or_version_is_compatible() -> None:
         (lambda t, _: t["properties"].pop("qty"), "Thing.qty was removed"),
         (lambda t, _: t["properties"].update(qty={"type": "number"}), "Thing.qty changed type"),
         (lambda t, _: t["properties"]["qty"].update(maximum=5), "Thing.qty changed type"),
-        (lambda t, _: (t["properties"].update(sku={"type": "string"}), t["required"].append("sku")),
-         "Thing.sku added as required"),
+        (
+            lambda t, _: (t["properties"].update(sku={"type": "string"}), t["required"].append("sku")),
+            "Thing.sku added as required",
+        ),
         (lambda _t, s: s["messages"].pop("Thing@1"), "message Thing@1 was removed"),
         (lambda _t, s: s["definitions"].pop("Thing"), "Thing was removed"),
     ],
@@ -66,5 +68,5 @@ def test_write_lock_refuses_a_breaking_change(tmp_path) -> None:  # type: ignore
     broken = schemas.read_lock(lock)
     broken["definitions"]["PlaceOrder"]["properties"]["legacy"] = {"type": "string"}
     lock.write_text(__import__("json").dumps(broken))
-    with pytest.raises(schemas.SchemaEvolutionError, match="PlaceOrder.legacy was removed"):
+    with pytest.raises(schemas.SchemaEvolutionError, match=r"PlaceOrder\.legacy was removed"):
         schemas.write_lock(lock)
