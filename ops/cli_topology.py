@@ -116,8 +116,14 @@ def describe_cmd(as_json: bool = JSON) -> None:
 def graph_cmd(
     fmt: str = typer.Option("mermaid", "--format", "-f", help="mermaid or dot."),
     output: Path | None = typer.Option(None, "--output", "-o", help="Write to a file instead of stdout."),  # noqa: B008
+    update_readme: bool = typer.Option(False, "--update-readme", help="Refresh the graph in README.md."),
 ) -> None:
     """The graph of routes, topics, flows, groups, sinks and stores, from the declarations."""
+    if update_readme:
+        readme = PROJECT_ROOT / "README.md"
+        readme.write_text(with_graph(readme.read_text(), to_mermaid(build_graph())))
+        typer.echo(f"updated {readme}")
+        return
     renderers = {"mermaid": to_mermaid, "dot": to_dot}
     if fmt not in renderers:
         typer.echo(f"error: unknown format {fmt!r}; pick mermaid or dot", err=True)
@@ -263,6 +269,17 @@ def dlq_purge(
     except OpsError as err:
         raise _fail(err) from err
     emit([{"partition": k, "deleted": v} for k, v in deleted.items()], ("partition", "deleted"), as_json)
+
+
+README_START = "<!-- topology-graph:start -->"
+README_END = "<!-- topology-graph:end -->"
+
+
+def with_graph(readme: str, mermaid: str) -> str:
+    """README text with the generated graph between its markers."""
+    head, _, rest = readme.partition(README_START)
+    _, _, tail = rest.partition(README_END)
+    return f"{head}{README_START}\n```mermaid\n{mermaid}```\n{README_END}{tail}"
 
 
 def mermaid_check(text: str) -> subprocess.CompletedProcess[str]:

@@ -5,9 +5,10 @@ from __future__ import annotations
 import pydot
 import pytest
 
-from ops.cli_topology import mermaid_check
+from ops.cli_topology import mermaid_check, with_graph
 from topology.graph import build_graph, to_dot, to_mermaid
 from topology.processes import PROCESSES, ROUTES
+from topology.settings import PROJECT_ROOT
 from topology.topics import TOPICS
 
 
@@ -55,3 +56,17 @@ def test_graph_matches_the_declarations() -> None:
 @pytest.mark.parametrize("render", [to_mermaid, to_dot])
 def test_rendering_is_deterministic(render) -> None:  # type: ignore[no-untyped-def]
     assert render(build_graph()) == render(build_graph())
+
+
+def test_the_readme_shows_the_current_graph() -> None:
+    readme = (PROJECT_ROOT / "README.md").read_text()
+    assert with_graph(readme, to_mermaid(build_graph())) == readme, "run `shopstream topology graph --update-readme`"
+
+
+def test_every_mermaid_block_in_the_readme_parses() -> None:
+    readme = (PROJECT_ROOT / "README.md").read_text()
+    blocks = readme.split("```mermaid\n")[1:]
+    assert len(blocks) >= 2
+    for block in blocks:
+        result = mermaid_check(block.split("```")[0])
+        assert result.returncode == 0, result.stderr
