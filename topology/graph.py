@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Literal
 
-from topology.processes import PROCESSES, ROUTES, STORES
+from topology.processes import EXTERNAL_PRODUCERS, PROCESSES, ROUTES, STORES
 from topology.topics import TOPICS
 
 NodeKind = Literal["route", "topic", "dlq", "flow", "sink", "http", "store", "external"]
@@ -73,6 +73,9 @@ def build_graph() -> Graph:
             graph.link(pid, graph.add("store", store), "writes")
         for external in process.calls:
             graph.link(pid, graph.add("external", external), "calls")
+    for producer, topics in EXTERNAL_PRODUCERS.items():
+        for topic in topics:
+            graph.link(graph.add("external", producer), graph.add("topic", topic.name), "produce")
     graph.link(graph.add("store", "postgres"), graph.add("store", "postgres-replica"), "streaming replication")
     for store in STORES:
         graph.add("store", store)

@@ -106,6 +106,10 @@ PROCESSES: tuple[Process, ...] = (
 )  # fmt: skip
 
 
+#: Producers outside the system that write straight to Kafka.
+EXTERNAL_PRODUCERS: dict[str, tuple[Topic, ...]] = {"partners": (PARTNER_COMMANDS,)}
+
+
 def consumer_groups(prefix: str = "") -> dict[str, Process]:
     """Consumer group id (with prefix) to the process that owns it."""
     return {p.group_for(prefix) or "": p for p in PROCESSES if p.group}
