@@ -17,7 +17,7 @@ from typing import TypeVar
 
 import typer
 
-from ops import topology_admin
+from ops import flowrun, topology_admin
 from ops.cli_topology import dlq_app, topology_app
 from ops.exceptions import OpsError
 from ops.stack.base import tail
@@ -104,6 +104,16 @@ def logs(
 
 
 @app.command()
+def flow(name: str = typer.Argument(..., help="orders, inventory or payments.")) -> None:
+    """Run one Bytewax flow with recovery (what each Procfile line does)."""
+    try:
+        flowrun.exec_flow(_settings(), name)
+    except OpsError as err:
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(EXIT_USAGE) from err
+
+
+@app.command()
 def run(procfile: Path = typer.Option(PROJECT_ROOT / "Procfile", help="The Procfile to run.")) -> None:  # noqa: B008
     """Bring the stack up, apply the topology, run every process of the Procfile under honcho (Ctrl-C stops them)."""
     rows = _run(lambda stack: stack.up(), None)
@@ -127,7 +137,9 @@ def run(procfile: Path = typer.Option(PROJECT_ROOT / "Procfile", help="The Procf
         typer.echo(f"{procfile} lists no processes yet; the stack stays up (`shopstream stack down` stops it).")
         return
     typer.echo(f"starting {len(processes)} processes from {procfile} with honcho")
-    honcho = Path(sys.executable).parent / "honcho"
+    bin_dir = Path(sys.executable).parent
+    os.environ["PATH"] = f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"
+    honcho = bin_dir / "honcho"
     os.execv(honcho, [str(honcho), "start", "-f", str(procfile), "-d", str(PROJECT_ROOT)])  # noqa: S606
 
 

@@ -88,7 +88,7 @@ PROCESSES: tuple[Process, ...] = (
     Process(
         "orders", "flow",
         consumes=(ORDER_COMMANDS, PARTNER_COMMANDS, INVENTORY_EVENTS, PAYMENT_EVENTS),
-        produces=(ORDER_EVENTS, INVENTORY_COMMANDS, PAYMENT_COMMANDS, NOTIFICATION_COMMANDS),
+        produces=(ORDER_EVENTS, INVENTORY_COMMANDS, PAYMENT_COMMANDS, NOTIFICATION_COMMANDS, CATALOG_COMMANDS),
     ),
     Process("inventory", "flow", consumes=(INVENTORY_COMMANDS,), produces=(INVENTORY_EVENTS, STOCK_LEVELS)),
     Process("payments", "flow", consumes=(PAYMENT_COMMANDS,), produces=(PAYMENT_EVENTS,), calls=("payment gateway",)),

@@ -76,6 +76,17 @@ class Settings(BaseSettings):
     # SMTP (aiosmtpd locally)
     smtp_port: int = Field(2525, ge=1, le=65535)
 
+    # Payment gateway (a stand-in started by the stack locally; the provider's URL in production)
+    gateway_port: int = Field(18080, ge=1, le=65535)
+    gateway_url_override: str | None = Field(None, alias="SHOP_GATEWAY_URL")
+    gateway_timeout_s: float = Field(2.0, gt=0)
+    gateway_retries: int = Field(4, ge=0, le=20)
+
+    # Flows
+    flow_workers: int = Field(1, ge=1, le=64)
+    flow_snapshot_s: int = Field(2, ge=1)
+    recovery_partitions: int = Field(1, ge=1, le=64)
+
     # Secrets
     jwt_secret: SecretStr = SecretStr(DEV_JWT_SECRET)
     partner_secret: SecretStr = SecretStr(DEV_PARTNER_SECRET)
@@ -111,6 +122,7 @@ class Settings(BaseSettings):
                     "SHOP_REDIS_URL": self.redis_url_override,
                     "SHOP_SEARCH_URL": self.search_url_override,
                     "SHOP_MONGO_URL": self.mongo_url_override,
+                    "SHOP_GATEWAY_URL": self.gateway_url_override,
                 }.items()
                 if not value
             ]
@@ -145,6 +157,14 @@ class Settings(BaseSettings):
     @property
     def mongo_url(self) -> str:
         return self.mongo_url_override or f"mongodb://{self.host}:{self.mongo_port}/?directConnection=true"
+
+    @property
+    def gateway_url(self) -> str:
+        return self.gateway_url_override or f"http://{self.host}:{self.gateway_port}"
+
+    @property
+    def recovery_dir(self) -> Path:
+        return self.stack_dir / "recovery"
 
     @property
     def smtp_address(self) -> tuple[str, int]:

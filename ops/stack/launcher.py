@@ -10,10 +10,10 @@ from ops.exceptions import StackError
 from ops.stack.base import Server
 from ops.stack.kafka import Kafka
 from ops.stack.postgres import PostgresPrimary, PostgresReplica
-from ops.stack.stores import Mongo, Redis, Search, Smtp
+from ops.stack.stores import Gateway, Mongo, Redis, Search, Smtp
 from topology.settings import Settings
 
-SERVER_TYPES: tuple[type[Server], ...] = (Kafka, PostgresPrimary, PostgresReplica, Redis, Search, Mongo, Smtp)
+SERVER_TYPES: tuple[type[Server], ...] = (Kafka, PostgresPrimary, PostgresReplica, Redis, Search, Mongo, Smtp, Gateway)
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ import redis
 
 from ops.exceptions import StackError
 from ops.stack.base import Server
+from topology.settings import PROJECT_ROOT
 
 VENV_BIN = Path(sys.executable).parent
 
@@ -229,4 +230,48 @@ class Smtp(Server):
             with smtplib.SMTP(*self.settings.smtp_address, timeout=1) as smtp:
                 return smtp.noop()[0] == 250
         except (OSError, smtplib.SMTPException):
+            return False
+
+
+class Gateway(Server):
+    """The payment provider stand-in (ops/gateway/server.py) under gunicorn."""
+
+    name = "gateway"
+
+    @property
+    def ports(self) -> tuple[int, ...]:
+        return (self.settings.gateway_port,)
+
+    @property
+    def address(self) -> str:
+        return self.settings.gateway_url
+
+    def prepare(self) -> None:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+
+    def environment(self) -> dict[str, str]:
+        return {**os.environ, "SHOP_GATEWAY_DB": str(self.data_dir / "gateway.sqlite3")}
+
+    def command(self) -> list[str]:
+        return [
+            venv_tool(self.name, "gunicorn"),
+            "--workers",
+            "1",
+            "--threads",
+            "16",
+            "--worker-class",
+            "gthread",
+            "--bind",
+            f"{self.settings.host}:{self.settings.gateway_port}",
+            "--chdir",
+            str(PROJECT_ROOT),
+            "--name",
+            f"shopstream-gateway {self.data_dir}",
+            "ops.gateway.server:app_from_env()",
+        ]
+
+    def healthy(self) -> bool:
+        try:
+            return httpx.get(f"{self.address}/healthz", timeout=1.0).status_code == 200
+        except httpx.HTTPError:
             return False

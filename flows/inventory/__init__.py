@@ -1,0 +1,1 @@
+"""Per-SKU stock and reservations."""

@@ -1,0 +1,43 @@
+"""Wiring of the inventory flow. Step ids are a state contract: never rename one without a migration note.
+
+Run: ``python -m bytewax.run "flows.inventory.flow:build_flow()"`` (``shopstream flow inventory``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import bytewax.operators as op
+from bytewax.dataflow import Dataflow
+from bytewax.inputs import Source
+from bytewax.outputs import Sink
+
+from flows import streams
+from flows.inventory import logic
+from flows.streams import Cause, Incoming, Out
+from topology.messages import AdjustStock, CommitStock, ReleaseStock, ReserveStock
+from topology.processes import PROCESSES
+from topology.settings import Settings
+
+SERVICE = "inventory"
+ACCEPTS = (ReserveStock, ReleaseStock, CommitStock, AdjustStock)
+
+
+def build_flow(source: Source[Any] | None = None, sink: Sink[Any] | None = None,
+               settings: Settings | None = None) -> Dataflow:  # fmt: skip
+    settings = settings or Settings.from_env()
+    prefix = settings.topic_prefix
+    process = next(p for p in PROCESSES if p.name == SERVICE)
+    flow = Dataflow("inventory")
+    raw = op.input("in", flow, source or streams.source(settings, process.consumes))
+    valid, dead = streams.split(raw, SERVICE, ACCEPTS)
+    keyed = op.key_on("key", valid, lambda item: item.envelope.payload.sku)  # type: ignore[attr-defined]
+
+    def step(stock: logic.Stock | None, item: Incoming) -> tuple[logic.Stock, list[Out]]:
+        stock, sends = logic.handle(stock, item.envelope.payload, item.envelope.id)
+        return stock, streams.emit(sends, Cause.of(item.envelope), SERVICE, prefix)
+
+    stocks = op.stateful_map("stock", keyed, step)
+    emitted = op.flat_map("flatten", stocks, lambda key_outs: key_outs[1])
+    op.output("out", op.merge("all", emitted, dead), sink or streams.sink(settings))
+    return flow

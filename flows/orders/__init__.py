@@ -1,0 +1,1 @@
+"""The order lifecycle saga."""

@@ -1,0 +1,102 @@
+"""Wiring of the orders saga. Step ids are a state contract: never rename one without a migration note.
+
+Run: ``python -m bytewax.run "flows.orders.flow:build_flow()"`` (``shopstream flow orders``).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import bytewax.operators as op
+from bytewax.dataflow import Dataflow
+from bytewax.inputs import Source
+from bytewax.operators import StatefulLogic
+from bytewax.outputs import Sink
+
+from flows import streams
+from flows.orders import logic
+from flows.outcome import Send
+from flows.streams import Cause, Incoming, Out
+from topology.messages import (
+    AdjustStock,
+    CancelOrder,
+    MarkOrderDelivered,
+    MarkOrderShipped,
+    PaymentAuthorized,
+    PaymentCaptured,
+    PaymentDeclined,
+    PaymentRefunded,
+    PaymentVoided,
+    PlaceOrder,
+    RequestRefund,
+    StockRejected,
+    StockReserved,
+    UpsertProduct,
+)
+from topology.processes import PROCESSES
+from topology.settings import Settings
+from topology.topics import CATALOG_COMMANDS, INVENTORY_COMMANDS, PARTNER_COMMANDS
+
+SERVICE = "orders"
+SAGA_MESSAGES = (
+    PlaceOrder, CancelOrder, MarkOrderShipped, MarkOrderDelivered, RequestRefund, StockReserved, StockRejected,
+    PaymentAuthorized, PaymentDeclined, PaymentCaptured, PaymentVoided, PaymentRefunded,
+)  # fmt: skip
+FORWARDED = (AdjustStock, UpsertProduct)  # partner commands this flow validates and passes on
+
+
+class OrderSaga(StatefulLogic[Incoming, list[Out], Any]):
+    """One order's state; wakes at its deadline to cancel a step that got no answer."""
+
+    def __init__(self, resume: tuple[logic.Order, Cause] | None, prefix: str) -> None:
+        self.order: logic.Order | None = resume[0] if resume is not None else None
+        self.cause: Cause | None = resume[1] if resume is not None else None
+        self.prefix = prefix
+
+    def on_item(self, value: Incoming) -> tuple[list[list[Out]], bool]:
+        self.cause = Cause.of(value.envelope)
+        self.order, sends = logic.handle(self.order, value.envelope.payload, value.envelope.occurred_at)
+        return [streams.emit(sends, self.cause, SERVICE, self.prefix)], self.order is None
+
+    def notify_at(self) -> datetime | None:
+        if self.order is None or self.order.status in logic.TERMINAL:
+            return None
+        return self.order.deadline
+
+    def on_notify(self) -> tuple[list[list[Out]], bool]:
+        assert self.order is not None and self.cause is not None and self.order.deadline is not None
+        now = datetime.now(UTC)
+        timer = Cause(f"{self.order.order_id}:timeout:{self.order.deadline.isoformat()}", self.cause.correlation_id,
+                      self.cause.traceparent, now)  # fmt: skip
+        self.order, sends = logic.on_timeout(self.order, now)
+        return [streams.emit(sends, timer, SERVICE, self.prefix)], False
+
+    def snapshot(self) -> tuple[logic.Order, Cause] | None:
+        return (self.order, self.cause) if self.order is not None and self.cause is not None else None
+
+
+def forward(item: Incoming, prefix: str) -> list[Out]:
+    """A partner's stock or product command, validated, passed to the flow that owns it."""
+    payload = item.envelope.payload
+    assert isinstance(payload, FORWARDED)
+    topic = INVENTORY_COMMANDS if isinstance(payload, AdjustStock) else CATALOG_COMMANDS
+    return streams.emit([Send(topic, payload.sku, payload)], Cause.of(item.envelope), SERVICE, prefix)
+
+
+def build_flow(source: Source[Any] | None = None, sink: Sink[Any] | None = None,
+               settings: Settings | None = None) -> Dataflow:  # fmt: skip
+    settings = settings or Settings.from_env()
+    prefix = settings.topic_prefix
+    process = next(p for p in PROCESSES if p.name == SERVICE)
+    flow = Dataflow("orders")
+    raw = op.input("in", flow, source or streams.source(settings, process.consumes))
+    strict = frozenset({PARTNER_COMMANDS.name_for(prefix)})
+    valid, dead = streams.split(raw, SERVICE, SAGA_MESSAGES + FORWARDED, strict)
+    routed = op.branch("route", valid, lambda item: isinstance(item.envelope.payload, FORWARDED))
+    forwarded = op.flat_map("forward", routed.trues, lambda item: forward(item, prefix))
+    keyed = op.key_on("key", routed.falses, lambda item: item.envelope.payload.order_id)  # type: ignore[attr-defined]
+    saga = op.stateful("saga", keyed, lambda resume: OrderSaga(resume, prefix))
+    emitted = op.flat_map("flatten", saga, lambda key_outs: key_outs[1])
+    op.output("out", op.merge("all", emitted, forwarded, dead), sink or streams.sink(settings))
+    return flow

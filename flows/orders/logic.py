@@ -1,0 +1,284 @@
+"""The order lifecycle as a pure state machine keyed by order id.
+
+placed -> reserving (one ReserveStock per SKU) -> authorizing (AuthorizePayment) ->
+confirmed (CommitStock, CapturePayment) -> shipped -> delivered. A rejection, a decline, a
+customer's cancel before shipment or a step that gets no answer before its deadline
+cancels the order and compensates: reserved stock is released (committed stock is put
+back), an authorization is voided, a capture is refunded. Answers that arrive after the
+order moved on are compensated too (a late reservation is released, a late authorization
+voided). Duplicates change nothing. No I/O, no clock: time comes in with each message
+(``now``), and the wiring calls ``on_timeout`` with the time it observes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from typing import Literal
+
+from flows.outcome import Send
+from topology.messages import (
+    AdjustStock,
+    AuthorizePayment,
+    CancelOrder,
+    CapturePayment,
+    CommitStock,
+    MarkOrderDelivered,
+    MarkOrderShipped,
+    Message,
+    Money,
+    OrderCancelled,
+    OrderConfirmed,
+    OrderDelivered,
+    OrderLine,
+    OrderPlaced,
+    OrderShipped,
+    PaymentAuthorized,
+    PaymentCaptured,
+    PaymentDeclined,
+    PaymentRefunded,
+    PaymentVoided,
+    PlaceOrder,
+    RefundPayment,
+    ReleaseStock,
+    RequestRefund,
+    ReserveStock,
+    SendNotification,
+    StockRejected,
+    StockReserved,
+    VoidPayment,
+)
+from topology.topics import INVENTORY_COMMANDS, NOTIFICATION_COMMANDS, ORDER_EVENTS, PAYMENT_COMMANDS
+
+Status = Literal["reserving", "authorizing", "confirmed", "shipped", "delivered", "cancelled"]
+Payment = Literal["none", "authorizing", "authorized", "captured", "voided", "refunded", "declined"]
+TERMINAL: frozenset[Status] = frozenset({"confirmed", "shipped", "delivered", "cancelled"})
+
+RESERVE_TIMEOUT = timedelta(seconds=30)
+PAYMENT_TIMEOUT = timedelta(seconds=30)
+
+
+@dataclass(frozen=True)
+class Order:
+    order_id: str
+    customer_id: str
+    quantities: tuple[tuple[str, int], ...]  # (sku, quantity), one entry per SKU
+    total: Money
+    payment_token: str
+    status: Status
+    deadline: datetime | None
+    pending: frozenset[str] = frozenset()  # SKUs whose reservation has no answer yet
+    reserved: frozenset[str] = frozenset()  # SKUs holding stock for this order
+    committed: bool = False
+    payment: Payment = "none"
+    payment_id: str | None = None
+    refunded: int = 0
+    reason: str = ""
+    seen_refunds: frozenset[str] = field(default_factory=frozenset)
+
+    @property
+    def quantity(self) -> dict[str, int]:
+        return dict(self.quantities)
+
+
+Result = tuple[Order | None, list[Send]]
+
+
+def _send_event(order: Order, message: Message) -> Send:
+    return Send(ORDER_EVENTS, order.order_id, message)
+
+
+def _notify(order: Order, template: str, body: str) -> Send:
+    return Send(
+        NOTIFICATION_COMMANDS,
+        order.customer_id,
+        SendNotification(
+            notification_id=f"{order.order_id}.{template}", user_id=order.customer_id, channel="email",
+            template=template, subject=f"Order {order.order_id}", body=body,
+        ),
+    )  # fmt: skip
+
+
+def place(command: PlaceOrder, now: datetime) -> Result:
+    quantities: dict[str, int] = {}
+    for line in command.lines:
+        quantities[line.sku] = quantities.get(line.sku, 0) + line.quantity
+    currencies = {line.unit_price.currency for line in command.lines}
+    amount = sum(line.quantity * line.unit_price.amount for line in command.lines)
+    order = Order(
+        order_id=command.order_id, customer_id=command.customer_id, quantities=tuple(sorted(quantities.items())),
+        total=Money(amount, next(iter(currencies))), payment_token=command.payment_token, status="reserving",
+        deadline=now + RESERVE_TIMEOUT, pending=frozenset(quantities),
+    )  # fmt: skip
+    placed = OrderPlaced(order_id=order.order_id, customer_id=order.customer_id, lines=command.lines, total=order.total)
+    if len(currencies) > 1:
+        cancelled = replace(order, status="cancelled", deadline=None, pending=frozenset(), reason="mixed currencies")
+        return cancelled, [_send_event(order, placed), *_cancelled_events(cancelled)]
+    reserve = [
+        Send(INVENTORY_COMMANDS, sku, ReserveStock(sku=sku, order_id=order.order_id, quantity=qty))
+        for sku, qty in order.quantities
+    ]
+    return order, [_send_event(order, placed), *reserve]
+
+
+def _cancelled_events(order: Order) -> list[Send]:
+    return [
+        _send_event(order, OrderCancelled(order_id=order.order_id, customer_id=order.customer_id, reason=order.reason)),
+        _notify(order, "order-cancelled", f"Your order was cancelled: {order.reason}."),
+    ]
+
+
+def _cancel(order: Order, reason: str) -> Result:
+    """Cancel and compensate everything the order holds."""
+    sends: list[Send] = []
+    for sku in sorted(order.reserved):
+        if order.committed:
+            sends.append(
+                Send(
+                    INVENTORY_COMMANDS,
+                    sku,
+                    AdjustStock(sku=sku, delta=order.quantity[sku], reason=f"order {order.order_id} cancelled"),
+                )
+            )
+        else:
+            sends.append(Send(INVENTORY_COMMANDS, sku, ReleaseStock(sku=sku, order_id=order.order_id)))
+    payment = order.payment
+    if order.committed or payment == "captured":  # a capture was requested: only a refund undoes it
+        payment = "captured"
+    if payment in ("authorizing", "authorized"):
+        sends.append(Send(PAYMENT_COMMANDS, order.order_id, VoidPayment(order_id=order.order_id)))
+        payment = "voided"
+    elif payment == "captured":
+        remaining = order.total.amount - order.refunded
+        if remaining > 0:
+            sends.append(
+                Send(
+                    PAYMENT_COMMANDS,
+                    order.order_id,
+                    RefundPayment(
+                        order_id=order.order_id, amount=Money(remaining, order.total.currency), reason=reason
+                    ),
+                )
+            )
+        payment = "refunded"
+    cancelled = replace(order, status="cancelled", deadline=None, reserved=frozenset(), reason=reason, payment=payment)
+    return cancelled, [*sends, *_cancelled_events(cancelled)]
+
+
+def _authorize(order: Order, now: datetime) -> Result:
+    authorizing = replace(order, status="authorizing", payment="authorizing", deadline=now + PAYMENT_TIMEOUT)
+    command = AuthorizePayment(order_id=order.order_id, amount=order.total, payment_token=order.payment_token)
+    return authorizing, [Send(PAYMENT_COMMANDS, order.order_id, command)]
+
+
+def _confirm(order: Order, payment_id: str) -> Result:
+    confirmed = replace(
+        order, status="confirmed", deadline=None, payment="authorized", payment_id=payment_id, committed=True
+    )
+    sends = [
+        _send_event(order, OrderConfirmed(order_id=order.order_id, customer_id=order.customer_id, total=order.total)),
+        *[
+            Send(INVENTORY_COMMANDS, sku, CommitStock(sku=sku, order_id=order.order_id))
+            for sku in sorted(order.reserved)
+        ],
+        Send(PAYMENT_COMMANDS, order.order_id, CapturePayment(order_id=order.order_id)),
+        _notify(order, "order-confirmed", f"Your order {order.order_id} is confirmed."),
+    ]
+    return confirmed, sends
+
+
+def handle(order: Order | None, message: Message, now: datetime) -> Result:
+    """Apply one command or event to the order; returns the new state and what to send."""
+    if isinstance(message, PlaceOrder):
+        return (order, []) if order is not None else place(message, now)
+    if order is None:
+        return _orphan(message)
+    match message:
+        case StockReserved(sku=sku):
+            if order.status == "reserving" and sku in order.pending:
+                order = replace(order, pending=order.pending - {sku}, reserved=order.reserved | {sku})
+                return _authorize(order, now) if not order.pending else (order, [])
+            if sku in order.pending:  # the order moved on while this reservation was in flight: give it back
+                released = replace(order, pending=order.pending - {sku})
+                return released, [Send(INVENTORY_COMMANDS, sku, ReleaseStock(sku=sku, order_id=order.order_id))]
+            return order, []
+        case StockRejected(sku=sku, available=available):
+            if sku not in order.pending:
+                return order, []
+            order = replace(order, pending=order.pending - {sku})
+            if order.status == "reserving":
+                return _cancel(order, f"out of stock: {sku} (available {available})")
+            return order, []
+        case PaymentAuthorized(payment_id=payment_id):
+            if order.status == "authorizing":
+                return _confirm(order, payment_id)
+            if order.payment in ("voided", "none", "declined"):
+                # late authorization of a cancelled order: void it (the void is idempotent at the gateway)
+                return replace(order, payment_id=payment_id), [
+                    Send(PAYMENT_COMMANDS, order.order_id, VoidPayment(order_id=order.order_id))
+                ]
+            return order, []
+        case PaymentDeclined(reason=reason):
+            if order.status == "authorizing":
+                return _cancel(replace(order, payment="declined"), f"payment declined: {reason}")
+            return order, []
+        case PaymentCaptured():
+            if order.payment == "authorized":
+                return replace(order, payment="captured"), []
+            return order, []
+        case PaymentVoided():
+            return replace(order, payment="voided"), []
+        case PaymentRefunded(amount=amount):
+            return replace(order, refunded=min(order.total.amount, order.refunded + amount.amount)), []
+        case CancelOrder(reason=reason):
+            if order.status in ("reserving", "authorizing", "confirmed"):
+                return _cancel(order, reason)
+            return order, []
+        case MarkOrderShipped(carrier=carrier, tracking_code=code):
+            if order.status == "confirmed":
+                shipped = replace(order, status="shipped")
+                return shipped, [
+                    _send_event(order, OrderShipped(order_id=order.order_id, carrier=carrier, tracking_code=code))
+                ]
+            return order, []
+        case MarkOrderDelivered():
+            if order.status == "shipped":
+                return replace(order, status="delivered"), [_send_event(order, OrderDelivered(order_id=order.order_id))]
+            return order, []
+        case RequestRefund(amount=amount, reason=reason):
+            return _refund(order, amount, reason)
+    return order, []
+
+
+def _refund(order: Order, amount: Money, reason: str) -> Result:
+    remaining = order.total.amount - order.refunded
+    if order.status not in ("confirmed", "shipped", "delivered") or amount.currency != order.total.currency:
+        return order, []
+    grant = min(amount.amount, remaining)
+    if grant <= 0:
+        return order, []
+    refund = RefundPayment(order_id=order.order_id, amount=Money(grant, amount.currency), reason=reason)
+    return replace(order, refunded=order.refunded + grant), [Send(PAYMENT_COMMANDS, order.order_id, refund)]
+
+
+def _orphan(message: Message) -> Result:
+    """An answer for an order this flow never saw placed: compensate what the answer holds."""
+    match message:
+        case StockReserved(sku=sku, order_id=order_id):
+            return None, [Send(INVENTORY_COMMANDS, sku, ReleaseStock(sku=sku, order_id=order_id))]
+        case PaymentAuthorized(order_id=order_id):
+            return None, [Send(PAYMENT_COMMANDS, order_id, VoidPayment(order_id=order_id))]
+    return None, []
+
+
+def on_timeout(order: Order, now: datetime) -> Result:
+    """Called by the wiring once ``now`` passes ``order.deadline``."""
+    if order.deadline is None or now < order.deadline or order.status in TERMINAL:
+        return order, []
+    step = "stock reservation" if order.status == "reserving" else "payment authorization"
+    return _cancel(order, f"{step} timed out")
+
+
+def order_line(sku: str, quantity: int, amount: int, currency: str = "EUR") -> OrderLine:
+    """A convenience for building commands (tests, benchmarks, the ingress)."""
+    return OrderLine(sku=sku, quantity=quantity, unit_price=Money(amount, currency))

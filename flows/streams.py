@@ -1,0 +1,123 @@
+"""The Kafka edge every flow shares: decode or dead-letter, envelop with stable ids, encode.
+
+Outputs are at least once (Bytewax replays the epoch after the last snapshot on resume),
+so every message a flow emits gets an id derived from the message that caused it and its
+position among that message's effects: a replay emits byte-identical envelopes with the
+same ids, and every consumer (flow or sink) treats a repeated id as a no-op.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import bytewax.operators as op
+from bytewax.connectors.kafka import KafkaSink, KafkaSinkMessage, KafkaSource, KafkaSourceMessage
+from bytewax.dataflow import Stream
+
+from flows.outcome import Send
+from topology.dlq import DeadLetter
+from topology.envelope import Envelope, Principal, decode, encode
+from topology.exceptions import DecodeError
+from topology.settings import Settings
+from topology.topics import Topic
+
+ID_NAMESPACE = uuid.UUID("6f1b2f4e-58a8-4f57-9a43-0c5a8f3b9d21")
+Out = KafkaSinkMessage[bytes | None, bytes | None]
+In = KafkaSourceMessage[bytes | None, bytes | None]
+
+
+@dataclass(frozen=True)
+class Incoming:
+    """A decoded message with where it came from."""
+
+    envelope: Envelope
+    topic: str
+    partition: int
+    offset: int
+
+
+def derived_id(cause_id: str, index: int, kind: str) -> str:
+    return uuid.uuid5(ID_NAMESPACE, f"{cause_id}/{index}/{kind}").hex
+
+
+def decode_or_dead_letter(msg: In, stage: str, strict: bool = False) -> Incoming | Out:
+    """The decoded message, or the dead letter record that carries it and the reason."""
+    try:
+        envelope = decode(msg.value, strict=strict)
+    except DecodeError as err:
+        return dead_letter(msg, str(err), stage)
+    return Incoming(envelope, msg.topic or "", msg.partition or 0, msg.offset or 0)
+
+
+def dead_letter(msg: In, reason: str, stage: str, attempts: int = 1) -> Out:
+    letter = DeadLetter(msg.topic or "", msg.partition or 0, msg.offset or 0, reason, stage, attempts,
+                        datetime.now(UTC))  # fmt: skip
+    return KafkaSinkMessage(key=msg.key, value=msg.value, topic=letter.dead_letter_topic,
+                            headers=letter.headers(list(msg.headers)))  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Cause:
+    """What an emitted message inherits from the message (or timer) that caused it."""
+
+    id: str
+    correlation_id: str
+    traceparent: str | None
+    occurred_at: datetime
+
+    @classmethod
+    def of(cls, envelope: Envelope) -> Cause:
+        return cls(envelope.id, envelope.correlation_id, envelope.traceparent, envelope.occurred_at)
+
+
+def emit(sends: Iterable[Send], cause: Cause, service: str, prefix: str) -> list[Out]:
+    """Envelop each message (caused by ``cause``, with a stable id) and encode it for its topic."""
+    producer = Principal("service", service)
+    out: list[Out] = []
+    for index, send in enumerate(sends):
+        envelope = Envelope(
+            id=derived_id(cause.id, index, send.message.TYPE), type=send.message.TYPE, version=send.message.VERSION,
+            occurred_at=cause.occurred_at, correlation_id=cause.correlation_id, causation_id=cause.id,
+            traceparent=cause.traceparent, producer=producer, payload=send.message,
+        )  # fmt: skip
+        out.append(KafkaSinkMessage(key=send.key.encode(), value=encode(envelope), topic=send.topic.name_for(prefix)))
+    return out
+
+
+def source(settings: Settings, topics: Iterable[Topic]) -> KafkaSource:
+    return KafkaSource(
+        [settings.bootstrap_servers],
+        [t.name_for(settings.topic_prefix) for t in topics],
+        tail=True,
+        add_config={"isolation.level": "read_committed", "fetch.wait.max.ms": "10"},
+        batch_size=500,
+    )
+
+
+def sink(settings: Settings) -> KafkaSink:
+    return KafkaSink(
+        [settings.bootstrap_servers],
+        topic=None,
+        add_config={"enable.idempotence": "true", "acks": "all", "linger.ms": "2", "compression.type": "lz4"},
+    )
+
+
+def classify(msg: In, stage: str, accepts: tuple[type, ...], strict_topics: frozenset[str]) -> Incoming | Out:
+    """Decode (strictly on topics fed from outside) and check the type is one this stage handles."""
+    decoded = decode_or_dead_letter(msg, stage, strict=(msg.topic or "") in strict_topics)
+    if isinstance(decoded, Incoming) and not isinstance(decoded.envelope.payload, accepts):
+        kind = decoded.envelope.type
+        return dead_letter(msg, f"{stage} does not handle {kind} (arrived on {decoded.topic})", stage)
+    return decoded
+
+
+def split(
+    flow_input: Stream[In], stage: str, accepts: tuple[type, ...], strict_topics: frozenset[str] = frozenset()
+) -> tuple[Stream[Incoming], Stream[Out]]:
+    """The decoded messages this stage handles, and the dead letters of everything else."""
+    classified = op.map("classify", flow_input, lambda m: classify(m, stage, accepts, strict_topics))
+    branches = op.branch("valid", classified, lambda x: isinstance(x, Incoming))
+    return branches.trues, branches.falses  # type: ignore[return-value]
