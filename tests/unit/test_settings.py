@@ -14,6 +14,7 @@ PROD_URLS = {
     "SHOP_REDIS_URL": "rediss://cache.prod:6380/0",
     "SHOP_SEARCH_URL": "https://search.prod:9200",
     "SHOP_MONGO_URL": "mongodb://mongo.prod/?replicaSet=rs0",
+    "SHOP_GATEWAY_URL": "https://api.payments.example",
 }
 PROD_SECRETS = {"SHOP_JWT_SECRET": "s" * 40, "SHOP_PARTNER_SECRET": "p" * 40, "SHOP_GATEWAY_KEY": "g" * 40}
 
