@@ -105,19 +105,30 @@ def sink(settings: Settings) -> KafkaSink:
     )
 
 
-def classify(msg: In, stage: str, accepts: tuple[type, ...], strict_topics: frozenset[str]) -> Incoming | Out:
-    """Decode (strictly on topics fed from outside) and check the type is one this stage handles."""
+def classify(msg: In, stage: str, accepts: tuple[type, ...], declared: dict[str, tuple[type, ...]],
+             strict_topics: frozenset[str]) -> Incoming | Out | None:  # fmt: skip
+    """Decode and route one record.
+
+    Returns the decoded message when this stage handles its type; None when the type is
+    declared on that topic but is not this stage's business (skipped); a dead letter when
+    the bytes do not decode (strictly on topics fed from outside) or the type does not
+    belong on the topic at all.
+    """
     decoded = decode_or_dead_letter(msg, stage, strict=(msg.topic or "") in strict_topics)
-    if isinstance(decoded, Incoming) and not isinstance(decoded.envelope.payload, accepts):
-        kind = decoded.envelope.type
-        return dead_letter(msg, f"{stage} does not handle {kind} (arrived on {decoded.topic})", stage)
-    return decoded
+    if not isinstance(decoded, Incoming):
+        return decoded
+    payload = decoded.envelope.payload
+    if not isinstance(payload, declared.get(decoded.topic, ())):
+        return dead_letter(msg, f"{decoded.envelope.type} does not belong on {decoded.topic}", stage)
+    return decoded if isinstance(payload, accepts) else None
 
 
 def split(
-    flow_input: Stream[In], stage: str, accepts: tuple[type, ...], strict_topics: frozenset[str] = frozenset()
-) -> tuple[Stream[Incoming], Stream[Out]]:
-    """The decoded messages this stage handles, and the dead letters of everything else."""
-    classified = op.map("classify", flow_input, lambda m: classify(m, stage, accepts, strict_topics))
+    flow_input: Stream[In], stage: str, accepts: tuple[type, ...], consumes: Iterable[Topic], prefix: str,
+    strict_topics: frozenset[str] = frozenset(),
+) -> tuple[Stream[Incoming], Stream[Out]]:  # fmt: skip
+    """The decoded messages this stage handles, and the dead letters of what cannot be handled."""
+    declared = {topic.name_for(prefix): topic.messages for topic in consumes}
+    classified = op.filter_map("classify", flow_input, lambda m: classify(m, stage, accepts, declared, strict_topics))
     branches = op.branch("valid", classified, lambda x: isinstance(x, Incoming))
     return branches.trues, branches.falses  # type: ignore[return-value]

@@ -30,7 +30,7 @@ def build_flow(source: Source[Any] | None = None, sink: Sink[Any] | None = None,
     process = next(p for p in PROCESSES if p.name == SERVICE)
     flow = Dataflow("inventory")
     raw = op.input("in", flow, source or streams.source(settings, process.consumes))
-    valid, dead = streams.split(raw, SERVICE, ACCEPTS)
+    valid, dead = streams.split(raw, SERVICE, ACCEPTS, process.consumes, prefix)
     keyed = op.key_on("key", valid, lambda item: item.envelope.payload.sku)  # type: ignore[attr-defined]
 
     def step(stock: logic.Stock | None, item: Incoming) -> tuple[logic.Stock, list[Out]]:

@@ -92,7 +92,7 @@ def build_flow(source: Source[Any] | None = None, sink: Sink[Any] | None = None,
     flow = Dataflow("orders")
     raw = op.input("in", flow, source or streams.source(settings, process.consumes))
     strict = frozenset({PARTNER_COMMANDS.name_for(prefix)})
-    valid, dead = streams.split(raw, SERVICE, SAGA_MESSAGES + FORWARDED, strict)
+    valid, dead = streams.split(raw, SERVICE, SAGA_MESSAGES + FORWARDED, process.consumes, prefix, strict)
     routed = op.branch("route", valid, lambda item: isinstance(item.envelope.payload, FORWARDED))
     forwarded = op.flat_map("forward", routed.trues, lambda item: forward(item, prefix))
     keyed = op.key_on("key", routed.falses, lambda item: item.envelope.payload.order_id)  # type: ignore[attr-defined]

@@ -63,7 +63,7 @@ def build_flow(source: Source[Any] | None = None, sink: Sink[Any] | None = None,
 
     flow = Dataflow("payments")
     raw = op.input("in", flow, source or streams.source(settings, process.consumes))
-    valid, dead = streams.split(raw, SERVICE, ACCEPTS)
+    valid, dead = streams.split(raw, SERVICE, ACCEPTS, process.consumes, prefix)
     keyed = op.key_on("key", valid, lambda item: item.envelope.payload.order_id)  # type: ignore[attr-defined]
     payments = op.stateful_map("payment", keyed, step)
     emitted = op.flat_map("flatten", payments, lambda key_outs: key_outs[1])

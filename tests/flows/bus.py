@@ -1,0 +1,124 @@
+"""A pure, in-memory message bus that runs the three saga logics together.
+
+Messages wait in one FIFO queue per (topic, key), as on a Kafka partition; a test picks
+which queue delivers next (any interleaving across keys), may deliver a message twice (as
+after a crash and replay), may inject a customer's cancel, and may fire deadlines.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections import deque
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from flows.inventory import logic as inventory
+from flows.orders import logic as orders
+from flows.orders.flow import SAGA_MESSAGES
+from flows.outcome import Send
+from flows.payments import logic as payments
+from flows.payments.flow import call_gateway
+from flows.payments.gateway import FakeGateway
+from topology.messages import AdjustStock, CancelOrder, Message, PlaceOrder
+from topology.topics import (
+    INVENTORY_COMMANDS,
+    INVENTORY_EVENTS,
+    NOTIFICATION_COMMANDS,
+    ORDER_COMMANDS,
+    ORDER_EVENTS,
+    PAYMENT_COMMANDS,
+    PAYMENT_EVENTS,
+    STOCK_LEVELS,
+)
+
+T0 = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
+
+
+@dataclass
+class Bus:
+    now: datetime = T0
+    queues: dict[tuple[str, str], deque[tuple[str, Message]]] = field(default_factory=dict)
+    orders: dict[str, orders.Order] = field(default_factory=dict)
+    stock: dict[str, inventory.Stock] = field(default_factory=dict)
+    payments: dict[str, payments.Payment] = field(default_factory=dict)
+    gateway: FakeGateway = field(default_factory=FakeGateway)
+    published: list[tuple[str, str, Message]] = field(default_factory=list)  # (topic, id, message) of events
+    ids: itertools.count = field(default_factory=itertools.count)  # type: ignore[type-arg]
+    last: dict[tuple[str, str], tuple[str, Message]] = field(default_factory=dict)
+
+    def send(self, sends: list[Send]) -> None:
+        for item in sends:
+            message_id = f"m{next(self.ids)}"
+            if item.topic in (ORDER_EVENTS, STOCK_LEVELS, NOTIFICATION_COMMANDS):
+                self.published.append((item.topic.name, message_id, item.message))
+            if item.topic in (ORDER_EVENTS, STOCK_LEVELS, NOTIFICATION_COMMANDS):
+                continue  # read by sinks and the notification flow, not by the saga
+            self.queues.setdefault((item.topic.name, item.key), deque()).append((message_id, item.message))
+
+    def command(self, topic_name: str, key: str, message: Message) -> None:
+        topic = ORDER_COMMANDS if topic_name == ORDER_COMMANDS.name else INVENTORY_COMMANDS
+        self.send([Send(topic, key, message)])
+
+    def busy(self) -> list[tuple[str, str]]:
+        return sorted(k for k, q in self.queues.items() if q)
+
+    def deliver(self, queue: tuple[str, str], duplicate: bool = False) -> None:
+        if duplicate and queue in self.last:
+            message_id, message = self.last[queue]
+        else:
+            message_id, message = self.queues[queue].popleft()
+            self.last[queue] = (message_id, message)
+        self.now += timedelta(milliseconds=5)
+        topic = queue[0]
+        if topic in (ORDER_COMMANDS.name, INVENTORY_EVENTS.name, PAYMENT_EVENTS.name):
+            if not isinstance(message, SAGA_MESSAGES):
+                return  # declared on the topic, not the saga's business (the flow skips it too)
+            order_id: str = message.order_id  # type: ignore[attr-defined]
+            state, sends = orders.handle(self.orders.get(order_id), message, self.now)
+            if state is not None:
+                self.orders[order_id] = state
+            self.send(sends)
+        elif topic == INVENTORY_COMMANDS.name:
+            sku: str = message.sku  # type: ignore[attr-defined]
+            stock, sends = inventory.handle(self.stock.get(sku), message, message_id)
+            self.stock[sku] = stock
+            self.send(sends)
+        elif topic == PAYMENT_COMMANDS.name:
+            order_id = message.order_id  # type: ignore[attr-defined]
+            payment, plan = payments.plan(self.payments.get(order_id), message, message_id)
+            if isinstance(plan, payments.Call):
+                result = call_gateway(self.gateway, plan, order_id)
+                payment, sends = payments.settle(payment, plan, result, message_id)
+            else:
+                sends = plan
+            self.payments[order_id] = payment
+            self.send(sends)
+
+    def fire_deadlines(self, after: timedelta) -> None:
+        self.now += after
+        for order_id, order in sorted(self.orders.items()):
+            state, sends = orders.on_timeout(order, self.now)
+            self.orders[order_id] = state  # type: ignore[assignment]
+            self.send(sends)
+
+    def drain(self, limit: int = 100_000) -> None:
+        for _ in range(limit):
+            busy = self.busy()
+            if not busy:
+                return
+            self.deliver(busy[0])
+        raise AssertionError("the bus never went quiet")
+
+
+def place(bus: Bus, order_id: str, lines: list[tuple[str, int]], token: str = "tok_visa") -> None:
+    command = PlaceOrder(order_id=order_id, customer_id=f"c-{order_id}",
+                         lines=[orders.order_line(sku, qty, 250) for sku, qty in lines], payment_token=token)  # fmt: skip
+    bus.command(ORDER_COMMANDS.name, order_id, command)
+
+
+def restock(bus: Bus, sku: str, units: int) -> None:
+    bus.command(INVENTORY_COMMANDS.name, sku, AdjustStock(sku=sku, delta=units, reason="initial"))
+
+
+def cancel(bus: Bus, order_id: str) -> None:
+    bus.command(ORDER_COMMANDS.name, order_id, CancelOrder(order_id=order_id))

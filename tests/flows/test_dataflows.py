@@ -1,0 +1,199 @@
+"""The flows as Bytewax dataflows, in process: TestingSource in, TestingSink out, 1 and 2 workers."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import pytest
+from bytewax.connectors.kafka import KafkaSinkMessage, KafkaSourceMessage
+from bytewax.recovery import RecoveryConfig, init_db_dir
+from bytewax.testing import TestingSink, TestingSource, cluster_main, run_main
+
+from flows.inventory.flow import build_flow as inventory_flow
+from flows.orders.flow import build_flow as orders_flow
+from flows.orders.logic import order_line
+from flows.payments.flow import build_flow as payments_flow
+from flows.payments.gateway import FakeGateway
+from topology.dlq import DeadLetter
+from topology.envelope import Envelope, Principal, decode, encode, envelop
+from topology.messages import (
+    AdjustStock,
+    AuthorizePayment,
+    Message,
+    Money,
+    PaymentAuthorized,
+    PlaceOrder,
+    ReserveStock,
+    StockReserved,
+)
+from topology.settings import Settings
+from topology.topics import (
+    INVENTORY_COMMANDS,
+    INVENTORY_EVENTS,
+    ORDER_COMMANDS,
+    PARTNER_COMMANDS,
+    PAYMENT_COMMANDS,
+    PAYMENT_EVENTS,
+    Topic,
+)
+
+SETTINGS = Settings()
+# Message time drives the saga's deadlines, and Bytewax wakes them on the wall clock: start now.
+T0 = datetime.now(UTC)
+Runner = Callable[[Any], None]
+RUNNERS: dict[str, Runner] = {
+    "1 worker": lambda flow: run_main(flow),
+    "2 workers": lambda flow: cluster_main(flow, [], 0, worker_count_per_proc=2),
+}
+
+
+def record(topic: Topic, key: str, message: Message, offset: int, who: Principal | None = None) -> KafkaSourceMessage:
+    envelope = envelop(message, producer=who or Principal("user", "u1"), occurred_at=T0 + timedelta(seconds=offset))
+    return raw(topic, key, encode(envelope), offset)
+
+
+def raw(topic: Topic, key: str, value: bytes, offset: int) -> KafkaSourceMessage:
+    return KafkaSourceMessage(key=key.encode(), value=value, topic=topic.name, partition=0, offset=offset)
+
+
+def outputs(
+    out: list[KafkaSinkMessage],
+) -> tuple[list[tuple[str, Envelope]], list[tuple[KafkaSinkMessage, DeadLetter]]]:
+    events: list[tuple[str, Envelope]] = []
+    dead: list[tuple[KafkaSinkMessage, DeadLetter]] = []
+    for msg in out:
+        if msg.topic.endswith(".dlq"):
+            dead.append((msg, DeadLetter.from_headers(msg.headers)))
+        else:
+            events.append((msg.topic, decode(msg.value)))
+    return events, dead
+
+
+def types(events: list[tuple[str, Envelope]]) -> list[str]:
+    return [e.type for _, e in events]
+
+
+@pytest.mark.parametrize("runner", RUNNERS.values(), ids=RUNNERS.keys())
+def test_inventory_never_oversells_and_dead_letters_poison(runner: Runner) -> None:
+    items = [record(INVENTORY_COMMANDS, "sku-1", AdjustStock(sku="sku-1", delta=3, reason="delivery"), 0)]
+    items += [record(INVENTORY_COMMANDS, "sku-1", ReserveStock(sku="sku-1", order_id=f"o{i}", quantity=1), i + 1)
+              for i in range(5)]  # fmt: skip
+    items += [record(INVENTORY_COMMANDS, "sku-2", ReserveStock(sku="sku-2", order_id="o9", quantity=1), 6)]
+    items.append(raw(INVENTORY_COMMANDS, "sku-1", b"\x00 not json", 7))
+    items.append(record(INVENTORY_COMMANDS, "sku-1", StockReserved(sku="sku-1", order_id="o1", quantity=1), 8))
+    out: list[KafkaSinkMessage] = []
+    runner(inventory_flow(TestingSource(items), TestingSink(out), SETTINGS))
+    events, dead = outputs(out)
+    reserved = [e.payload.order_id for t, e in events if e.type == "StockReserved"]
+    rejected = [e.payload.order_id for t, e in events if e.type == "StockRejected"]
+    assert sorted(reserved) == ["o0", "o1", "o2"]
+    assert sorted(rejected) == ["o3", "o4", "o9"]
+    levels = [e.payload for t, e in events if e.type == "StockLevelChanged"]
+    assert all(level.available >= 0 for level in levels)
+    assert min(level.available for level in levels if level.sku == "sku-1") == 0
+    assert {t for t, e in events if e.type.startswith("Stock") and e.type != "StockLevelChanged"} == {
+        INVENTORY_EVENTS.name
+    }
+    assert sorted(d.offset for _, d in dead) == [7, 8]
+    reasons = {d.offset: d.error for _, d in dead}
+    assert "not a valid envelope" in reasons[7]
+    assert "StockReserved does not belong on shop.inventory.commands" in reasons[8]
+    assert all(msg.topic == "shop.inventory.commands.dlq" for msg, _ in dead)
+    assert dead[0][0].value in (b"\x00 not json", items[8].value), "the original bytes travel untouched"
+
+
+@pytest.mark.parametrize("runner", RUNNERS.values(), ids=RUNNERS.keys())
+def test_orders_saga_steps_and_partner_validation(runner: Runner) -> None:
+    place = PlaceOrder(order_id="o1", customer_id="u1", lines=[order_line("a", 2, 300), order_line("b", 1, 100)],
+                       payment_token="tok_visa")  # fmt: skip
+    items = [
+        record(ORDER_COMMANDS, "o1", place, 0),
+        record(INVENTORY_EVENTS, "a", StockReserved(sku="a", order_id="o1", quantity=2), 1),
+        record(INVENTORY_EVENTS, "b", StockReserved(sku="b", order_id="o1", quantity=1), 2),
+        record(PAYMENT_EVENTS, "o1", PaymentAuthorized(order_id="o1", payment_id="pay_1", amount=Money(700, "EUR")), 3),
+        record(PARTNER_COMMANDS, "sku-p", AdjustStock(sku="sku-p", delta=10), 4, Principal("partner", "p1")),
+    ]
+    bad = msgspec.json.decode(encode(envelop(place, producer=Principal("partner", "p1"), occurred_at=T0)))
+    bad["payload"]["discount"] = 100
+    items.append(raw(PARTNER_COMMANDS, "o2", msgspec.json.encode(bad), 5))
+    out: list[KafkaSinkMessage] = []
+    runner(orders_flow(TestingSource(items), TestingSink(out), SETTINGS))
+    events, dead = outputs(out)
+    by_type = {e.type: (t, e) for t, e in events}
+    assert by_type["OrderPlaced"][1].payload.total == Money(700, "EUR")
+    assert by_type["AuthorizePayment"][0] == PAYMENT_COMMANDS.name
+    assert types(events).count("ReserveStock") == 2
+    assert types(events).count("CommitStock") == 2
+    assert "CapturePayment" in by_type
+    forwarded = [(t, e) for t, e in events if e.type == "AdjustStock"]
+    assert [t for t, _ in forwarded] == [INVENTORY_COMMANDS.name]
+    [(_, letter)] = dead
+    assert letter.topic == PARTNER_COMMANDS.name
+    assert "unknown fields: $.payload.discount" in letter.error
+    assert not any(getattr(e.payload, "order_id", None) == "o2" for _, e in events), "invalid orders never enter state"
+    placed = decode(items[0].value)
+    assert by_type["OrderPlaced"][1].correlation_id == placed.correlation_id == placed.id
+    assert by_type["OrderPlaced"][1].causation_id == placed.id
+
+
+def test_payments_are_idempotent_and_declines_are_events() -> None:
+    gateway = FakeGateway()
+    authorize = AuthorizePayment(order_id="o1", amount=Money(900, "EUR"), payment_token="tok_visa")
+    items = [
+        record(PAYMENT_COMMANDS, "o1", authorize, 0),
+        record(PAYMENT_COMMANDS, "o1", authorize, 1),  # a duplicate command
+        record(
+            PAYMENT_COMMANDS,
+            "o2",
+            AuthorizePayment(order_id="o2", amount=Money(5, "EUR"), payment_token="tok_decline"),
+            2,
+        ),  # fmt: skip
+    ]
+    out: list[KafkaSinkMessage] = []
+    run_main(payments_flow(TestingSource(items), TestingSink(out), SETTINGS, gateway=gateway))
+    events, dead = outputs(out)
+    assert dead == []
+    assert types(events) == ["PaymentAuthorized", "PaymentAuthorized", "PaymentDeclined"]
+    assert len(gateway.payments) == 1, "one card charge for two identical commands"
+    assert events[0][1].payload.payment_id == events[1][1].payload.payment_id
+
+
+def test_emitted_ids_are_stable_across_runs() -> None:
+    items = [record(INVENTORY_COMMANDS, "s", AdjustStock(sku="s", delta=1), 0),
+             record(INVENTORY_COMMANDS, "s", ReserveStock(sku="s", order_id="o", quantity=1), 1)]  # fmt: skip
+    first: list[KafkaSinkMessage] = []
+    second: list[KafkaSinkMessage] = []
+    run_main(inventory_flow(TestingSource(items), TestingSink(first), SETTINGS))
+    run_main(inventory_flow(TestingSource(items), TestingSink(second), SETTINGS))
+    assert [m.value for m in first] == [m.value for m in second]
+
+
+def test_recovery_resumes_after_an_abort_without_overselling(tmp_path: Path) -> None:
+    init_db_dir(tmp_path, 1)
+    recovery = RecoveryConfig(str(tmp_path))
+    items: list[Any] = [record(INVENTORY_COMMANDS, "s", AdjustStock(sku="s", delta=4), 0)]
+    for i in range(10):
+        items.append(record(INVENTORY_COMMANDS, "s", ReserveStock(sku="s", order_id=f"o{i}", quantity=1), i + 1))
+        if i == 5:
+            items.append(TestingSource.ABORT())
+    out: list[KafkaSinkMessage] = []
+    source = TestingSource(items)
+    run_main(inventory_flow(source, TestingSink(out), SETTINGS), epoch_interval=timedelta(0), recovery_config=recovery)
+    before = len(out)
+    assert before > 0
+    run_main(inventory_flow(source, TestingSink(out), SETTINGS), epoch_interval=timedelta(0), recovery_config=recovery)
+    events, _ = outputs(out)
+    distinct = {e.id: e for _, e in events}
+    reserved = sorted({e.payload.order_id for e in distinct.values() if e.type == "StockReserved"})
+    rejected = sorted({e.payload.order_id for e in distinct.values() if e.type == "StockRejected"})
+    assert reserved == ["o0", "o1", "o2", "o3"]
+    assert rejected == [f"o{i}" for i in range(4, 10)]
+    assert before < len(distinct), "the first run stopped at the abort"
+    encodings: dict[str, set[bytes]] = {}
+    for msg in out:
+        encodings.setdefault(decode(msg.value).id, set()).add(msg.value)
+    assert all(len(values) == 1 for values in encodings.values()), "a replayed message is byte-identical"

@@ -1,0 +1,141 @@
+"""Property tests of the saga: any interleaving, duplicate and cancel keeps the invariants."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from flows.orders.logic import PAYMENT_TIMEOUT, TERMINAL
+from tests.flows.bus import Bus, cancel, place, restock
+
+SKUS = ("red", "blue", "green")
+
+
+def check_invariants(bus: Bus) -> None:
+    for stock in bus.stock.values():
+        assert stock.total >= 0
+        assert stock.reserved == sum(stock.reservations.values())
+        assert stock.available >= 0
+        assert stock.reserved + stock.available == stock.total
+    by_order: dict[str, int] = {}
+    for payment in bus.gateway.payments.values():
+        by_order[str(payment["order_id"])] = by_order.get(str(payment["order_id"]), 0) + 1
+        assert int(payment["refunded"]) <= int(payment["captured"]) <= int(payment["amount"])
+    assert all(count == 1 for count in by_order.values()), f"a card was authorized twice: {by_order}"
+
+
+def check_quiet(bus: Bus, initial: dict[str, int]) -> None:
+    check_invariants(bus)
+    for order in bus.orders.values():
+        assert order.status in TERMINAL, f"{order.order_id} stuck in {order.status}"
+        if order.status == "cancelled":
+            for stock in bus.stock.values():
+                assert order.order_id not in stock.reservations, f"cancelled {order.order_id} still holds stock"
+            charged = [p for p in bus.gateway.payments.values() if p["order_id"] == order.order_id]
+            for payment in charged:
+                assert payment["state"] in ("voided", "refunded"), f"cancelled {order.order_id} left {payment}"
+                assert payment["captured"] == payment["refunded"]
+        else:
+            assert all(stock.reservations.get(order.order_id) is None for stock in bus.stock.values())
+    sold: dict[str, int] = {}
+    for order in bus.orders.values():
+        if order.status != "cancelled":
+            for sku, qty in order.quantities:
+                sold[sku] = sold.get(sku, 0) + qty
+    for sku, units in initial.items():
+        assert sold.get(sku, 0) <= units, f"oversold {sku}: {sold.get(sku)} of {units}"
+        assert bus.stock[sku].total == units - sold.get(sku, 0), "stock does not add up"
+
+
+order_specs = st.lists(
+    st.tuples(
+        st.lists(st.tuples(st.sampled_from(SKUS), st.integers(1, 4)), min_size=1, max_size=3),
+        st.sampled_from(["tok_visa", "tok_visa", "tok_visa", "tok_decline"]),
+        st.booleans(),  # the customer cancels at some point
+    ),
+    min_size=1,
+    max_size=12,
+)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    stock=st.fixed_dictionaries({sku: st.integers(0, 8) for sku in SKUS}),
+    specs=order_specs,
+    schedule=st.lists(st.tuples(st.integers(0, 10_000), st.integers(0, 9)), max_size=400),
+)
+def test_any_interleaving_keeps_the_invariants(stock: dict[str, int], specs, schedule) -> None:  # type: ignore[no-untyped-def]
+    bus = Bus()
+    for sku, units in stock.items():
+        restock(bus, sku, units)
+    bus.drain()
+    for index, (lines, token, _) in enumerate(specs):
+        place(bus, f"o{index}", lines, token)
+    cancels = [f"o{i}" for i, spec in enumerate(specs) if spec[2]]
+    for pick, action in schedule:
+        busy = bus.busy()
+        if action == 0 and cancels:
+            cancel(bus, cancels.pop())
+        elif busy:
+            bus.deliver(busy[pick % len(busy)], duplicate=action == 1)
+        check_invariants(bus)
+    for order_id in cancels:
+        cancel(bus, order_id)
+    bus.drain()
+    bus.fire_deadlines(PAYMENT_TIMEOUT + timedelta(seconds=1))
+    bus.drain()
+    check_quiet(bus, stock)
+
+
+@settings(max_examples=60, deadline=None)
+@given(stock=st.integers(0, 6), orders=st.integers(1, 15), dup=st.integers(0, 5))
+def test_racing_for_the_last_units_never_oversells(stock: int, orders: int, dup: int) -> None:
+    bus = Bus()
+    restock(bus, "last", stock)
+    bus.drain()
+    for index in range(orders):
+        place(bus, f"o{index}", [("last", 1)])
+    steps = 0
+    while bus.busy():
+        busy = bus.busy()
+        bus.deliver(busy[(steps * 7) % len(busy)], duplicate=steps % (dup + 2) == 1)
+        check_invariants(bus)
+        steps += 1
+    confirmed = [o for o in bus.orders.values() if o.status == "confirmed"]
+    assert len(confirmed) == min(stock, orders)
+    check_quiet(bus, {"last": stock})
+
+
+def test_a_silent_payment_gateway_times_out_and_compensates() -> None:
+    bus = Bus()
+    restock(bus, "red", 3)
+    bus.drain()
+    place(bus, "o1", [("red", 2)])
+    while bus.busy() and bus.busy()[0][0] != "shop.payments.commands":
+        bus.deliver(bus.busy()[0])
+    assert bus.orders["o1"].status == "authorizing"
+    bus.queues.pop(("shop.payments.commands", "o1"))  # the gateway never answers
+    bus.fire_deadlines(PAYMENT_TIMEOUT + timedelta(seconds=1))
+    bus.drain()
+    assert bus.orders["o1"].status == "cancelled"
+    assert "payment authorization timed out" in bus.orders["o1"].reason
+    assert bus.stock["red"].available == 3
+    check_quiet(bus, {"red": 3})
+
+
+def test_cancel_after_confirmation_refunds_and_restocks() -> None:
+    bus = Bus()
+    restock(bus, "red", 3)
+    bus.drain()
+    place(bus, "o1", [("red", 2)])
+    bus.drain()
+    assert bus.orders["o1"].status == "confirmed"
+    assert bus.stock["red"].total == 1
+    cancel(bus, "o1")
+    bus.drain()
+    assert bus.orders["o1"].status == "cancelled"
+    assert bus.stock["red"].total == 3
+    [payment] = bus.gateway.payments.values()
+    assert payment["captured"] == payment["refunded"] == 500
