@@ -53,10 +53,12 @@ def decode_or_dead_letter(msg: In, stage: str, strict: bool = False) -> Incoming
 
 
 def dead_letter(msg: In, reason: str, stage: str, attempts: int = 1) -> Out:
-    letter = DeadLetter(msg.topic or "", msg.partition or 0, msg.offset or 0, reason, stage, attempts,
-                        datetime.now(UTC))  # fmt: skip
-    return KafkaSinkMessage(key=msg.key, value=msg.value, topic=letter.dead_letter_topic,
-                            headers=letter.headers(list(msg.headers)))  # fmt: skip
+    letter = DeadLetter(
+        msg.topic or "", msg.partition or 0, msg.offset or 0, reason, stage, attempts, datetime.now(UTC)
+    )
+    return KafkaSinkMessage(
+        key=msg.key, value=msg.value, topic=letter.dead_letter_topic, headers=letter.headers(list(msg.headers))
+    )
 
 
 @dataclass(frozen=True)
@@ -79,10 +81,16 @@ def emit(sends: Iterable[Send], cause: Cause, service: str, prefix: str) -> list
     out: list[Out] = []
     for index, send in enumerate(sends):
         envelope = Envelope(
-            id=derived_id(cause.id, index, send.message.TYPE), type=send.message.TYPE, version=send.message.VERSION,
-            occurred_at=cause.occurred_at, correlation_id=cause.correlation_id, causation_id=cause.id,
-            traceparent=cause.traceparent, producer=producer, payload=send.message,
-        )  # fmt: skip
+            id=derived_id(cause.id, index, send.message.TYPE),
+            type=send.message.TYPE,
+            version=send.message.VERSION,
+            occurred_at=cause.occurred_at,
+            correlation_id=cause.correlation_id,
+            causation_id=cause.id,
+            traceparent=cause.traceparent,
+            producer=producer,
+            payload=send.message,
+        )
         out.append(KafkaSinkMessage(key=send.key.encode(), value=encode(envelope), topic=send.topic.name_for(prefix)))
     return out
 
@@ -105,8 +113,9 @@ def sink(settings: Settings) -> KafkaSink:
     )
 
 
-def classify(msg: In, stage: str, accepts: tuple[type, ...], declared: dict[str, tuple[type, ...]],
-             strict_topics: frozenset[str]) -> Incoming | Out | None:  # fmt: skip
+def classify(
+    msg: In, stage: str, accepts: tuple[type, ...], declared: dict[str, tuple[type, ...]], strict_topics: frozenset[str]
+) -> Incoming | Out | None:
     """Decode and route one record.
 
     Returns the decoded message when this stage handles its type; None when the type is
@@ -124,9 +133,13 @@ def classify(msg: In, stage: str, accepts: tuple[type, ...], declared: dict[str,
 
 
 def split(
-    flow_input: Stream[In], stage: str, accepts: tuple[type, ...], consumes: Iterable[Topic], prefix: str,
+    flow_input: Stream[In],
+    stage: str,
+    accepts: tuple[type, ...],
+    consumes: Iterable[Topic],
+    prefix: str,
     strict_topics: frozenset[str] = frozenset(),
-) -> tuple[Stream[Incoming], Stream[Out]]:  # fmt: skip
+) -> tuple[Stream[Incoming], Stream[Out]]:
     """The decoded messages this stage handles, and the dead letters of what cannot be handled."""
     declared = {topic.name_for(prefix): topic.messages for topic in consumes}
     classified = op.filter_map("classify", flow_input, lambda m: classify(m, stage, accepts, declared, strict_topics))

@@ -33,12 +33,25 @@ def argv(settings: Settings, name: str) -> list[str]:
     directory = recovery_dir(settings, name)
     if not directory.exists():
         directory.mkdir(parents=True)
-        subprocess.run([sys.executable, "-m", "bytewax.recovery", str(directory), str(settings.recovery_partitions)],
-                       check=True, capture_output=True)  # fmt: skip
+        subprocess.run(
+            [sys.executable, "-m", "bytewax.recovery", str(directory), str(settings.recovery_partitions)],
+            check=True,
+            capture_output=True,
+        )
     return [
-        sys.executable, "-m", "bytewax.run", f"flows.{name}.flow:build_flow()",
-        "-w", str(settings.flow_workers), "-r", str(directory), "-s", str(settings.flow_snapshot_s), "-b", "0",
-    ]  # fmt: skip
+        sys.executable,
+        "-m",
+        "bytewax.run",
+        f"flows.{name}.flow:build_flow()",
+        "-w",
+        str(settings.flow_workers),
+        "-r",
+        str(directory),
+        "-s",
+        str(settings.flow_snapshot_s),
+        "-b",
+        "0",
+    ]
 
 
 def exec_flow(settings: Settings, name: str) -> None:

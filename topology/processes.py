@@ -81,12 +81,14 @@ ALL_EVENTS = (ORDER_EVENTS, INVENTORY_EVENTS, PAYMENT_EVENTS, USER_EVENTS, CATAL
 
 PROCESSES: tuple[Process, ...] = (
     Process(
-        "ingress", "http",
+        "ingress",
+        "http",
         produces=tuple(dict.fromkeys(r.writes for r in ROUTES if r.writes)),
         reads=(*tuple(dict.fromkeys(r.reads for r in ROUTES if r.reads)), "redis"),
     ),
     Process(
-        "orders", "flow",
+        "orders",
+        "flow",
         consumes=(ORDER_COMMANDS, PARTNER_COMMANDS, INVENTORY_EVENTS, PAYMENT_EVENTS),
         produces=(ORDER_EVENTS, INVENTORY_COMMANDS, PAYMENT_COMMANDS, NOTIFICATION_COMMANDS, CATALOG_COMMANDS),
     ),
@@ -95,15 +97,22 @@ PROCESSES: tuple[Process, ...] = (
     Process("users", "flow", consumes=(USER_COMMANDS,), produces=(USER_EVENTS,)),
     Process("catalog", "flow", consumes=(CATALOG_COMMANDS,), produces=(CATALOG_EVENTS,), calls=("object store",)),
     Process(
-        "notifications", "flow", consumes=(NOTIFICATION_COMMANDS,), produces=(NOTIFICATION_EVENTS,),
+        "notifications",
+        "flow",
+        consumes=(NOTIFICATION_COMMANDS,),
+        produces=(NOTIFICATION_EVENTS,),
         calls=("smtp", "sms", "push"),
     ),
-    Process("postgres", "sink", consumes=(ORDER_EVENTS, PAYMENT_EVENTS, STOCK_LEVELS, USER_EVENTS, CATALOG_EVENTS),
-            writes=("postgres",)),
+    Process(
+        "postgres",
+        "sink",
+        consumes=(ORDER_EVENTS, PAYMENT_EVENTS, STOCK_LEVELS, USER_EVENTS, CATALOG_EVENTS),
+        writes=("postgres",),
+    ),
     Process("redis", "sink", consumes=(STOCK_LEVELS, ORDER_EVENTS, CATALOG_EVENTS), writes=("redis",)),
     Process("search", "sink", consumes=(CATALOG_EVENTS, ORDER_EVENTS), writes=("search",)),
     Process("mongo", "sink", consumes=ALL_EVENTS, writes=("mongo",)),
-)  # fmt: skip
+)
 
 
 #: Producers outside the system that write straight to Kafka.

@@ -196,20 +196,33 @@ NOTIFICATION_EVENTS = Topic(
     retention_ms=30 * DAY_MS,
 )
 DLQ_REPLAYS = Topic(
-    "shop.dlq.replays", 1, "DLQ record id", (),
+    "shop.dlq.replays",
+    1,
+    "DLQ record id",
+    (),
     "which DLQ records were replayed, when, to where (so a replay happens once)",
-    retention_ms=-1, cleanup="compact", has_dlq=False,
-)  # fmt: skip
+    retention_ms=-1,
+    cleanup="compact",
+    has_dlq=False,
+)
 
 TOPICS: tuple[Topic, ...] = (
-    ORDER_COMMANDS, PARTNER_COMMANDS, ORDER_EVENTS,
-    INVENTORY_COMMANDS, INVENTORY_EVENTS, STOCK_LEVELS,
-    PAYMENT_COMMANDS, PAYMENT_EVENTS,
-    USER_COMMANDS, USER_EVENTS,
-    CATALOG_COMMANDS, CATALOG_EVENTS,
-    NOTIFICATION_COMMANDS, NOTIFICATION_EVENTS,
+    ORDER_COMMANDS,
+    PARTNER_COMMANDS,
+    ORDER_EVENTS,
+    INVENTORY_COMMANDS,
+    INVENTORY_EVENTS,
+    STOCK_LEVELS,
+    PAYMENT_COMMANDS,
+    PAYMENT_EVENTS,
+    USER_COMMANDS,
+    USER_EVENTS,
+    CATALOG_COMMANDS,
+    CATALOG_EVENTS,
+    NOTIFICATION_COMMANDS,
+    NOTIFICATION_EVENTS,
     DLQ_REPLAYS,
-)  # fmt: skip
+)
 
 
 def all_topics() -> tuple[Topic, ...]:

@@ -23,8 +23,9 @@ SERVICE = "inventory"
 ACCEPTS = (ReserveStock, ReleaseStock, CommitStock, AdjustStock)
 
 
-def build_flow(source: Source[Any] | None = None, sink: Sink[Any] | None = None,
-               settings: Settings | None = None) -> Dataflow:  # fmt: skip
+def build_flow(
+    source: Source[Any] | None = None, sink: Sink[Any] | None = None, settings: Settings | None = None
+) -> Dataflow:
     settings = settings or Settings.from_env()
     prefix = settings.topic_prefix
     process = next(p for p in PROCESSES if p.name == SERVICE)

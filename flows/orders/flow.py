@@ -40,9 +40,19 @@ from topology.topics import CATALOG_COMMANDS, INVENTORY_COMMANDS, PARTNER_COMMAN
 
 SERVICE = "orders"
 SAGA_MESSAGES = (
-    PlaceOrder, CancelOrder, MarkOrderShipped, MarkOrderDelivered, RequestRefund, StockReserved, StockRejected,
-    PaymentAuthorized, PaymentDeclined, PaymentCaptured, PaymentVoided, PaymentRefunded,
-)  # fmt: skip
+    PlaceOrder,
+    CancelOrder,
+    MarkOrderShipped,
+    MarkOrderDelivered,
+    RequestRefund,
+    StockReserved,
+    StockRejected,
+    PaymentAuthorized,
+    PaymentDeclined,
+    PaymentCaptured,
+    PaymentVoided,
+    PaymentRefunded,
+)
 FORWARDED = (AdjustStock, UpsertProduct)  # partner commands this flow validates and passes on
 
 
@@ -67,8 +77,12 @@ class OrderSaga(StatefulLogic[Incoming, list[Out], Any]):
     def on_notify(self) -> tuple[list[list[Out]], bool]:
         assert self.order is not None and self.cause is not None and self.order.deadline is not None
         now = datetime.now(UTC)
-        timer = Cause(f"{self.order.order_id}:timeout:{self.order.deadline.isoformat()}", self.cause.correlation_id,
-                      self.cause.traceparent, now)  # fmt: skip
+        timer = Cause(
+            f"{self.order.order_id}:timeout:{self.order.deadline.isoformat()}",
+            self.cause.correlation_id,
+            self.cause.traceparent,
+            now,
+        )
         self.order, sends = logic.on_timeout(self.order, now)
         return [streams.emit(sends, timer, SERVICE, self.prefix)], False
 
@@ -84,8 +98,9 @@ def forward(item: Incoming, prefix: str) -> list[Out]:
     return streams.emit([Send(topic, payload.sku, payload)], Cause.of(item.envelope), SERVICE, prefix)
 
 
-def build_flow(source: Source[Any] | None = None, sink: Sink[Any] | None = None,
-               settings: Settings | None = None) -> Dataflow:  # fmt: skip
+def build_flow(
+    source: Source[Any] | None = None, sink: Sink[Any] | None = None, settings: Settings | None = None
+) -> Dataflow:
     settings = settings or Settings.from_env()
     prefix = settings.topic_prefix
     process = next(p for p in PROCESSES if p.name == SERVICE)

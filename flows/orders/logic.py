@@ -93,10 +93,14 @@ def _notify(order: Order, template: str, body: str) -> Send:
         NOTIFICATION_COMMANDS,
         order.customer_id,
         SendNotification(
-            notification_id=f"{order.order_id}.{template}", user_id=order.customer_id, channel="email",
-            template=template, subject=f"Order {order.order_id}", body=body,
+            notification_id=f"{order.order_id}.{template}",
+            user_id=order.customer_id,
+            channel="email",
+            template=template,
+            subject=f"Order {order.order_id}",
+            body=body,
         ),
-    )  # fmt: skip
+    )
 
 
 def place(command: PlaceOrder, now: datetime) -> Result:
@@ -106,10 +110,15 @@ def place(command: PlaceOrder, now: datetime) -> Result:
     currencies = {line.unit_price.currency for line in command.lines}
     amount = sum(line.quantity * line.unit_price.amount for line in command.lines)
     order = Order(
-        order_id=command.order_id, customer_id=command.customer_id, quantities=tuple(sorted(quantities.items())),
-        total=Money(amount, next(iter(currencies))), payment_token=command.payment_token, status="reserving",
-        deadline=now + RESERVE_TIMEOUT, pending=frozenset(quantities),
-    )  # fmt: skip
+        order_id=command.order_id,
+        customer_id=command.customer_id,
+        quantities=tuple(sorted(quantities.items())),
+        total=Money(amount, next(iter(currencies))),
+        payment_token=command.payment_token,
+        status="reserving",
+        deadline=now + RESERVE_TIMEOUT,
+        pending=frozenset(quantities),
+    )
     placed = OrderPlaced(order_id=order.order_id, customer_id=order.customer_id, lines=command.lines, total=order.total)
     if len(currencies) > 1:
         cancelled = replace(order, status="cancelled", deadline=None, pending=frozenset(), reason="mixed currencies")

@@ -38,8 +38,12 @@ def call_gateway(gateway: PaymentGateway, call: logic.Call, order_id: str) -> lo
             return gateway.refund(call.key, call.payment_id or "", call.amount)
 
 
-def build_flow(source: Source[Any] | None = None, sink: Sink[Any] | None = None, settings: Settings | None = None,
-               gateway: PaymentGateway | None = None) -> Dataflow:  # fmt: skip
+def build_flow(
+    source: Source[Any] | None = None,
+    sink: Sink[Any] | None = None,
+    settings: Settings | None = None,
+    gateway: PaymentGateway | None = None,
+) -> Dataflow:
     settings = settings or Settings.from_env()
     prefix = settings.topic_prefix
     process = next(p for p in PROCESSES if p.name == SERVICE)
@@ -47,8 +51,14 @@ def build_flow(source: Source[Any] | None = None, sink: Sink[Any] | None = None,
 
     def port() -> PaymentGateway:  # opened on first use in the worker, never at import
         if not connection:
-            connection.append(HttpGateway(settings.gateway_url, settings.gateway_key.get_secret_value(),
-                                          settings.gateway_timeout_s, settings.gateway_retries))  # fmt: skip
+            connection.append(
+                HttpGateway(
+                    settings.gateway_url,
+                    settings.gateway_key.get_secret_value(),
+                    settings.gateway_timeout_s,
+                    settings.gateway_retries,
+                )
+            )
         return connection[0]
 
     def step(payment: logic.Payment | None, item: Incoming) -> tuple[logic.Payment, list[Out]]:

@@ -43,11 +43,15 @@ class PaymentGateway(Protocol):
 class HttpGateway:
     """Talks to the provider's HTTP API (in development: the stand-in the stack starts)."""
 
-    def __init__(self, base_url: str, api_key: str, timeout_s: float = 2.0, retries: int = 4,
-                 backoff_s: float = 0.05) -> None:  # fmt: skip
-        self.client = httpx.Client(base_url=base_url, timeout=timeout_s,
-                                   headers={"Authorization": f"Bearer {api_key}"},
-                                   limits=httpx.Limits(max_connections=32, max_keepalive_connections=32))  # fmt: skip
+    def __init__(
+        self, base_url: str, api_key: str, timeout_s: float = 2.0, retries: int = 4, backoff_s: float = 0.05
+    ) -> None:
+        self.client = httpx.Client(
+            base_url=base_url,
+            timeout=timeout_s,
+            headers={"Authorization": f"Bearer {api_key}"},
+            limits=httpx.Limits(max_connections=32, max_keepalive_connections=32),
+        )
         self.retries = retries
         self.backoff_s = backoff_s
 

@@ -73,8 +73,9 @@ def plan(payment: Payment | None, command: Message, command_id: str) -> tuple[Pa
                 return payment, _event(order_id, PaymentDeclined(order_id=order_id, reason="card_declined"))
             if payment.payment_id is None or payment.amount is None:  # voided before it was ever authorized
                 return payment, _event(order_id, PaymentDeclined(order_id=order_id, reason="order cancelled"))
-            return payment, _event(order_id, PaymentAuthorized(order_id=order_id, payment_id=payment.payment_id,
-                                                               amount=payment.amount))  # fmt: skip
+            return payment, _event(
+                order_id, PaymentAuthorized(order_id=order_id, payment_id=payment.payment_id, amount=payment.amount)
+            )
         case CapturePayment(order_id=order_id):
             payment = payment or Payment(order_id)
             if payment.status == "authorized":
@@ -95,8 +96,12 @@ def plan(payment: Payment | None, command: Message, command_id: str) -> tuple[Pa
             grant = min(amount.amount, captured - payment.refunded)
             if grant <= 0:
                 return payment, []
-            return payment, Call("refund", f"{order_id}:refund:{command_id}", amount=Money(grant, amount.currency),
-                                 payment_id=payment.payment_id)  # fmt: skip
+            return payment, Call(
+                "refund",
+                f"{order_id}:refund:{command_id}",
+                amount=Money(grant, amount.currency),
+                payment_id=payment.payment_id,
+            )
     raise ValueError(f"payments does not handle {type(command).__name__}")  # the wiring routes by type
 
 
@@ -107,8 +112,9 @@ def settle(payment: Payment, call: Call, result: GatewayResult, command_id: str)
         case "authorize", Approved(payment_id=payment_id):
             assert call.amount is not None
             done = replace(payment, status="authorized", payment_id=payment_id, amount=call.amount)
-            return done, _event(order_id, PaymentAuthorized(order_id=order_id, payment_id=payment_id,
-                                                            amount=call.amount))  # fmt: skip
+            return done, _event(
+                order_id, PaymentAuthorized(order_id=order_id, payment_id=payment_id, amount=call.amount)
+            )
         case "authorize", Declined(reason=reason):
             return replace(payment, status="declined"), _event(
                 order_id, PaymentDeclined(order_id=order_id, reason=reason)
@@ -131,6 +137,7 @@ def settle(payment: Payment, call: Call, result: GatewayResult, command_id: str)
                 refunded=payment.refunded + call.amount.amount,
                 refunds_done=payment.refunds_done | {command_id},
             )
-            return done, _event(order_id, PaymentRefunded(order_id=order_id, payment_id=payment.payment_id,
-                                                          amount=call.amount))  # fmt: skip
+            return done, _event(
+                order_id, PaymentRefunded(order_id=order_id, payment_id=payment.payment_id, amount=call.amount)
+            )
     return payment, []  # a refused capture, void or refund leaves the state as it is

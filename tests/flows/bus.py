@@ -111,8 +111,12 @@ class Bus:
 
 
 def place(bus: Bus, order_id: str, lines: list[tuple[str, int]], token: str = "tok_visa") -> None:
-    command = PlaceOrder(order_id=order_id, customer_id=f"c-{order_id}",
-                         lines=[orders.order_line(sku, qty, 250) for sku, qty in lines], payment_token=token)  # fmt: skip
+    command = PlaceOrder(
+        order_id=order_id,
+        customer_id=f"c-{order_id}",
+        lines=[orders.order_line(sku, qty, 250) for sku, qty in lines],
+        payment_token=token,
+    )
     bus.command(ORDER_COMMANDS.name, order_id, command)
 
 

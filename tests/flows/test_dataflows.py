@@ -80,8 +80,10 @@ def types(events: list[tuple[str, Envelope]]) -> list[str]:
 @pytest.mark.parametrize("runner", RUNNERS.values(), ids=RUNNERS.keys())
 def test_inventory_never_oversells_and_dead_letters_poison(runner: Runner) -> None:
     items = [record(INVENTORY_COMMANDS, "sku-1", AdjustStock(sku="sku-1", delta=3, reason="delivery"), 0)]
-    items += [record(INVENTORY_COMMANDS, "sku-1", ReserveStock(sku="sku-1", order_id=f"o{i}", quantity=1), i + 1)
-              for i in range(5)]  # fmt: skip
+    items += [
+        record(INVENTORY_COMMANDS, "sku-1", ReserveStock(sku="sku-1", order_id=f"o{i}", quantity=1), i + 1)
+        for i in range(5)
+    ]
     items += [record(INVENTORY_COMMANDS, "sku-2", ReserveStock(sku="sku-2", order_id="o9", quantity=1), 6)]
     items.append(raw(INVENTORY_COMMANDS, "sku-1", b"\x00 not json", 7))
     items.append(record(INVENTORY_COMMANDS, "sku-1", StockReserved(sku="sku-1", order_id="o1", quantity=1), 8))
@@ -108,8 +110,12 @@ def test_inventory_never_oversells_and_dead_letters_poison(runner: Runner) -> No
 
 @pytest.mark.parametrize("runner", RUNNERS.values(), ids=RUNNERS.keys())
 def test_orders_saga_steps_and_partner_validation(runner: Runner) -> None:
-    place = PlaceOrder(order_id="o1", customer_id="u1", lines=[order_line("a", 2, 300), order_line("b", 1, 100)],
-                       payment_token="tok_visa")  # fmt: skip
+    place = PlaceOrder(
+        order_id="o1",
+        customer_id="u1",
+        lines=[order_line("a", 2, 300), order_line("b", 1, 100)],
+        payment_token="tok_visa",
+    )
     items = [
         record(ORDER_COMMANDS, "o1", place, 0),
         record(INVENTORY_EVENTS, "a", StockReserved(sku="a", order_id="o1", quantity=2), 1),
@@ -151,7 +157,7 @@ def test_payments_are_idempotent_and_declines_are_events() -> None:
             "o2",
             AuthorizePayment(order_id="o2", amount=Money(5, "EUR"), payment_token="tok_decline"),
             2,
-        ),  # fmt: skip
+        ),
     ]
     out: list[KafkaSinkMessage] = []
     run_main(payments_flow(TestingSource(items), TestingSink(out), SETTINGS, gateway=gateway))
@@ -163,8 +169,10 @@ def test_payments_are_idempotent_and_declines_are_events() -> None:
 
 
 def test_emitted_ids_are_stable_across_runs() -> None:
-    items = [record(INVENTORY_COMMANDS, "s", AdjustStock(sku="s", delta=1), 0),
-             record(INVENTORY_COMMANDS, "s", ReserveStock(sku="s", order_id="o", quantity=1), 1)]  # fmt: skip
+    items = [
+        record(INVENTORY_COMMANDS, "s", AdjustStock(sku="s", delta=1), 0),
+        record(INVENTORY_COMMANDS, "s", ReserveStock(sku="s", order_id="o", quantity=1), 1),
+    ]
     first: list[KafkaSinkMessage] = []
     second: list[KafkaSinkMessage] = []
     run_main(inventory_flow(TestingSource(items), TestingSink(first), SETTINGS))

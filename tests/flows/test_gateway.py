@@ -86,7 +86,8 @@ class TestHttpGateway(GatewayContract):
         key = self.key()
         body = {"amount": 100, "currency": "EUR", "token": "tok_visa"}
         first = httpx.post(f"{settings.gateway_url}/v1/payments", json=body, headers={"Idempotency-Key": key})
-        other = httpx.post(f"{settings.gateway_url}/v1/payments", json={**body, "amount": 101},
-                           headers={"Idempotency-Key": key})  # fmt: skip
+        other = httpx.post(
+            f"{settings.gateway_url}/v1/payments", json={**body, "amount": 101}, headers={"Idempotency-Key": key}
+        )
         assert first.status_code == 201
         assert other.status_code == 409

@@ -15,7 +15,7 @@ from topology.messages import ALL_MESSAGES, REGISTRY, Money, OrderLine, OrderPla
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 TRACE = "00-" + "a" * 32 + "-" + "b" * 16 + "-01"
-TOKEN = "tok_visa"  # noqa: S105 - a gateway token stand-in, not a secret
+TOKEN = "tok_visa"
 USER = Principal("user", "u-1")
 
 
