@@ -1,0 +1,161 @@
+"""The three flows as real processes (``shopstream flow NAME``) on the real broker, under a private topic prefix."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+from confluent_kafka import Consumer, Producer
+
+from flows.orders.logic import order_line
+from ops.flowrun import recovery_dir
+from ops.topology_admin import apply
+from topology.envelope import Envelope, Principal, decode, encode, envelop
+from topology.messages import AdjustStock, PlaceOrder
+from topology.settings import Settings
+from topology.topics import INVENTORY_COMMANDS, INVENTORY_EVENTS, ORDER_COMMANDS, ORDER_EVENTS, STOCK_LEVELS
+
+FLOWS = ("orders", "inventory", "payments")
+BIN = Path(sys.executable).parent
+
+
+@dataclass
+class LiveFlows:
+    settings: Settings
+    logs: Path
+    processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    producer: Producer | None = None
+
+    def start(self, name: str) -> None:
+        env = {**os.environ, "SHOP_TOPIC_PREFIX": self.settings.topic_prefix, "SHOP_FLOW_SNAPSHOT_S": "1"}
+        log = (self.logs / f"{name}.log").open("ab")
+        self.processes[name] = subprocess.Popen(
+            [str(BIN / "shopstream"), "flow", name],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+    def kill(self, name: str) -> None:
+        process = self.processes[name]
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(10)
+
+    def stop(self) -> None:
+        for process in self.processes.values():
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGTERM)
+        for process in self.processes.values():
+            try:
+                process.wait(10)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait(10)
+
+    def alive(self) -> dict[str, bool]:
+        return {name: p.poll() is None for name, p in self.processes.items()}
+
+    def send(self, topic_name: str, key: str, envelope: Envelope) -> None:
+        if self.producer is None:
+            self.producer = Producer({"bootstrap.servers": self.settings.bootstrap_servers, "linger.ms": 5})
+        self.producer.produce(topic_name, encode(envelope), key=key.encode())
+        self.producer.poll(0)
+
+    def flush(self) -> None:
+        assert self.producer is not None
+        assert self.producer.flush(30) == 0
+
+    def restock(self, sku: str, units: int) -> None:
+        command = AdjustStock(sku=sku, delta=units, reason="test stock")
+        envelope = envelop(command, producer=Principal("partner", "p1"), occurred_at=datetime.now(UTC))
+        self.send(INVENTORY_COMMANDS.name_for(self.settings.topic_prefix), sku, envelope)
+
+    def place(self, order_id: str, lines: list[tuple[str, int]], token: str = "tok_visa") -> None:
+        command = PlaceOrder(
+            order_id=order_id,
+            customer_id=f"c-{order_id}",
+            payment_token=token,
+            lines=[order_line(sku, qty, 1999) for sku, qty in lines],
+        )
+        envelope = envelop(command, producer=Principal("user", f"c-{order_id}"), occurred_at=datetime.now(UTC))
+        self.send(ORDER_COMMANDS.name_for(self.settings.topic_prefix), order_id, envelope)
+
+
+@dataclass
+class Observed:
+    """Everything the flows published, as read back from the broker."""
+
+    events: list[Envelope] = field(default_factory=list)
+
+    def final(self) -> dict[str, str]:
+        done: dict[str, str] = {}
+        for event in self.events:
+            if event.type in ("OrderConfirmed", "OrderCancelled"):
+                done.setdefault(event.payload.order_id, event.type)  # type: ignore[attr-defined]
+        return done
+
+    def logical_duplicates(self) -> dict[tuple[str, ...], set[str]]:
+        """Effects published under more than one id (a replay re-sends the same id; a bug mints a new one)."""
+        ids: dict[tuple[str, ...], set[str]] = defaultdict(set)
+        for event in self.events:
+            payload = event.payload
+            key = (event.type, getattr(payload, "order_id", ""), getattr(payload, "sku", ""))
+            if event.type != "StockLevelChanged":
+                ids[key].add(event.id)
+        return {k: v for k, v in ids.items() if len(v) > 1}
+
+    def levels(self) -> dict[str, Envelope]:
+        latest: dict[str, Envelope] = {}
+        for event in self.events:
+            if event.type == "StockLevelChanged":
+                latest[event.payload.sku] = event  # type: ignore[attr-defined]
+        return latest
+
+
+def observe(settings: Settings, orders: set[str], timeout_s: float) -> Observed:
+    """Read the event topics until every order is confirmed or cancelled (or the time is up)."""
+    prefix = settings.topic_prefix
+    consumer = Consumer(
+        {
+            "bootstrap.servers": settings.bootstrap_servers,
+            "group.id": f"{prefix}observer",
+            "auto.offset.reset": "earliest",
+            "enable.auto.commit": False,
+        }
+    )
+    consumer.subscribe([t.name_for(prefix) for t in (ORDER_EVENTS, INVENTORY_EVENTS, STOCK_LEVELS)])
+    seen = Observed()
+    deadline = time.monotonic() + timeout_s
+    quiet_since = None
+    while time.monotonic() < deadline:
+        batch = consumer.consume(1000, timeout=0.5)
+        seen.events += [decode(m.value()) for m in batch if m.error() is None]
+        if orders <= seen.final().keys():
+            quiet_since = quiet_since or time.monotonic()
+            if not batch and time.monotonic() - quiet_since > 3:  # let trailing stock events arrive
+                break
+    consumer.close()
+    return seen
+
+
+def gateway_stats(settings: Settings) -> dict[str, dict[str, int]]:
+    return httpx.get(f"{settings.gateway_url}/_admin/stats", timeout=10).json()
+
+
+def cleanup(settings: Settings) -> None:
+    for name in FLOWS:
+        shutil.rmtree(recovery_dir(settings, name), ignore_errors=True)
+
+
+def prepare(settings: Settings) -> None:
+    apply(settings)
