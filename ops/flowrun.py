@@ -1,15 +1,20 @@
-"""Run one Bytewax flow the way production does: recovery on, workers from settings.
+"""Run one Bytewax flow the way production does: recovery on, workers and epoch from settings.
 
 ``shopstream flow NAME`` initialises the flow's recovery partitions under the stack
-folder the first time, then replaces itself with
-``python -m bytewax.run "flows.NAME.flow:build_flow()" -w N -r DIR -s S -b 0``.
+folder the first time, then replaces itself with ``python -m ops.flowrun NAME``, which
+is ``python -m bytewax.run "flows.NAME.flow:build_flow()" -w N -r DIR -b 0`` except that
+the epoch (and snapshot) interval comes from ``SHOP_FLOW_EPOCH_MS``: ``bytewax.run`` only
+takes whole seconds, and keyed steps hold items until their epoch closes, so a one-second
+epoch would add about a second of latency at every hop of the saga.
 """
 
 from __future__ import annotations
 
+import importlib
 import os
 import subprocess
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 from ops.exceptions import OpsError
@@ -38,22 +43,28 @@ def argv(settings: Settings, name: str) -> list[str]:
             check=True,
             capture_output=True,
         )
-    return [
-        sys.executable,
-        "-m",
-        "bytewax.run",
-        f"flows.{name}.flow:build_flow()",
-        "-w",
-        str(settings.flow_workers),
-        "-r",
-        str(directory),
-        "-s",
-        str(settings.flow_snapshot_s),
-        "-b",
-        "0",
-    ]
+    return [sys.executable, "-m", "ops.flowrun", name]
 
 
 def exec_flow(settings: Settings, name: str) -> None:
     command = argv(settings, name)
     os.execv(command[0], command)  # noqa: S606 - argv built from settings
+
+
+def main(name: str) -> None:
+    """Run the flow in this process (what ``python -m ops.flowrun NAME`` does)."""
+    from bytewax._bytewax import cli_main
+    from bytewax.recovery import RecoveryConfig
+
+    settings = Settings.from_env()
+    module = importlib.import_module(f"flows.{name}.flow")
+    cli_main(  # type: ignore[no-untyped-call]
+        module.build_flow(settings=settings),
+        workers_per_process=settings.flow_workers,
+        epoch_interval=timedelta(milliseconds=settings.flow_epoch_ms),
+        recovery_config=RecoveryConfig(str(recovery_dir(settings, name)), timedelta(0)),  # type: ignore[no-untyped-call]
+    )
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])

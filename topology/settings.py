@@ -84,7 +84,9 @@ class Settings(BaseSettings):
 
     # Flows
     flow_workers: int = Field(1, ge=1, le=64)
-    flow_snapshot_s: int = Field(2, ge=1)
+    # The epoch: how often a flow snapshots its state, and how long a keyed step may hold items
+    # before it processes them (Bytewax closes epochs on this interval). Small keeps latency low.
+    flow_epoch_ms: int = Field(100, ge=10, le=60_000)
     recovery_partitions: int = Field(1, ge=1, le=64)
 
     # Secrets

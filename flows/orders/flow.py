@@ -67,7 +67,7 @@ class OrderSaga(StatefulLogic[Incoming, list[Out], Any]):
     def on_item(self, value: Incoming) -> tuple[list[list[Out]], bool]:
         self.cause = Cause.of(value.envelope)
         self.order, sends = logic.handle(self.order, value.envelope.payload, value.envelope.occurred_at)
-        return [streams.emit(sends, self.cause, SERVICE, self.prefix)], self.order is None
+        return [streams.emit(sends, self.cause, SERVICE, self.prefix)], self.order is None  # DISCARD when None
 
     def notify_at(self) -> datetime | None:
         if self.order is None or self.order.status in logic.TERMINAL:
@@ -75,7 +75,9 @@ class OrderSaga(StatefulLogic[Incoming, list[Out], Any]):
         return self.order.deadline
 
     def on_notify(self) -> tuple[list[list[Out]], bool]:
-        assert self.order is not None and self.cause is not None and self.order.deadline is not None
+        # Bytewax may wake a key for a deadline the order has since left behind; on_timeout then changes nothing.
+        if self.order is None or self.cause is None or self.order.deadline is None:
+            return [], StatefulLogic.RETAIN
         now = datetime.now(UTC)
         timer = Cause(
             f"{self.order.order_id}:timeout:{self.order.deadline.isoformat()}",
@@ -84,7 +86,7 @@ class OrderSaga(StatefulLogic[Incoming, list[Out], Any]):
             now,
         )
         self.order, sends = logic.on_timeout(self.order, now)
-        return [streams.emit(sends, timer, SERVICE, self.prefix)], False
+        return [streams.emit(sends, timer, SERVICE, self.prefix)], StatefulLogic.RETAIN
 
     def snapshot(self) -> tuple[logic.Order, Cause] | None:
         return (self.order, self.cause) if self.order is not None and self.cause is not None else None

@@ -49,7 +49,7 @@ DECLINES = {"tok_decline": "card_declined", "tok_insufficient": "insufficient_fu
 class Store:
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        self.db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        self.db = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=30)
         self.db.execute("pragma journal_mode=wal")
         self.db.execute("pragma synchronous=normal")
         self.db.executescript(SCHEMA)
@@ -93,25 +93,25 @@ class Writes:
             raise falcon.HTTPBadRequest(title="body must be a JSON object")
         fingerprint = hashlib.sha256(json.dumps([operation, target, body], sort_keys=True).encode()).hexdigest()
         db = self.store.db
-        with self.store.lock:
-            seen = db.execute("select request, status, body from idempotency where key = ?", (key,)).fetchone()
-            if seen is not None:
-                if seen[0] != fingerprint:
-                    raise falcon.HTTPConflict(title="idempotency key reused with a different request")
-                resp.status = falcon.code_to_http_status(seen[1])
-                resp.text = seen[2]
-                resp.set_header("Idempotent-Replayed", "true")
-                return
+        with self.store.lock:  # one transaction at a time per connection; BEGIN IMMEDIATE across processes
             db.execute("begin immediate")
             try:
-                status, answer = getattr(self, operation)(body, target)
-                db.execute(
-                    "insert into idempotency values (?, ?, ?, ?)", (key, fingerprint, status, json.dumps(answer))
-                )
+                seen = db.execute("select request, status, body from idempotency where key = ?", (key,)).fetchone()
+                if seen is None:
+                    status, answer = getattr(self, operation)(body, target)
+                    row = (key, fingerprint, status, json.dumps(answer))
+                    db.execute("insert into idempotency values (?, ?, ?, ?)", row)
                 db.execute("commit")
             except Exception:
                 db.execute("rollback")
                 raise
+        if seen is not None:
+            if seen[0] != fingerprint:
+                raise falcon.HTTPConflict(title="idempotency key reused with a different request")
+            resp.status = falcon.code_to_http_status(seen[1])
+            resp.text = seen[2]
+            resp.set_header("Idempotent-Replayed", "true")
+            return
         resp.status = falcon.code_to_http_status(status)
         resp.media = answer
 

@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -33,10 +34,11 @@ class LiveFlows:
     settings: Settings
     logs: Path
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    run_id: str = field(default_factory=lambda: uuid.uuid4().hex[:10])
     producer: Producer | None = None
 
     def start(self, name: str) -> None:
-        env = {**os.environ, "SHOP_TOPIC_PREFIX": self.settings.topic_prefix, "SHOP_FLOW_SNAPSHOT_S": "1"}
+        env = {**os.environ, "SHOP_TOPIC_PREFIX": self.settings.topic_prefix, "SHOP_FLOW_EPOCH_MS": "100"}
         log = (self.logs / f"{name}.log").open("ab")
         self.processes[name] = subprocess.Popen(
             [str(BIN / "shopstream"), "flow", name],
