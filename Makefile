@@ -50,3 +50,4 @@ stack-status:
 bench: bootstrap
 	$(VENV)/bin/shopstream stack up
 	$(VENV)/bin/python -m bench.broker
+	$(VENV)/bin/python -m bench.flows
