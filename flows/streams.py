@@ -12,15 +12,18 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 import bytewax.operators as op
 from bytewax.connectors.kafka import KafkaSink, KafkaSinkMessage, KafkaSource, KafkaSourceMessage
-from bytewax.dataflow import Stream
+from bytewax.dataflow import Dataflow, Stream
+from bytewax.inputs import Source
 
 from flows.outcome import Send
 from topology.dlq import DeadLetter
 from topology.envelope import Envelope, Principal, decode, encode
 from topology.exceptions import DecodeError
+from topology.processes import PROCESSES, Process
 from topology.settings import Settings
 from topology.topics import Topic
 
@@ -93,6 +96,29 @@ def emit(sends: Iterable[Send], cause: Cause, service: str, prefix: str) -> list
         )
         out.append(KafkaSinkMessage(key=send.key.encode(), value=encode(envelope), topic=send.topic.name_for(prefix)))
     return out
+
+
+@dataclass(frozen=True)
+class FlowStart:
+    """What every flow's wiring begins with: its settings, its declaration, the dataflow and its input."""
+
+    settings: Settings
+    process: Process
+    flow: Dataflow
+    raw: Stream[In]
+
+    @property
+    def prefix(self) -> str:
+        return self.settings.topic_prefix
+
+
+def start(service: str, given_source: Source[Any] | None, settings: Settings | None) -> FlowStart:
+    """A dataflow named after the service, reading the topics ``topology.processes`` says it consumes."""
+    settings = settings or Settings.from_env()
+    process = next(p for p in PROCESSES if p.name == service)
+    flow = Dataflow(service)
+    raw = op.input("in", flow, given_source or source(settings, process.consumes))
+    return FlowStart(settings, process, flow, raw)
 
 
 def source(settings: Settings, topics: Iterable[Topic]) -> KafkaSource:

@@ -20,9 +20,10 @@ import typer
 from ops import flowrun, topology_admin
 from ops.cli_topology import dlq_app, topology_app
 from ops.exceptions import OpsError
+from ops.output import EXIT_DOWN, EXIT_USAGE, settings_or_exit
 from ops.stack.base import tail
 from ops.stack.launcher import ServerStatus, Stack
-from topology.settings import PROJECT_ROOT, Settings
+from topology.settings import PROJECT_ROOT
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="Shopstream operations.")
 stack_app = typer.Typer(no_args_is_help=True, help="The embedded local stack of real servers.")
@@ -30,17 +31,7 @@ app.add_typer(stack_app, name="stack")
 app.add_typer(topology_app, name="topology")
 app.add_typer(dlq_app, name="dlq")
 
-EXIT_DOWN = 1
-EXIT_USAGE = 2
 T = TypeVar("T")
-
-
-def _settings() -> Settings:
-    try:
-        return Settings.from_env()
-    except ValueError as err:
-        typer.echo(f"error: bad settings: {err}", err=True)
-        raise typer.Exit(EXIT_USAGE) from err
 
 
 def _print_statuses(rows: list[ServerStatus], as_json: bool) -> None:
@@ -107,7 +98,7 @@ def logs(
 def flow(name: str = typer.Argument(..., help="orders, inventory or payments.")) -> None:
     """Run one Bytewax flow with recovery (what each Procfile line does)."""
     try:
-        flowrun.exec_flow(_settings(), name)
+        flowrun.exec_flow(settings_or_exit(), name)
     except OpsError as err:
         typer.echo(f"error: {err}", err=True)
         raise typer.Exit(EXIT_USAGE) from err
@@ -120,7 +111,7 @@ def run(procfile: Path = typer.Option(PROJECT_ROOT / "Procfile", help="The Procf
     _print_statuses(rows, as_json=False)
     if not all(row.ok for row in rows):
         raise typer.Exit(EXIT_DOWN)
-    settings = _settings()
+    settings = settings_or_exit()
     try:
         steps = topology_admin.apply(settings)
     except OpsError as err:
@@ -145,7 +136,7 @@ def run(procfile: Path = typer.Option(PROJECT_ROOT / "Procfile", help="The Procf
 
 def _run(action: Callable[[Stack], T], names: list[str] | None) -> T:
     try:
-        return action(Stack(_settings(), _only(names)))
+        return action(Stack(settings_or_exit(), _only(names)))
     except OpsError as err:
         typer.echo(f"error: {err}", err=True)
         raise typer.Exit(EXIT_USAGE if "no such server" in str(err) else EXIT_DOWN) from err

@@ -15,28 +15,17 @@ from ops import dlq as dlq_ops
 from ops import topology_admin
 from ops.exceptions import OpsError
 from ops.kafka_admin import BrokerUnreachable
-from ops.output import emit
+from ops.output import EXIT_DOWN, EXIT_USAGE, emit, settings_or_exit
 from topology import schemas
 from topology.exceptions import SchemaEvolutionError
 from topology.graph import build_graph, to_dot, to_mermaid
 from topology.processes import PROCESSES, ROUTES
-from topology.settings import PROJECT_ROOT, Settings
+from topology.settings import PROJECT_ROOT
 from topology.topics import all_topics
-
-EXIT_DOWN = 1
-EXIT_USAGE = 2
 
 topology_app = typer.Typer(no_args_is_help=True, help="The messaging layer as declared in topology/.")
 dlq_app = typer.Typer(no_args_is_help=True, help="Dead letter queues: inspect, replay, purge.")
 JSON = typer.Option(False, "--json", help="Machine-readable output.")
-
-
-def _settings() -> Settings:
-    try:
-        return Settings.from_env()
-    except ValueError as err:
-        typer.echo(f"error: bad settings: {err}", err=True)
-        raise typer.Exit(EXIT_USAGE) from err
 
 
 def _fail(err: OpsError) -> typer.Exit:
@@ -50,7 +39,7 @@ def apply_cmd(
 ) -> None:
     """Create missing topics, raise partition counts, report drift it will not fix (never deletes)."""
     try:
-        steps = topology_admin.apply(_settings(), dry_run=dry_run)
+        steps = topology_admin.apply(settings_or_exit(), dry_run=dry_run)
     except OpsError as err:
         raise _fail(err) from err
     emit([asdict(s) for s in steps], ("action", "topic", "done", "detail"), as_json)
@@ -66,7 +55,7 @@ def apply_cmd(
 @topology_app.command("describe")
 def describe_cmd(as_json: bool = JSON) -> None:
     """Every declared topic, consumer group and HTTP route."""
-    prefix = _settings().topic_prefix
+    prefix = settings_or_exit().topic_prefix
     topics = [
         {
             "topic": t.name_for(prefix),
@@ -140,7 +129,7 @@ def graph_cmd(
 def lag_cmd(group: list[str] = typer.Option(None, "--group", "-g"), as_json: bool = JSON) -> None:  # noqa: B008
     """Per consumer group and partition: committed offset, end offset, lag."""
     try:
-        rows = topology_admin.lag(_settings(), group or None)
+        rows = topology_admin.lag(settings_or_exit(), group or None)
     except OpsError as err:
         raise _fail(err) from err
     emit(
@@ -152,7 +141,7 @@ def lag_cmd(group: list[str] = typer.Option(None, "--group", "-g"), as_json: boo
 def health_cmd(as_json: bool = JSON) -> None:
     """Every server and every consumer group, one line each; exit 1 when something is down."""
     try:
-        rows = topology_admin.health(_settings())
+        rows = topology_admin.health(settings_or_exit())
     except OpsError as err:
         raise _fail(err) from err
     emit([{**asdict(r), "state": "ok" if r.ok else "DOWN"} for r in rows], ("kind", "name", "state", "detail"), as_json)
@@ -197,7 +186,7 @@ def dlq_list(
 ) -> None:
     """Every dead letter record with its reason."""
     try:
-        records = dlq_ops.list_records(_settings(), topic, _since(since))
+        records = dlq_ops.list_records(settings_or_exit(), topic, _since(since))
     except OpsError as err:
         raise _fail(err) from err
     emit(
@@ -211,7 +200,7 @@ def dlq_list(
 def dlq_show(record_id: str = typer.Argument(..., metavar="ID"), as_json: bool = JSON) -> None:
     """One record: the failure, the headers and the original bytes."""
     try:
-        [record] = dlq_ops.list_records(_settings(), ids=[record_id])
+        [record] = dlq_ops.list_records(settings_or_exit(), ids=[record_id])
     except OpsError as err:
         raise _fail(err) from err
     detail: dict[str, object] = {
@@ -245,7 +234,7 @@ def dlq_replay(
     as_json: bool = JSON,
 ) -> None:
     """Send records back to their original topic, once each, and record that it was done."""
-    settings = _settings()
+    settings = settings_or_exit()
     try:
         records = dlq_ops.list_records(settings, topic, _since(since), record_id or None)
         results = dlq_ops.replay(settings, records, datetime.now(UTC), force=force)
@@ -265,7 +254,7 @@ def dlq_purge(
     """Delete dead letter records older than --before."""
     try:
         cutoff = dlq_ops.parse_since(before, datetime.now(UTC))
-        deleted = dlq_ops.purge(_settings(), cutoff, topic)
+        deleted = dlq_ops.purge(settings_or_exit(), cutoff, topic)
     except OpsError as err:
         raise _fail(err) from err
     emit([{"partition": k, "deleted": v} for k, v in deleted.items()], ("partition", "deleted"), as_json)

@@ -1,4 +1,4 @@
-"""Aligned text tables for people, JSON for scripts: one shape for every operator command."""
+"""How operator commands read settings, print and exit: aligned text for people, JSON for scripts."""
 
 from __future__ import annotations
 
@@ -6,6 +6,20 @@ import json
 from collections.abc import Mapping, Sequence
 
 import typer
+
+from topology.settings import Settings
+
+EXIT_DOWN = 1
+EXIT_USAGE = 2
+
+
+def settings_or_exit() -> Settings:
+    """The settings from the environment, or exit 2 naming what is wrong with them."""
+    try:
+        return Settings.from_env()
+    except ValueError as err:
+        typer.echo(f"error: bad settings: {err}", err=True)
+        raise typer.Exit(EXIT_USAGE) from err
 
 
 def emit(rows: Sequence[Mapping[str, object]], columns: Sequence[str], as_json: bool) -> None:

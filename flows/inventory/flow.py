@@ -16,7 +16,6 @@ from flows import streams
 from flows.inventory import logic
 from flows.streams import Cause, Incoming, Out
 from topology.messages import AdjustStock, CommitStock, ReleaseStock, ReserveStock
-from topology.processes import PROCESSES
 from topology.settings import Settings
 
 SERVICE = "inventory"
@@ -26,11 +25,9 @@ ACCEPTS = (ReserveStock, ReleaseStock, CommitStock, AdjustStock)
 def build_flow(
     source: Source[Any] | None = None, sink: Sink[Any] | None = None, settings: Settings | None = None
 ) -> Dataflow:
-    settings = settings or Settings.from_env()
-    prefix = settings.topic_prefix
-    process = next(p for p in PROCESSES if p.name == SERVICE)
-    flow = Dataflow("inventory")
-    raw = op.input("in", flow, source or streams.source(settings, process.consumes))
+    begun = streams.start(SERVICE, source, settings)
+    settings, prefix, process = begun.settings, begun.prefix, begun.process
+    flow, raw = begun.flow, begun.raw
     valid, dead = streams.split(raw, SERVICE, ACCEPTS, process.consumes, prefix)
     keyed = op.key_on("key", valid, lambda item: item.envelope.payload.sku)  # type: ignore[attr-defined]
 

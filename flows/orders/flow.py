@@ -34,7 +34,6 @@ from topology.messages import (
     StockReserved,
     UpsertProduct,
 )
-from topology.processes import PROCESSES
 from topology.settings import Settings
 from topology.topics import CATALOG_COMMANDS, INVENTORY_COMMANDS, PARTNER_COMMANDS
 
@@ -103,11 +102,9 @@ def forward(item: Incoming, prefix: str) -> list[Out]:
 def build_flow(
     source: Source[Any] | None = None, sink: Sink[Any] | None = None, settings: Settings | None = None
 ) -> Dataflow:
-    settings = settings or Settings.from_env()
-    prefix = settings.topic_prefix
-    process = next(p for p in PROCESSES if p.name == SERVICE)
-    flow = Dataflow("orders")
-    raw = op.input("in", flow, source or streams.source(settings, process.consumes))
+    begun = streams.start(SERVICE, source, settings)
+    settings, prefix, process = begun.settings, begun.prefix, begun.process
+    flow, raw = begun.flow, begun.raw
     strict = frozenset({PARTNER_COMMANDS.name_for(prefix)})
     valid, dead = streams.split(raw, SERVICE, SAGA_MESSAGES + FORWARDED, process.consumes, prefix, strict)
     routed = op.branch("route", valid, lambda item: isinstance(item.envelope.payload, FORWARDED))

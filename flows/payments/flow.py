@@ -17,7 +17,6 @@ from flows.payments import logic
 from flows.payments.gateway import HttpGateway, PaymentGateway
 from flows.streams import Cause, Incoming, Out
 from topology.messages import AuthorizePayment, CapturePayment, RefundPayment, VoidPayment
-from topology.processes import PROCESSES
 from topology.settings import Settings
 
 SERVICE = "payments"
@@ -44,9 +43,8 @@ def build_flow(
     settings: Settings | None = None,
     gateway: PaymentGateway | None = None,
 ) -> Dataflow:
-    settings = settings or Settings.from_env()
-    prefix = settings.topic_prefix
-    process = next(p for p in PROCESSES if p.name == SERVICE)
+    begun = streams.start(SERVICE, source, settings)
+    settings, prefix, process = begun.settings, begun.prefix, begun.process
     connection: list[PaymentGateway] = [gateway] if gateway is not None else []
 
     def port() -> PaymentGateway:  # opened on first use in the worker, never at import
@@ -71,8 +69,7 @@ def build_flow(
             sends = plan
         return payment, streams.emit(sends, Cause.of(item.envelope), SERVICE, prefix)
 
-    flow = Dataflow("payments")
-    raw = op.input("in", flow, source or streams.source(settings, process.consumes))
+    flow, raw = begun.flow, begun.raw
     valid, dead = streams.split(raw, SERVICE, ACCEPTS, process.consumes, prefix)
     keyed = op.key_on("key", valid, lambda item: item.envelope.payload.order_id)  # type: ignore[attr-defined]
     payments = op.stateful_map("payment", keyed, step)
