@@ -16,7 +16,7 @@ API (amounts in minor units):
     POST /v1/payments/{id}/refunds   {amount}                             -> 201 refund  | 409
     GET  /v1/payments/{id}                                                -> 200 payment
     GET  /_admin/stats                                                    -> counts per order
-    PUT  /_admin/faults              {mode: "none"|"error"|"slow", rate: 0..1, delay_s}
+    PUT  /_admin/faults              {mode: "none"|"error"|"slow", rate: 0..1, delay_s, count}
     GET  /healthz
 """
 
@@ -57,16 +57,38 @@ class Store:
 
 
 class Faults:
-    def __init__(self) -> None:
-        self.mode = "none"
-        self.rate = 0.0
-        self.delay_s = 5.0
+    """Injected faults, kept in the database so every gunicorn worker sees the same switch.
+
+    ``count`` > 0 fails exactly that many next requests (deterministic, for tests);
+    otherwise a request fails with probability ``rate``.
+    """
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        store.db.execute(
+            "create table if not exists faults (id int primary key, mode text, rate real, delay_s real, count int)"
+        )
+        store.db.execute("insert or ignore into faults values (1, 'none', 0, 5, 0)")
+
+    def set(self, mode: str, rate: float, delay_s: float, count: int) -> dict[str, Any]:
+        self.store.db.execute(
+            "update faults set mode = ?, rate = ?, delay_s = ?, count = ? where id = 1", (mode, rate, delay_s, count)
+        )
+        return {"mode": mode, "rate": rate, "delay_s": delay_s, "count": count}
 
     def inject(self) -> None:
-        if self.mode == "none" or random.random() >= self.rate:  # noqa: S311 - fault injection, not crypto
-            return
-        if self.mode == "slow":
-            time.sleep(self.delay_s)
+        with self.store.lock:
+            mode, rate, delay_s, count = self.store.db.execute(
+                "select mode, rate, delay_s, count from faults where id = 1"
+            ).fetchone()
+            if mode == "none":
+                return
+            if count > 0:
+                self.store.db.execute("update faults set count = count - 1 where id = 1 and count > 0")
+            elif random.random() >= rate:  # noqa: S311 - fault injection, not crypto
+                return
+        if mode == "slow":
+            time.sleep(delay_s)
             return
         raise falcon.HTTPServiceUnavailable(title="injected fault", description="the gateway is having a bad day")
 
@@ -199,10 +221,9 @@ class AdminResource:
         mode = body.get("mode", "none")
         if mode not in ("none", "error", "slow"):
             raise falcon.HTTPBadRequest(title="mode is none, error or slow")
-        self.faults.mode = mode
-        self.faults.rate = float(body.get("rate", 1.0))
-        self.faults.delay_s = float(body.get("delay_s", 5.0))
-        resp.media = {"mode": self.faults.mode, "rate": self.faults.rate, "delay_s": self.faults.delay_s}
+        count = int(body.get("count", 0))  # a number of failures, or (without one) a rate: 1.0 unless given
+        rate = float(body.get("rate", 0.0 if count else 1.0))
+        resp.media = self.faults.set(mode, rate, float(body.get("delay_s", 5.0)), count)
 
     def on_get_health(self, _req: falcon.Request, resp: falcon.Response) -> None:
         resp.media = {"ok": True}
@@ -210,7 +231,7 @@ class AdminResource:
 
 def create_app(database: Path) -> falcon.App:  # type: ignore[type-arg]
     store = Store(database)
-    faults = Faults()
+    faults = Faults(store)
     payments = PaymentsResource(Writes(store, faults))
     admin = AdminResource(store, faults)
     app = falcon.App()

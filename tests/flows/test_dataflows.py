@@ -42,8 +42,13 @@ from topology.topics import (
 )
 
 SETTINGS = Settings()
-# Message time drives the saga's deadlines, and Bytewax wakes them on the wall clock: start now.
-T0 = datetime.now(UTC)
+
+
+def now() -> datetime:
+    """Message time drives the saga's deadlines, and Bytewax wakes them on the wall clock: stamp messages now."""
+    return datetime.now(UTC)
+
+
 Runner = Callable[[Any], None]
 RUNNERS: dict[str, Runner] = {
     "1 worker": lambda flow: run_main(flow),
@@ -52,7 +57,9 @@ RUNNERS: dict[str, Runner] = {
 
 
 def record(topic: Topic, key: str, message: Message, offset: int, who: Principal | None = None) -> KafkaSourceMessage:
-    envelope = envelop(message, producer=who or Principal("user", "u1"), occurred_at=T0 + timedelta(seconds=offset))
+    envelope = envelop(
+        message, producer=who or Principal("user", "u1"), occurred_at=now() + timedelta(milliseconds=offset)
+    )
     return raw(topic, key, encode(envelope), offset)
 
 
@@ -123,7 +130,7 @@ def test_orders_saga_steps_and_partner_validation(runner: Runner) -> None:
         record(PAYMENT_EVENTS, "o1", PaymentAuthorized(order_id="o1", payment_id="pay_1", amount=Money(700, "EUR")), 3),
         record(PARTNER_COMMANDS, "sku-p", AdjustStock(sku="sku-p", delta=10), 4, Principal("partner", "p1")),
     ]
-    bad = msgspec.json.decode(encode(envelop(place, producer=Principal("partner", "p1"), occurred_at=T0)))
+    bad = msgspec.json.decode(encode(envelop(place, producer=Principal("partner", "p1"), occurred_at=now())))
     bad["payload"]["discount"] = 100
     items.append(raw(PARTNER_COMMANDS, "o2", msgspec.json.encode(bad), 5))
     out: list[KafkaSinkMessage] = []
