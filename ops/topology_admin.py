@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Literal
 
@@ -105,7 +106,22 @@ def apply(settings: Settings, dry_run: bool = False) -> list[PlanStep]:
         for name, future in admin.create_partitions(grow, operation_timeout=30).items():
             _settle(future, name, "raise partitions of")
             done.add(name)
+    if done:
+        _wait_until_visible(settings, {name: declared[name].partitions for name in done})
     return [PlanStep(s.action, s.topic, s.detail, s.topic in done) for s in steps]
+
+
+def _wait_until_visible(settings: Settings, partitions: dict[str, int], timeout_s: float = 30.0) -> None:
+    """Return once the broker's metadata shows what apply changed, so what runs next can use it."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        _, meta = admin_client(settings)
+        missing = [t for t, n in partitions.items() if t not in meta.topics or len(meta.topics[t].partitions) < n]
+        if not missing:
+            return
+        if time.monotonic() > deadline:
+            raise OpsError(f"the broker does not show {', '.join(missing[:5])} {timeout_s:.0f} s after apply")
+        time.sleep(0.1)
 
 
 def _settle(future: object, name: str, verb: str) -> None:
