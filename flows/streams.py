@@ -117,16 +117,24 @@ def start(service: str, given_source: Source[Any] | None, settings: Settings | N
     settings = settings or Settings.from_env()
     process = next(p for p in PROCESSES if p.name == service)
     flow = Dataflow(service)
-    raw = op.input("in", flow, given_source or source(settings, process.consumes))
+    raw = op.input(
+        "in", flow, given_source or source(settings, process.consumes, process.group_for(settings.topic_prefix))
+    )
     return FlowStart(settings, process, flow, raw)
 
 
-def source(settings: Settings, topics: Iterable[Topic]) -> KafkaSource:
+def source(settings: Settings, topics: Iterable[Topic], group: str | None = None) -> KafkaSource:
+    """The flow's Kafka input.
+
+    Bytewax keeps its own offsets in the recovery store; the consumer group's committed
+    offsets (auto-committed as records are read) are only for ``topology lag`` and health.
+    """
+    monitoring = {"group.id": group, "enable.auto.commit": "true", "auto.commit.interval.ms": "1000"} if group else {}
     return KafkaSource(
         [settings.bootstrap_servers],
         [t.name_for(settings.topic_prefix) for t in topics],
         tail=True,
-        add_config={"isolation.level": "read_committed", "fetch.wait.max.ms": "10"},
+        add_config={"isolation.level": "read_committed", "fetch.wait.max.ms": "10", **monitoring},
         batch_size=500,
     )
 

@@ -18,6 +18,7 @@ from topology.topics import Topic, all_topics
 
 Action = Literal["create", "raise-partitions", "ok", "drift", "undeclared"]
 WATCHED_CONFIGS = ("cleanup.policy", "retention.ms")
+STALL_WINDOW_S = 2.0
 
 
 @dataclass(frozen=True)
@@ -204,21 +205,40 @@ def health(settings: Settings) -> list[HealthRow]:
         ]
         return rows
     admin, _ = admin_client(settings)
-    lag_by_group: dict[str, int] = {}
-    for row in lag(settings):
-        lag_by_group[row.group] = lag_by_group.get(row.group, 0) + row.lag
+    lag_by_group = _lag_by_group(settings)
     names = list(consumer_groups(settings.topic_prefix))
+    waiting: list[str] = []
     described = admin.describe_consumer_groups(names, request_timeout=10)
     for name in names:
         try:
             members = len(described[name].result().members)
         except KafkaException:
             members = 0
-        total = lag_by_group.get(name, 0)
+        total, _ = lag_by_group.get(name, (0, 0))
         if members:
             rows.append(HealthRow("group", name, True, f"{members} members, lag {total}"))
-        elif total:
-            rows.append(HealthRow("group", name, False, f"no members and lag {total}: stalled"))
+        elif not total:
+            rows.append(HealthRow("group", name, True, "idle (nothing waiting)"))
         else:
-            rows.append(HealthRow("group", name, True, "idle (no members, nothing waiting)"))
+            waiting.append(name)
+            rows.append(HealthRow("group", name, True, f"lag {total}"))
+    if waiting:  # a group is stalled when records wait and its committed offsets do not move
+        time.sleep(STALL_WINDOW_S)
+        later = _lag_by_group(settings)
+        for index, row in enumerate(rows):
+            if row.kind == "group" and row.name in waiting:
+                before, after = lag_by_group[row.name], later.get(row.name, (0, 0))
+                if after[1] == before[1] and after[0] > 0:
+                    rows[index] = HealthRow("group", row.name, False, f"lag {after[0]}, no progress: stalled")
+                else:
+                    rows[index] = HealthRow("group", row.name, True, f"consuming, lag {after[0]}")
     return rows
+
+
+def _lag_by_group(settings: Settings) -> dict[str, tuple[int, int]]:
+    """Per group: (total lag, sum of committed offsets)."""
+    totals: dict[str, tuple[int, int]] = {}
+    for row in lag(settings):
+        total, committed = totals.get(row.group, (0, 0))
+        totals[row.group] = (total + row.lag, committed + (row.committed or 0))
+    return totals

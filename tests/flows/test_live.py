@@ -11,8 +11,10 @@ from pathlib import Path
 import pytest
 from confluent_kafka.admin import AdminClient
 
+from ops.topology_admin import health, lag
 from tests.conftest import Namespace
 from tests.flows.live import FLOWS, LiveFlows, Observed, cleanup, gateway_stats, observe, prepare
+from topology.processes import PROCESSES
 from topology.settings import Settings
 
 pytestmark = pytest.mark.stack
@@ -86,6 +88,12 @@ def test_a_thousand_orders_race_for_limited_stock(live: LiveFlows) -> None:
     check(live, seen, stock, orders)
     confirmed = [o for o, verdict in seen.final().items() if verdict == "OrderConfirmed"]
     assert 0 < len(confirmed) < len(orders), "stock was limited: some orders confirm, some are cancelled"
+    time.sleep(1.5)  # one auto-commit interval: the flows' groups report what they read
+    groups = {p.name: p.group_for(live.settings.topic_prefix) for p in PROCESSES if p.kind == "flow"}
+    read = {name: sum(r.committed or 0 for r in lag(live.settings, [groups[name]])) for name in FLOWS}
+    assert all(count > 0 for count in read.values()), f"topology lag sees no progress: {read}"
+    flow_health = {r.name: r for r in health(live.settings) if r.name in {groups[n] for n in FLOWS}}
+    assert all(r.ok for r in flow_health.values()), flow_health
 
 
 def test_sigkill_under_load_loses_nothing_and_duplicates_nothing(live: LiveFlows) -> None:
