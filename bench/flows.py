@@ -31,7 +31,7 @@ from ops.topology_admin import apply
 from topology.envelope import Principal, decode, encode, envelop
 from topology.messages import AdjustStock, PlaceOrder
 from topology.settings import Settings
-from topology.topics import INVENTORY_COMMANDS, ORDER_COMMANDS, ORDER_EVENTS, PAYMENT_EVENTS
+from topology.topics import INVENTORY_COMMANDS, ORDER_COMMANDS, ORDER_EVENTS, PAYMENT_EVENTS, Topic
 
 FLOWS = ("orders", "inventory", "payments")
 SKUS = [f"sku-{i}" for i in range(50)]
@@ -45,6 +45,20 @@ def place(order_id: str, i: int) -> bytes:
         lines=[order_line(SKUS[i % len(SKUS)], 1, 1999)],
     )
     return encode(envelop(command, producer=Principal("user", f"c{i % 997}"), occurred_at=datetime.now(UTC)))
+
+
+def reader(settings: Settings, topic: Topic) -> Consumer:
+    """A consumer of one topic from its start, in a group of its own."""
+    consumer = Consumer(
+        {
+            "bootstrap.servers": settings.bootstrap_servers,
+            "group.id": f"bench-{uuid.uuid4().hex}",
+            "auto.offset.reset": "earliest",
+            "enable.auto.commit": False,
+        }
+    )
+    consumer.subscribe([topic.name_for(settings.topic_prefix)])
+    return consumer
 
 
 def preload(settings: Settings, count: int, tag: str) -> None:
@@ -71,15 +85,7 @@ def preload(settings: Settings, count: int, tag: str) -> None:
 
 def baseline(settings: Settings, count: int) -> float:
     """Consume the commands and produce one record each to the events topic: the plain loop's rate."""
-    consumer = Consumer(
-        {
-            "bootstrap.servers": settings.bootstrap_servers,
-            "group.id": f"bench-{uuid.uuid4().hex}",
-            "auto.offset.reset": "earliest",
-            "enable.auto.commit": False,
-        }
-    )
-    consumer.subscribe([ORDER_COMMANDS.name_for(settings.topic_prefix)])
+    consumer = reader(settings, ORDER_COMMANDS)
     producer = Producer({"bootstrap.servers": settings.bootstrap_servers, "linger.ms": 5, "enable.idempotence": True})
     target = f"{settings.topic_prefix}bench.baseline"
     admin = AdminClient({"bootstrap.servers": settings.bootstrap_servers})
@@ -122,15 +128,7 @@ def confirmed(settings: Settings, tag: str, count: int, timeout_s: float) -> lis
     The confirmation time is the record's Kafka timestamp (set when the orders flow
     produced it), so how fast this reader catches up does not count.
     """
-    consumer = Consumer(
-        {
-            "bootstrap.servers": settings.bootstrap_servers,
-            "group.id": f"bench-{uuid.uuid4().hex}",
-            "auto.offset.reset": "earliest",
-            "enable.auto.commit": False,
-        }
-    )
-    consumer.subscribe([ORDER_EVENTS.name_for(settings.topic_prefix)])
+    consumer = reader(settings, ORDER_EVENTS)
     placed: dict[str, datetime] = {}
     done: list[tuple[float, float]] = []
     cancelled: set[str] = set()
@@ -159,15 +157,7 @@ def confirmed(settings: Settings, tag: str, count: int, timeout_s: float) -> lis
 
 def settle(settings: Settings, count: int, timeout_s: float = 300) -> None:
     """Wait until every pre-loaded order's payment is captured (the tail of the saga)."""
-    consumer = Consumer(
-        {
-            "bootstrap.servers": settings.bootstrap_servers,
-            "group.id": f"bench-{uuid.uuid4().hex}",
-            "auto.offset.reset": "earliest",
-            "enable.auto.commit": False,
-        }
-    )
-    consumer.subscribe([PAYMENT_EVENTS.name_for(settings.topic_prefix)])
+    consumer = reader(settings, PAYMENT_EVENTS)
     captured: set[str] = set()
     deadline = time.monotonic() + timeout_s
     while len(captured) < count and time.monotonic() < deadline:
