@@ -27,6 +27,7 @@ from confluent_kafka.admin import AdminClient, NewTopic
 
 from flows.orders.logic import order_line
 from ops.flowrun import recovery_dir
+from ops.kafka_admin import delete_topics_with_prefix
 from ops.topology_admin import apply
 from topology.envelope import Principal, decode, encode, envelop
 from topology.messages import AdjustStock, PlaceOrder
@@ -215,10 +216,7 @@ def main() -> None:
             process.wait(30)
         for name in FLOWS:
             shutil.rmtree(recovery_dir(settings, name), ignore_errors=True)
-        admin = AdminClient({"bootstrap.servers": settings.bootstrap_servers})
-        mine = [t for t in admin.list_topics(timeout=10).topics if t.startswith(settings.topic_prefix)]
-        for future in admin.delete_topics(mine).values():
-            future.result(timeout=60)
+        delete_topics_with_prefix(settings, settings.topic_prefix)
     p50 = statistics.median(latencies) * 1000
     p99 = latencies[int(len(latencies) * 0.99) - 1] * 1000
     print(f"{args.orders:,} orders pre-loaded; {len(SKUS)} SKUs; one worker per flow; 2 cores")

@@ -6,7 +6,6 @@ to fix it); 2 bad usage (unknown command, option or name).
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -20,7 +19,7 @@ import typer
 from ops import flowrun, topology_admin
 from ops.cli_topology import dlq_app, topology_app
 from ops.exceptions import OpsError
-from ops.output import EXIT_DOWN, EXIT_USAGE, settings_or_exit
+from ops.output import EXIT_DOWN, EXIT_USAGE, emit, settings_or_exit
 from ops.stack.base import tail
 from ops.stack.launcher import ServerStatus, Stack
 from topology.settings import PROJECT_ROOT
@@ -35,15 +34,12 @@ T = TypeVar("T")
 
 
 def _print_statuses(rows: list[ServerStatus], as_json: bool) -> None:
-    if as_json:
-        typer.echo(json.dumps([asdict(row) for row in rows], indent=2))
-        return
-    width = max(len(row.name) for row in rows)
-    for row in rows:
-        pid = f"pid {row.pid}" if row.pid else "-"
-        typer.echo(f"{row.name:<{width}}  {row.state:<9} {row.address:<55} {pid:<11} {row.seconds:5.1f}s  {row.log}")
-        if row.error:
-            typer.echo("    " + row.error.replace("\n", "\n    "), err=True)
+    table = [{**asdict(row), "seconds": round(row.seconds, 1)} for row in rows]
+    emit(table, ("name", "state", "address", "pid", "seconds", "log"), as_json)
+    if not as_json:
+        for row in rows:
+            if row.error:
+                typer.echo(f"{row.name}:\n    " + row.error.replace("\n", "\n    "), err=True)
 
 
 def _only(names: list[str] | None) -> tuple[str, ...]:

@@ -95,3 +95,15 @@ def reader(settings: Settings, **extra: object) -> Consumer:
             **extra,
         }
     )
+
+
+def delete_topics_with_prefix(settings: Settings, prefix: str) -> list[str]:
+    """Delete every topic whose name starts with ``prefix`` (a test's or a benchmark's namespace)."""
+    if not prefix:
+        raise OpsError("refusing to delete topics without a prefix")
+    admin, meta = admin_client(settings)
+    mine = [name for name in meta.topics if name.startswith(prefix)]
+    if mine:
+        for future in admin.delete_topics(mine, operation_timeout=30).values():
+            future.result(timeout=60)
+    return mine

@@ -66,7 +66,7 @@ def plan(settings: Settings) -> list[PlanStep]:
         ]
         if drift:
             steps.append(PlanStep("drift", name, "; ".join(drift) + "; not changed by apply"))
-        elif have >= topic.partitions and have == topic.partitions:
+        elif have == topic.partitions:
             steps.append(PlanStep("ok", name, _describe(topic)))
     scope = prefix + "shop."
     for name in sorted(existing - declared.keys()):

@@ -9,8 +9,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from confluent_kafka.admin import AdminClient
 
+from ops.kafka_admin import delete_topics_with_prefix
 from ops.topology_admin import health, lag
 from tests.conftest import Namespace
 from tests.flows.live import FLOWS, LiveFlows, Observed, cleanup, gateway_stats, observe, prepare
@@ -31,11 +31,7 @@ def live(settings: Settings, ns: Namespace, tmp_path: Path) -> Iterator[LiveFlow
     yield flows
     flows.stop()
     cleanup(private)
-    admin = AdminClient({"bootstrap.servers": settings.bootstrap_servers})
-    mine = [t for t in admin.list_topics(timeout=10).topics if t.startswith(private.topic_prefix)]
-    if mine:
-        for future in admin.delete_topics(mine, operation_timeout=30).values():
-            future.result(timeout=60)
+    delete_topics_with_prefix(settings, private.topic_prefix)
 
 
 def check(live: LiveFlows, seen: Observed, stock: dict[str, int], orders: dict[str, list[tuple[str, int]]]) -> None:

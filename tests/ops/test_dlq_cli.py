@@ -9,10 +9,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from confluent_kafka import Consumer, Producer
-from confluent_kafka.admin import AdminClient
 
 from ops.dlq import parse_since
 from ops.exceptions import OpsError
+from ops.kafka_admin import delete_topics_with_prefix
 from tests.conftest import Namespace
 from tests.ops.test_topology_cli import Cli
 from topology.dlq import H_REPLAYED_FROM, DeadLetter
@@ -31,11 +31,7 @@ def env(settings: Settings, ns: Namespace) -> Iterator[tuple[Cli, str, Settings]
     cli = Cli({"SHOP_TOPIC_PREFIX": prefix})
     assert cli("topology", "apply").exit_code == 0
     yield cli, prefix, settings.model_copy(update={"topic_prefix": prefix})
-    admin = AdminClient({"bootstrap.servers": settings.bootstrap_servers})
-    mine = [t for t in admin.list_topics(timeout=10).topics if t.startswith(prefix)]
-    if mine:
-        for future in admin.delete_topics(mine, operation_timeout=20).values():
-            future.result(timeout=30)
+    delete_topics_with_prefix(settings, prefix)
 
 
 def read_all(settings: Settings, topic: str, expected: int) -> list:  # type: ignore[type-arg]

@@ -12,6 +12,7 @@ from confluent_kafka.admin import AdminClient, NewTopic
 from typer.testing import CliRunner
 
 from ops.cli import app
+from ops.kafka_admin import delete_topics_with_prefix
 from tests.conftest import Namespace
 from topology.processes import PROCESSES
 from topology.settings import Settings
@@ -34,10 +35,7 @@ def prefixed(settings: Settings, ns: Namespace) -> Iterator[tuple[Cli, str, Admi
     prefix = f"{ns.prefix}."
     admin = AdminClient({"bootstrap.servers": settings.bootstrap_servers})
     yield Cli({"SHOP_TOPIC_PREFIX": prefix}), prefix, admin
-    mine = [t for t in admin.list_topics(timeout=10).topics if t.startswith(prefix)]
-    if mine:
-        for future in admin.delete_topics(mine, operation_timeout=20).values():
-            future.result(timeout=30)
+    delete_topics_with_prefix(settings, prefix)
 
 
 def wait_visible(admin: AdminClient, partitions: dict[str, int]) -> None:
