@@ -78,11 +78,20 @@ class Cause:
         return cls(envelope.id, envelope.correlation_id, envelope.traceparent, envelope.occurred_at)
 
 
-def emit(sends: Iterable[Send], cause: Cause, service: str, prefix: str) -> list[Out]:
-    """Envelop each message (caused by ``cause``, with a stable id) and encode it for its topic."""
+def emit(sends: Iterable[Send], cause: Cause, service: str, prefix: str, version: int | None = None) -> list[Out]:
+    """Envelop each message (caused by ``cause``, with a stable id) and encode it for its topic.
+
+    ``version`` is the version of the entity the flow's state holds, before these sends: each
+    event among them carries the next one as ``seq`` (a flow emits events only about the
+    entity its state is keyed on), so sinks can keep the newest. Commands carry no ``seq``.
+    """
     producer = Principal("service", service)
     out: list[Out] = []
     for index, send in enumerate(sends):
+        seq = None
+        if version is not None and send.message.KIND == "event":
+            version += 1
+            seq = version
         envelope = Envelope(
             id=derived_id(cause.id, index, send.message.TYPE),
             type=send.message.TYPE,
@@ -91,11 +100,17 @@ def emit(sends: Iterable[Send], cause: Cause, service: str, prefix: str) -> list
             correlation_id=cause.correlation_id,
             causation_id=cause.id,
             traceparent=cause.traceparent,
+            seq=seq,
             producer=producer,
             payload=send.message,
         )
         out.append(KafkaSinkMessage(key=send.key.encode(), value=encode(envelope), topic=send.topic.name_for(prefix)))
     return out
+
+
+def advanced(version: int, sends: Iterable[Send]) -> int:
+    """The entity's version after ``sends`` (one step per event among them)."""
+    return version + sum(1 for send in sends if send.message.KIND == "event")
 
 
 @dataclass(frozen=True)

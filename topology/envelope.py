@@ -36,6 +36,9 @@ class Envelope(msgspec.Struct, frozen=True, kw_only=True):
     correlation_id: str
     causation_id: str | None = None
     traceparent: Annotated[str, msgspec.Meta(pattern=TRACEPARENT)] | None = None
+    #: The entity's version after this event (1, 2, ... per key), stamped by the flow that owns
+    #: the entity; sinks keep the newest and ignore older or repeated ones. None on commands.
+    seq: int | None = None
     producer: Principal
     payload: Message
 
@@ -52,6 +55,7 @@ class _RawEnvelope(msgspec.Struct, frozen=True, kw_only=True):
     correlation_id: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
     causation_id: Annotated[str, msgspec.Meta(max_length=64)] | None = None
     traceparent: Annotated[str, msgspec.Meta(pattern=TRACEPARENT)] | None = None
+    seq: Annotated[int, msgspec.Meta(ge=1, le=2**62)] | None = None
     producer: Principal
     payload: msgspec.Raw
 
@@ -124,6 +128,7 @@ def decode(data: bytes | None, *, strict: bool = False) -> Envelope:
         correlation_id=raw.correlation_id,
         causation_id=raw.causation_id,
         traceparent=raw.traceparent,
+        seq=raw.seq,
         producer=raw.producer,
         payload=payload,
     )

@@ -31,9 +31,11 @@ def build_flow(
     valid, dead = streams.split(raw, SERVICE, ACCEPTS, process.consumes, prefix)
     keyed = op.key_on("key", valid, lambda item: item.envelope.payload.sku)  # type: ignore[attr-defined]
 
-    def step(stock: logic.Stock | None, item: Incoming) -> tuple[logic.Stock, list[Out]]:
+    def step(state: tuple[logic.Stock, int] | None, item: Incoming) -> tuple[tuple[logic.Stock, int], list[Out]]:
+        stock, version = state if state is not None else (None, 0)
         stock, sends = logic.handle(stock, item.envelope.payload, item.envelope.id)
-        return stock, streams.emit(sends, Cause.of(item.envelope), SERVICE, prefix)
+        outs = streams.emit(sends, Cause.of(item.envelope), SERVICE, prefix, version)
+        return (stock, streams.advanced(version, sends)), outs
 
     stocks = op.stateful_map("stock", keyed, step)
     emitted = op.flat_map("flatten", stocks, lambda key_outs: key_outs[1])

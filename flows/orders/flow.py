@@ -58,15 +58,21 @@ FORWARDED = (AdjustStock, UpsertProduct)  # partner commands this flow validates
 class OrderSaga(StatefulLogic[Incoming, list[Out], Any]):
     """One order's state; wakes at its deadline to cancel a step that got no answer."""
 
-    def __init__(self, resume: tuple[logic.Order, Cause] | None, prefix: str) -> None:
+    def __init__(self, resume: tuple[logic.Order, Cause, int] | None, prefix: str) -> None:
         self.order: logic.Order | None = resume[0] if resume is not None else None
         self.cause: Cause | None = resume[1] if resume is not None else None
+        self.version = resume[2] if resume is not None else 0  # of the order, carried by its events as seq
         self.prefix = prefix
+
+    def _emit(self, sends: list[Send], cause: Cause) -> list[list[Out]]:
+        outs = streams.emit(sends, cause, SERVICE, self.prefix, self.version)
+        self.version = streams.advanced(self.version, sends)
+        return [outs]
 
     def on_item(self, value: Incoming) -> tuple[list[list[Out]], bool]:
         self.cause = Cause.of(value.envelope)
         self.order, sends = logic.handle(self.order, value.envelope.payload, value.envelope.occurred_at)
-        return [streams.emit(sends, self.cause, SERVICE, self.prefix)], self.order is None  # DISCARD when None
+        return self._emit(sends, self.cause), self.order is None  # DISCARD when None
 
     def notify_at(self) -> datetime | None:
         if self.order is None or self.order.status in logic.TERMINAL:
@@ -85,10 +91,12 @@ class OrderSaga(StatefulLogic[Incoming, list[Out], Any]):
             now,
         )
         self.order, sends = logic.on_timeout(self.order, now)
-        return [streams.emit(sends, timer, SERVICE, self.prefix)], StatefulLogic.RETAIN
+        return self._emit(sends, timer), StatefulLogic.RETAIN
 
-    def snapshot(self) -> tuple[logic.Order, Cause] | None:
-        return (self.order, self.cause) if self.order is not None and self.cause is not None else None
+    def snapshot(self) -> tuple[logic.Order, Cause, int] | None:
+        if self.order is None or self.cause is None:
+            return None
+        return (self.order, self.cause, self.version)
 
 
 def forward(item: Incoming, prefix: str) -> list[Out]:

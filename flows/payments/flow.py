@@ -59,7 +59,10 @@ def build_flow(
             )
         return connection[0]
 
-    def step(payment: logic.Payment | None, item: Incoming) -> tuple[logic.Payment, list[Out]]:
+    def step(
+        state: tuple[logic.Payment, int] | None, item: Incoming
+    ) -> tuple[tuple[logic.Payment, int], list[Out]]:
+        payment, version = state if state is not None else (None, 0)
         command_id = item.envelope.id
         payment, plan = logic.plan(payment, item.envelope.payload, command_id)
         if isinstance(plan, logic.Call):
@@ -67,7 +70,8 @@ def build_flow(
             payment, sends = logic.settle(payment, plan, result, command_id)
         else:
             sends = plan
-        return payment, streams.emit(sends, Cause.of(item.envelope), SERVICE, prefix)
+        outs = streams.emit(sends, Cause.of(item.envelope), SERVICE, prefix, version)
+        return (payment, streams.advanced(version, sends)), outs
 
     flow, raw = begun.flow, begun.raw
     valid, dead = streams.split(raw, SERVICE, ACCEPTS, process.consumes, prefix)

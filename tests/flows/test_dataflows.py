@@ -175,6 +175,32 @@ def test_payments_are_idempotent_and_declines_are_events() -> None:
     assert events[0][1].payload.payment_id == events[1][1].payload.payment_id
 
 
+@pytest.mark.parametrize("runner", RUNNERS.values(), ids=RUNNERS.keys())
+def test_events_carry_their_entity_version_and_commands_none(runner: Runner) -> None:
+    place = PlaceOrder(order_id="o1", customer_id="u1", lines=[order_line("a", 1, 300)], payment_token="tok_visa")
+    order_items = [
+        record(ORDER_COMMANDS, "o1", place, 0),
+        record(INVENTORY_EVENTS, "a", StockReserved(sku="a", order_id="o1", quantity=1), 1),
+        record(PAYMENT_EVENTS, "o1", PaymentAuthorized(order_id="o1", payment_id="p", amount=Money(300, "EUR")), 2),
+    ]
+    stock_items = [record(INVENTORY_COMMANDS, s, AdjustStock(sku=s, delta=5), i) for i, s in enumerate("xyxxy")]
+    for build, items in ((orders_flow, order_items), (inventory_flow, stock_items)):
+        out: list[KafkaSinkMessage] = []
+        runner(build(TestingSource(items), TestingSink(out), SETTINGS))
+        events, _ = outputs(out)
+        seqs: dict[str, list[int]] = {}
+        for _, envelope in events:
+            if envelope.payload.KIND == "command":
+                assert envelope.seq is None, envelope.type
+            else:
+                assert envelope.seq is not None, envelope.type
+                entity = envelope.payload.order_id if build is orders_flow else envelope.payload.sku  # type: ignore[attr-defined]
+                seqs.setdefault(entity, []).append(envelope.seq)
+        assert seqs, "some events were emitted"
+        for entity, numbers in seqs.items():
+            assert numbers == list(range(1, len(numbers) + 1)), (entity, numbers)
+
+
 def test_emitted_ids_are_stable_across_runs() -> None:
     items = [
         record(INVENTORY_COMMANDS, "s", AdjustStock(sku="s", delta=1), 0),
