@@ -16,7 +16,7 @@ from typing import TypeVar
 
 import typer
 
-from ops import flowrun, topology_admin
+from ops import db, flowrun, topology_admin
 from ops.cli_topology import dlq_app, topology_app
 from ops.exceptions import OpsError
 from ops.output import EXIT_DOWN, EXIT_USAGE, emit, settings_or_exit
@@ -100,6 +100,33 @@ def flow(name: str = typer.Argument(..., help="orders, inventory or payments."))
         raise typer.Exit(EXIT_USAGE) from err
 
 
+db_app = typer.Typer(no_args_is_help=True, help="The PostgreSQL schema of the read models (yoyo migrations).")
+app.add_typer(db_app, name="db")
+
+
+@db_app.command("migrate")
+def db_migrate() -> None:
+    """Apply the migrations not applied yet (idempotent)."""
+    settings = settings_or_exit()
+    try:
+        applied = db.migrate(settings)
+    except OpsError as err:
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(EXIT_DOWN) from err
+    typer.echo(f"schema {settings.pg_schema}: " + (f"applied {', '.join(applied)}" if applied else "up to date"))
+
+
+@db_app.command("status")
+def db_status(as_json: bool = typer.Option(False, "--json")) -> None:
+    """Each migration and whether it is applied."""
+    try:
+        rows = db.status(settings_or_exit())
+    except OpsError as err:
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(EXIT_DOWN) from err
+    emit([{"migration": r.id, "applied": r.applied} for r in rows], ("migration", "applied"), as_json)
+
+
 @app.command()
 def run(procfile: Path = typer.Option(PROJECT_ROOT / "Procfile", help="The Procfile to run.")) -> None:  # noqa: B008
     """Bring the stack up, apply the topology, run every process of the Procfile under honcho (Ctrl-C stops them)."""
@@ -113,6 +140,12 @@ def run(procfile: Path = typer.Option(PROJECT_ROOT / "Procfile", help="The Procf
     except OpsError as err:
         typer.echo(f"error: {err}", err=True)
         raise typer.Exit(EXIT_DOWN) from err
+    try:
+        applied = db.migrate(settings)
+    except OpsError as err:
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(EXIT_DOWN) from err
+    typer.echo(f"schema {settings.pg_schema}: " + (f"applied {', '.join(applied)}" if applied else "up to date"))
     created = sum(step.done for step in steps)
     drift = [step for step in steps if step.action in ("drift", "undeclared")]
     typer.echo(f"\ntopology: {len(steps)} topics checked, {created} created or raised, {len(drift)} drift reported")

@@ -94,6 +94,23 @@ class Settings(BaseSettings):
     partner_secret: SecretStr = SecretStr(DEV_PARTNER_SECRET)
     gateway_key: SecretStr = SecretStr(DEV_GATEWAY_KEY)
 
+    # Where each store keeps Shopstream's data (tests and environments isolate themselves here).
+    pg_schema: str = Field("shop", pattern=r"^[a-z_][a-z0-9_]{0,62}$")
+    redis_prefix: str = Field("shop:", max_length=64)
+    search_prefix: str = Field("shop-", pattern=r"^[a-z0-9][a-z0-9_.-]{0,63}$")
+
+    # Sinks
+    sink_commit_interval_s: float = Field(0.5, gt=0, le=60)  # a batch is written (and committed) this often
+    sink_commit_every: int = Field(5_000, ge=0)  # ... or after this many records, whichever comes first
+    sink_retry_after_s: float = Field(2.0, gt=0, le=300)  # pause after a transient store error
+    order_cache_ttl_s: int = Field(24 * 3600, ge=1)
+    product_cache_ttl_s: int = Field(3600, ge=1)
+    audit_retention_days: int = Field(90, ge=1)
+    # Reads that must see everything committed before they started wait this long for the replica.
+    replica_wait_ms: int = Field(250, ge=0, le=10_000)
+    # Port of this process's Prometheus endpoint (0: none).
+    metrics_port: int = Field(0, ge=0, le=65535)
+
     # Launcher tuning
     health_timeout_s: float = Field(90.0, gt=0)
     install_timeout_s: float = Field(600.0, gt=0)
@@ -102,6 +119,17 @@ class Settings(BaseSettings):
     def from_env(cls) -> Self:
         """Read the settings from ``SHOP_*`` environment variables (the only place that does)."""
         return cls()
+
+    def to_env(self) -> dict[str, str]:
+        """The ``SHOP_*`` variables that give a child process these settings (fields set away from their defaults)."""
+        env: dict[str, str] = {}
+        for name, field in type(self).model_fields.items():
+            value = getattr(self, name)
+            if value == field.default:
+                continue
+            text = value.get_secret_value() if isinstance(value, SecretStr) else value
+            env[(field.alias or f"SHOP_{name}").upper()] = str(text.value if isinstance(text, StrEnum) else text)
+        return env
 
     @model_validator(mode="after")
     def _refuse_dev_secrets_in_prod(self) -> Self:

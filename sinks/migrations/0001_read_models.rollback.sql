@@ -1,0 +1,1 @@
+DROP TABLE products, users, stock, payment_refunds, payments, order_history, order_lines, orders;

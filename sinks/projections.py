@@ -1,0 +1,372 @@
+"""What each event means for the read models: rows, and how rows of one key merge.
+
+Pure: no I/O, no clock. Every store's sink projects events through here, so PostgreSQL,
+Redis, Elasticsearch and MongoDB agree on what an order, a payment or a product is.
+
+The merge rule makes a store's contents a function of the *set* of events it has seen,
+not of their order or repetition: each entity row carries the ``seq`` of the newest event
+that touched it (``version``), and each column takes its value from the newest event that
+provides it (a column an event does not provide is ``None`` in its row). This holds
+because every column is either a *fact* (the same value in every event that carries it,
+like an order's customer) or *latest* (carried by every event of the entity, like status).
+Append-only tables (order lines, history, refunds) keep the first row per key, and their
+rows never differ between replays.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from topology.envelope import Envelope
+from topology.messages import (
+    Message,
+    NotificationFailed,
+    NotificationSent,
+    OrderCancelled,
+    OrderConfirmed,
+    OrderDelivered,
+    OrderPlaced,
+    OrderShipped,
+    PaymentAuthorized,
+    PaymentCaptured,
+    PaymentDeclined,
+    PaymentRefunded,
+    PaymentVoided,
+    ProductUpserted,
+    ProfileUpdated,
+    StockLevelChanged,
+    UserRegistered,
+)
+
+Row = dict[str, Any]
+Key = tuple[Any, ...]
+
+
+@dataclass(frozen=True)
+class Table:
+    """One read-model table (or document kind): its key, its other columns, how its rows merge."""
+
+    name: str
+    key: tuple[str, ...]
+    columns: tuple[str, ...]
+    append_only: bool = False
+
+    @property
+    def all_columns(self) -> tuple[str, ...]:
+        return (*self.key, *self.columns) if self.append_only else (*self.key, *self.columns, "version")
+
+    def key_of(self, row: Row) -> Key:
+        return tuple(row[k] for k in self.key)
+
+
+ORDERS = Table(
+    "orders",
+    ("order_id",),
+    (
+        "customer_id",
+        "status",
+        "total_amount",
+        "currency",
+        "placed_at",
+        "carrier",
+        "tracking_code",
+        "cancel_reason",
+        "updated_at",
+    ),
+)
+ORDER_LINES = Table(
+    "order_lines", ("order_id", "line_no"), ("sku", "quantity", "unit_amount", "currency"), append_only=True
+)
+ORDER_HISTORY = Table("order_history", ("order_id", "version"), ("status", "occurred_at", "event_id"), append_only=True)
+PAYMENTS = Table(
+    "payments",
+    ("order_id",),
+    ("payment_id", "status", "authorized_amount", "captured_amount", "currency", "decline_reason", "updated_at"),
+)
+PAYMENT_REFUNDS = Table(
+    "payment_refunds", ("order_id", "version"), ("payment_id", "amount", "currency", "occurred_at"), append_only=True
+)
+STOCK = Table("stock", ("sku",), ("total", "reserved", "available", "updated_at"))
+USERS = Table("users", ("user_id",), ("email", "name", "phone", "registered_at", "updated_at"))
+PRODUCTS = Table(
+    "products",
+    ("sku",),
+    (
+        "title",
+        "description",
+        "brand",
+        "category",
+        "tags",
+        "price_amount",
+        "currency",
+        "owner_partner_id",
+        "updated_at",
+    ),
+)
+#: Orders as support searches them: the order row plus the SKUs it holds.
+ORDER_DOCS = Table("orders", ORDERS.key, (*ORDERS.columns, "skus"))
+NOTIFICATIONS = Table("notifications", ("notification_id",), ("user_id", "channel", "status", "reason", "occurred_at"))
+
+POSTGRES_TABLES = (ORDERS, ORDER_LINES, ORDER_HISTORY, PAYMENTS, PAYMENT_REFUNDS, STOCK, USERS, PRODUCTS)
+
+
+class Unversioned(ValueError):
+    """An entity event without ``seq``: no version guard can place it, so it is never written."""
+
+
+def _entity(table: Table, envelope: Envelope, **values: Any) -> tuple[Table, Row]:
+    if envelope.seq is None:
+        raise Unversioned(f"{envelope.type} {envelope.id} has no seq (entity version); it cannot be applied in order")
+    row: Row = dict.fromkeys(table.columns)
+    row.update(values)
+    row["version"] = envelope.seq
+    return table, row
+
+
+def _order_status(envelope: Envelope, status: str) -> tuple[Table, Row]:
+    payload: Any = envelope.payload
+    assert envelope.seq is not None
+    return ORDER_HISTORY, {
+        "order_id": payload.order_id,
+        "version": envelope.seq,
+        "status": status,
+        "occurred_at": envelope.occurred_at,
+        "event_id": envelope.id,
+    }
+
+
+def postgres_rows(envelope: Envelope) -> list[tuple[Table, Row]]:
+    """The rows one event writes to PostgreSQL (none for events the read models do not keep)."""
+    p: Message = envelope.payload
+    at = envelope.occurred_at
+    match p:
+        case OrderPlaced():
+            rows = [
+                _entity(
+                    ORDERS,
+                    envelope,
+                    order_id=p.order_id,
+                    customer_id=p.customer_id,
+                    status="placed",
+                    total_amount=p.total.amount,
+                    currency=p.total.currency,
+                    placed_at=at,
+                    updated_at=at,
+                ),
+                _order_status(envelope, "placed"),
+            ]
+            rows += [
+                (
+                    ORDER_LINES,
+                    {
+                        "order_id": p.order_id,
+                        "line_no": n,
+                        "sku": line.sku,
+                        "quantity": line.quantity,
+                        "unit_amount": line.unit_price.amount,
+                        "currency": line.unit_price.currency,
+                    },
+                )
+                for n, line in enumerate(p.lines, start=1)
+            ]
+            return rows
+        case OrderConfirmed():
+            return [
+                _entity(
+                    ORDERS,
+                    envelope,
+                    order_id=p.order_id,
+                    customer_id=p.customer_id,
+                    status="confirmed",
+                    total_amount=p.total.amount,
+                    currency=p.total.currency,
+                    updated_at=at,
+                ),
+                _order_status(envelope, "confirmed"),
+            ]
+        case OrderCancelled():
+            return [
+                _entity(
+                    ORDERS,
+                    envelope,
+                    order_id=p.order_id,
+                    customer_id=p.customer_id,
+                    status="cancelled",
+                    cancel_reason=p.reason,
+                    updated_at=at,
+                ),
+                _order_status(envelope, "cancelled"),
+            ]
+        case OrderShipped():
+            return [
+                _entity(
+                    ORDERS,
+                    envelope,
+                    order_id=p.order_id,
+                    status="shipped",
+                    carrier=p.carrier,
+                    tracking_code=p.tracking_code,
+                    updated_at=at,
+                ),
+                _order_status(envelope, "shipped"),
+            ]
+        case OrderDelivered():
+            return [
+                _entity(ORDERS, envelope, order_id=p.order_id, status="delivered", updated_at=at),
+                _order_status(envelope, "delivered"),
+            ]
+        case PaymentAuthorized():
+            return [
+                _entity(
+                    PAYMENTS,
+                    envelope,
+                    order_id=p.order_id,
+                    payment_id=p.payment_id,
+                    status="authorized",
+                    authorized_amount=p.amount.amount,
+                    currency=p.amount.currency,
+                    updated_at=at,
+                )
+            ]
+        case PaymentDeclined():
+            return [
+                _entity(
+                    PAYMENTS, envelope, order_id=p.order_id, status="declined", decline_reason=p.reason, updated_at=at
+                )
+            ]
+        case PaymentCaptured():
+            return [
+                _entity(
+                    PAYMENTS,
+                    envelope,
+                    order_id=p.order_id,
+                    payment_id=p.payment_id,
+                    status="captured",
+                    captured_amount=p.amount.amount,
+                    currency=p.amount.currency,
+                    updated_at=at,
+                )
+            ]
+        case PaymentVoided():
+            return [
+                _entity(PAYMENTS, envelope, order_id=p.order_id, payment_id=p.payment_id, status="voided", updated_at=at)
+            ]
+        case PaymentRefunded():
+            table, row = _entity(
+                PAYMENTS, envelope, order_id=p.order_id, payment_id=p.payment_id, status="refunded", updated_at=at
+            )
+            refund = {
+                "order_id": p.order_id,
+                "version": row["version"],
+                "payment_id": p.payment_id,
+                "amount": p.amount.amount,
+                "currency": p.amount.currency,
+                "occurred_at": at,
+            }
+            return [(table, row), (PAYMENT_REFUNDS, refund)]
+        case StockLevelChanged():
+            return [
+                _entity(
+                    STOCK,
+                    envelope,
+                    sku=p.sku,
+                    total=p.total,
+                    reserved=p.reserved,
+                    available=p.available,
+                    updated_at=at,
+                )
+            ]
+        case UserRegistered():
+            return [
+                _entity(
+                    USERS, envelope, user_id=p.user_id, email=p.email, name=p.name, registered_at=at, updated_at=at
+                )
+            ]
+        case ProfileUpdated():
+            return [_entity(USERS, envelope, user_id=p.user_id, name=p.name, phone=p.phone, updated_at=at)]
+        case ProductUpserted():
+            return [product_row(envelope, p)]
+    return []
+
+
+def product_row(envelope: Envelope, p: ProductUpserted) -> tuple[Table, Row]:
+    return _entity(
+        PRODUCTS,
+        envelope,
+        sku=p.sku,
+        title=p.title,
+        description=p.description,
+        brand=p.brand,
+        category=p.category,
+        tags=list(p.tags),
+        price_amount=p.price.amount,
+        currency=p.price.currency,
+        owner_partner_id=p.owner_partner_id,
+        updated_at=envelope.occurred_at,
+    )
+
+
+def order_doc(envelope: Envelope) -> Row | None:
+    """The order document support searches (the orders row plus the SKUs), or None for other events."""
+    rows = postgres_rows(envelope)
+    if not rows or rows[0][0] is not ORDERS:
+        return None
+    doc = dict(rows[0][1])
+    payload = envelope.payload
+    doc["skus"] = sorted({line.sku for line in payload.lines}) if isinstance(payload, OrderPlaced) else None
+    return doc
+
+
+def notification_row(envelope: Envelope) -> Row | None:
+    p = envelope.payload
+    if not isinstance(p, NotificationSent | NotificationFailed):
+        return None
+    sent = isinstance(p, NotificationSent)
+    return _entity(
+        NOTIFICATIONS,
+        envelope,
+        notification_id=p.notification_id,
+        user_id=p.user_id,
+        channel=p.channel,
+        status="sent" if sent else "failed",
+        reason=None if sent else p.reason,
+        occurred_at=envelope.occurred_at,
+    )[1]
+
+
+def merge(table: Table, a: Row, b: Row) -> Row:
+    """Two rows of one key as one: commutative, associative and idempotent (see the module docstring)."""
+    if table.append_only:
+        return a
+    hi, lo = (b, a) if b["version"] > a["version"] else (a, b)
+    merged = {c: hi[c] if hi[c] is not None else lo[c] for c in table.key + table.columns}
+    merged["version"] = hi["version"]
+    return merged
+
+
+def fold(table: Table, rows: Iterable[Row]) -> dict[Key, Row]:
+    """Rows merged per key."""
+    out: dict[Key, Row] = {}
+    for row in rows:
+        key = table.key_of(row)
+        seen = out.get(key)
+        out[key] = row if seen is None else merge(table, seen, row)
+    return out
+
+
+def by_table(rows: Iterable[tuple[Table, Row]]) -> Iterator[tuple[Table, dict[Key, Row]]]:
+    """Rows grouped by table (in ``POSTGRES_TABLES`` order, then any other) and folded per key."""
+    grouped: dict[str, tuple[Table, list[Row]]] = {}
+    for table, row in rows:
+        grouped.setdefault(table.name, (table, []))[1].append(row)
+    order = {t.name: i for i, t in enumerate(POSTGRES_TABLES)}
+    for name in sorted(grouped, key=lambda n: order.get(n, len(order))):
+        table, table_rows = grouped[name]
+        yield table, fold(table, table_rows)
+
+
+def iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
