@@ -22,6 +22,7 @@ from ops.exceptions import OpsError
 from ops.output import EXIT_DOWN, EXIT_USAGE, emit, settings_or_exit
 from ops.stack.base import tail
 from ops.stack.launcher import ServerStatus, Stack
+from topology.processes import PROCESSES
 from topology.settings import PROJECT_ROOT
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="Shopstream operations.")
@@ -98,6 +99,29 @@ def flow(name: str = typer.Argument(..., help="orders, inventory or payments."))
     except OpsError as err:
         typer.echo(f"error: {err}", err=True)
         raise typer.Exit(EXIT_USAGE) from err
+
+
+SINKS = tuple(p.name for p in PROCESSES if p.kind == "sink")
+
+
+@app.command()
+def sink(name: str = typer.Argument(..., help=", ".join(SINKS))) -> None:
+    """Run one sink (a Quix Streams application) in the foreground, as the Procfile does."""
+    if name not in SINKS:
+        typer.echo(f"error: no sink named {name!r}\n  fix: pick from {', '.join(SINKS)}", err=True)
+        raise typer.Exit(EXIT_USAGE)
+    settings_or_exit()
+    os.execv(sys.executable, [sys.executable, "-m", "sinks", "run", name])  # noqa: S606 - fixed argv
+
+
+@app.command()
+def search_reindex(
+    index: str = typer.Argument(..., help="products or orders"),
+    keep_old: bool = typer.Option(False, "--keep-old", help="keep the previous index (default: delete it)"),
+) -> None:
+    """Rebuild a search index from its current template behind its alias, with no downtime."""
+    argv = [sys.executable, "-m", "sinks", "reindex", index, *(["--keep-old"] if keep_old else [])]
+    raise typer.Exit(subprocess.run(argv, check=False).returncode)
 
 
 db_app = typer.Typer(no_args_is_help=True, help="The PostgreSQL schema of the read models (yoyo migrations).")

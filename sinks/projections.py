@@ -128,7 +128,6 @@ def _entity(table: Table, envelope: Envelope, **values: Any) -> tuple[Table, Row
 
 def _order_status(envelope: Envelope, status: str) -> tuple[Table, Row]:
     payload: Any = envelope.payload
-    assert envelope.seq is not None
     return ORDER_HISTORY, {
         "order_id": payload.order_id,
         "version": envelope.seq,
@@ -252,7 +251,9 @@ def postgres_rows(envelope: Envelope) -> list[tuple[Table, Row]]:
             ]
         case PaymentVoided():
             return [
-                _entity(PAYMENTS, envelope, order_id=p.order_id, payment_id=p.payment_id, status="voided", updated_at=at)
+                _entity(
+                    PAYMENTS, envelope, order_id=p.order_id, payment_id=p.payment_id, status="voided", updated_at=at
+                )
             ]
         case PaymentRefunded():
             table, row = _entity(
@@ -281,9 +282,7 @@ def postgres_rows(envelope: Envelope) -> list[tuple[Table, Row]]:
             ]
         case UserRegistered():
             return [
-                _entity(
-                    USERS, envelope, user_id=p.user_id, email=p.email, name=p.name, registered_at=at, updated_at=at
-                )
+                _entity(USERS, envelope, user_id=p.user_id, email=p.email, name=p.name, registered_at=at, updated_at=at)
             ]
         case ProfileUpdated():
             return [_entity(USERS, envelope, user_id=p.user_id, name=p.name, phone=p.phone, updated_at=at)]
@@ -309,6 +308,11 @@ def product_row(envelope: Envelope, p: ProductUpserted) -> tuple[Table, Row]:
     )
 
 
+def product_doc(envelope: Envelope) -> Row | None:
+    """The product document search serves, or None for other events."""
+    return product_row(envelope, envelope.payload)[1] if isinstance(envelope.payload, ProductUpserted) else None
+
+
 def order_doc(envelope: Envelope) -> Row | None:
     """The order document support searches (the orders row plus the SKUs), or None for other events."""
     rows = postgres_rows(envelope)
@@ -324,15 +328,14 @@ def notification_row(envelope: Envelope) -> Row | None:
     p = envelope.payload
     if not isinstance(p, NotificationSent | NotificationFailed):
         return None
-    sent = isinstance(p, NotificationSent)
     return _entity(
         NOTIFICATIONS,
         envelope,
         notification_id=p.notification_id,
         user_id=p.user_id,
         channel=p.channel,
-        status="sent" if sent else "failed",
-        reason=None if sent else p.reason,
+        status="failed" if isinstance(p, NotificationFailed) else "sent",
+        reason=p.reason if isinstance(p, NotificationFailed) else None,
         occurred_at=envelope.occurred_at,
     )[1]
 

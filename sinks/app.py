@@ -1,0 +1,56 @@
+"""A sink process: a Quix Streams application reading the topics its declaration names.
+
+Run: ``shopstream sink NAME`` (``python -m sinks run NAME``). Offsets are committed by
+Quix after each checkpoint, which is after the sink's ``write`` returned; the consumer
+group is the one ``topology.processes`` declares, so ``topology lag`` sees it.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from prometheus_client import start_http_server
+from quixstreams import Application
+
+from sinks.base import EventSink
+from sinks.mongo import MongoSink
+from sinks.postgres import PostgresSink
+from sinks.redis import RedisSink
+from sinks.search import SearchSink
+from topology.settings import Settings
+
+SINKS: dict[str, type[EventSink]] = {s.name: s for s in (PostgresSink, RedisSink, SearchSink, MongoSink)}
+
+
+def build_app(name: str, settings: Settings, sink: EventSink | None = None) -> tuple[Application, EventSink]:
+    """The Quix application of one sink, and its sink (pass one to observe it in tests)."""
+    sink = sink or SINKS[name](settings)
+    prefix = settings.topic_prefix
+    app = Application(
+        broker_address=settings.bootstrap_servers,
+        consumer_group=sink.process.group_for(prefix),
+        auto_offset_reset="earliest",
+        commit_interval=settings.sink_commit_interval_s,
+        commit_every=settings.sink_commit_every,
+        auto_create_topics=False,
+        use_changelog_topics=False,
+        state_dir=settings.stack_dir / "quix-state" / (prefix.rstrip(".") or "default") / name,
+        consumer_extra_config={"isolation.level": "read_committed", "fetch.wait.max.ms": 50},
+        loglevel="WARNING",
+    )
+    for topic in sink.process.consumes:
+        stream = app.dataframe(app.topic(topic.name_for(prefix), value_deserializer="bytes", key_deserializer="bytes"))
+        stream.sink(sink)
+    return app, sink
+
+
+def main(name: str) -> None:
+    settings = Settings.from_env()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if settings.metrics_port:
+        start_http_server(settings.metrics_port, addr=settings.host)
+    app, sink = build_app(name, settings)
+    try:
+        app.run()
+    finally:
+        sink.close()
