@@ -70,6 +70,7 @@ SINKS = ("postgres", "redis", "search", "mongo")
 BIN = Path(sys.executable).parent
 BASE_TIME = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
 ID_SPACE = uuid.UUID("0c0ffee0-5eed-4bad-9a11-5ca1ab1e0000")
+HISTORY_TAG = "h"
 
 
 @dataclass(frozen=True)
@@ -94,7 +95,7 @@ def _event(topic: Topic, key: str, message: Message, seq: int | None, n: int, ta
     return Event(topic, key, envelope)
 
 
-def history(seed: int = 7, orders: int = 60, skus: int = 8, users: int = 10, tag: str = "h") -> list[Event]:
+def history(seed: int = 7, orders: int = 60, skus: int = 8, users: int = 10, tag: str = HISTORY_TAG) -> list[Event]:
     """A plausible stream of the flows' events: each entity's events in seq order, entities interleaved."""
     rng = random.Random(seed)
     per_entity: list[list[tuple[Topic, str, Message]]] = []
