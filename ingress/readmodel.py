@@ -1,0 +1,122 @@
+"""Reads of the PostgreSQL read models: the replica by default, the primary when it must be fresh.
+
+Query paths read the streaming replica. A read that must see everything committed
+before it started (a client reading its own write) asks for ``fresh=True``: it takes the
+primary's current WAL position, waits up to ``SHOP_REPLICA_WAIT_MS`` for the replica to
+replay that far, and reads the primary if it does not. ``replica_lag`` measures how far
+behind the replica is and exports it as Prometheus gauges.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import psycopg
+from prometheus_client import Counter, Gauge
+from psycopg.rows import dict_row
+from psycopg_pool import ConnectionPool, PoolTimeout
+
+from ingress.exceptions import ReadModelUnavailable
+from topology.settings import Settings
+
+Source = Literal["replica", "primary"]
+LAG_BYTES = Gauge("shop_read_replica_lag_bytes", "WAL received by the read replica but not replayed yet")
+LAG_SECONDS = Gauge("shop_read_replica_lag_seconds", "Age of the last transaction the replica replayed, when behind")
+READS = Counter("shop_read_model_reads_total", "Read-model reads by where they were answered", ["source", "fresh"])
+FAILURES = (psycopg.OperationalError, PoolTimeout)
+
+
+@dataclass(frozen=True)
+class Answer:
+    rows: list[dict[str, Any]]
+    source: Source
+
+
+@dataclass(frozen=True)
+class Lag:
+    bytes: int
+    seconds: float
+
+
+class ReadModel:
+    """Connection pools to the replica and the primary, with the routing rule above."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        options = {"options": f"-c search_path={settings.pg_schema}", "connect_timeout": 3, "autocommit": True}
+        self.replica = ConnectionPool(
+            settings.pg_read_url, min_size=1, max_size=4, kwargs=options, timeout=5, open=True, name="replica"
+        )
+        self.primary = ConnectionPool(
+            settings.pg_url, min_size=1, max_size=2, kwargs=options, timeout=5, open=True, name="primary"
+        )
+
+    def close(self) -> None:
+        self.replica.close()
+        self.primary.close()
+
+    def fetch(self, query: str, params: tuple[Any, ...] = (), *, fresh: bool = False) -> Answer:
+        """Rows of ``query``; with ``fresh``, never older than what the primary had committed when called."""
+        source: Source = "replica"
+        if fresh and not self._replica_reaches(self._primary_position()):
+            source = "primary"
+        pool = self.replica if source == "replica" else self.primary
+        try:
+            with pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+                rows = cur.execute(query, params).fetchall()
+        except FAILURES as err:
+            if source == "primary":
+                raise ReadModelUnavailable(f"read model: {err}") from err
+            return self._from_primary(query, params, fresh)
+        READS.labels(source, str(fresh).lower()).inc()
+        return Answer(rows, source)
+
+    def _from_primary(self, query: str, params: tuple[Any, ...], fresh: bool) -> Answer:
+        try:
+            with self.primary.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+                rows = cur.execute(query, params).fetchall()
+        except FAILURES as err:
+            raise ReadModelUnavailable(f"read model: replica and primary unavailable: {err}") from err
+        READS.labels("primary", str(fresh).lower()).inc()
+        return Answer(rows, "primary")
+
+    def _primary_position(self) -> str | None:
+        try:
+            with self.primary.connection() as conn:
+                row = conn.execute("SELECT pg_current_wal_lsn()::text").fetchone()
+        except FAILURES:
+            return None
+        return str(row[0]) if row else None
+
+    def _replica_reaches(self, position: str | None) -> bool:
+        if position is None:
+            return True  # the primary is gone: the replica is the freshest copy there is
+        deadline = time.monotonic() + self.settings.replica_wait_ms / 1000
+        try:
+            with self.replica.connection() as conn:
+                while True:
+                    row = conn.execute(
+                        "SELECT pg_wal_lsn_diff(pg_last_wal_replay_lsn(), %s::pg_lsn) >= 0", (position,)
+                    ).fetchone()
+                    if row and row[0]:
+                        return True
+                    if time.monotonic() >= deadline:
+                        return False
+                    time.sleep(0.005)
+        except FAILURES:
+            return False
+
+    def replica_lag(self) -> Lag:
+        """How far the replica is behind (as the replica sees it), also set on the gauges."""
+        with self.replica.connection() as conn:
+            row = conn.execute(
+                "SELECT COALESCE(pg_wal_lsn_diff(pg_last_wal_receive_lsn(), pg_last_wal_replay_lsn()), 0),"
+                " CASE WHEN pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn() THEN 0"
+                " ELSE COALESCE(EXTRACT(EPOCH FROM now() - pg_last_xact_replay_timestamp()), 0) END"
+            ).fetchone()
+        lag = Lag(int(row[0]), float(row[1])) if row else Lag(0, 0.0)
+        LAG_BYTES.set(lag.bytes)
+        LAG_SECONDS.set(lag.seconds)
+        return lag
