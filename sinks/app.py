@@ -35,7 +35,13 @@ def build_app(name: str, settings: Settings, sink: EventSink | None = None) -> t
         auto_create_topics=False,
         use_changelog_topics=False,
         state_dir=settings.stack_dir / "quix-state" / (prefix.rstrip(".") or "default") / name,
-        consumer_extra_config={"isolation.level": "read_committed", "fetch.wait.max.ms": 50},
+        # A crashed sink's partitions move to its restart (or a peer) after 10 s, not librdkafka's 45 s.
+        consumer_extra_config={
+            "isolation.level": "read_committed",
+            "fetch.wait.max.ms": 50,
+            "session.timeout.ms": 10_000,
+            "heartbeat.interval.ms": 1_000,
+        },
         loglevel="WARNING",
     )
     for topic in sink.process.consumes:

@@ -1,8 +1,9 @@
 """What every sink shares: decode or dead-letter, write a batch, back off, then let Quix commit.
 
-A sink is a Quix Streams ``BatchingSink``. Quix hands it one batch per topic partition
-at each checkpoint; ``write`` decodes every record, lets the store subclass write what it
-keeps in one go (one transaction, pipeline or bulk call), sends what can never be written
+A sink is a Quix Streams ``BatchingSink``. Quix gathers one batch per topic partition
+and flushes them at each checkpoint; ``flush`` decodes every record of all of them, lets
+the store subclass write what it keeps in one go (one transaction, pipeline or bulk call:
+one per checkpoint rather than one per partition), sends what can never be written
 to the topic's DLQ with the reason, and only then returns, so offsets are committed after
 the write. A store that cannot take writes raises ``StoreUnavailable``; the sink turns it
 into Quix's ``SinkBackpressureError``: the batch is dropped, the partitions pause and are
@@ -152,9 +153,27 @@ class EventSink(BatchingSink, ABC):
             records.append(Record(envelope, item))
         return records, rejected
 
+    def flush(self) -> None:
+        """Write every partition's batch of this checkpoint in one store call (one transaction, one bulk)."""
+        try:
+            if self._batches:
+                self.write_all(list(self._batches.values()))
+        finally:
+            self._batches.clear()
+
     def write(self, batch: SinkBatch) -> None:
+        self.write_all([batch])
+
+    def write_all(self, batches: list[SinkBatch]) -> None:
         started = time.perf_counter()
-        records, rejected = self.decode_batch(batch)
+        records: list[Record] = []
+        rejected: dict[tuple[str, int], list[Rejected]] = {}
+        where: dict[int, tuple[str, int]] = {}
+        for batch in batches:
+            decoded, refused = self.decode_batch(batch)
+            records += decoded
+            rejected[batch.topic, batch.partition] = refused
+            where.update({id(r.item): (batch.topic, batch.partition) for r in decoded})
         try:
             kept, refused = self.store(records)
         except StoreUnavailable as err:
@@ -163,11 +182,14 @@ class EventSink(BatchingSink, ABC):
                 "%s: %s; pausing %.1fs and reading the batch again", self.name, err, self.settings.sink_retry_after_s
             )
             raise SinkBackpressureError(retry_after=self.settings.sink_retry_after_s) from err
-        rejected += refused
+        for r in refused:
+            rejected[where[id(r.item)]].append(r)
         if self._dead is None:
             raise SinkError("write before setup(): the dead letter producer is not open")
-        self._dead.send(batch.topic, batch.partition, rejected)
+        for (topic, partition), letters in rejected.items():
+            self._dead.send(topic, partition, letters)
+        dead = sum(len(letters) for letters in rejected.values())
         metrics.BATCH_SECONDS.labels(self.name).observe(time.perf_counter() - started)
         metrics.EVENTS.labels(self.name, "written").inc(kept)
-        metrics.EVENTS.labels(self.name, "dead").inc(len(rejected))
-        metrics.EVENTS.labels(self.name, "skipped").inc(batch.size - kept - len(rejected))
+        metrics.EVENTS.labels(self.name, "dead").inc(dead)
+        metrics.EVENTS.labels(self.name, "skipped").inc(sum(b.size for b in batches) - kept - dead)

@@ -1,0 +1,203 @@
+"""Each sink's sustained events/s into its store, next to the store's raw bulk rate in the same run.
+
+Run with the stack up: ``python -m bench.sinks [--orders N]``. A history of flow events
+(orders, payments, stock levels, users, products, notifications; about 6 events per
+order) is pre-encoded. For each store:
+
+- raw: the operations those events cause, written with the store's plain bulk API into a
+  scratch namespace (PostgreSQL: executemany of plain INSERTs, and COPY; Redis: one
+  pipeline of HSET; Elasticsearch: bulk index; MongoDB: insert_many with j:true into the
+  audit collection with its indexes, as the sink writes it), timed alone;
+- sink: the sink process already running and assigned (a warm-up record is through), the
+  whole history produced to Kafka, timed until the sink's group has committed every record.
+
+Events/s is history events over seconds in both rows, so the ratio is like for like.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import msgspec
+import psycopg
+import pymongo
+import redis
+from elasticsearch import Elasticsearch, helpers
+from psycopg import sql
+from pymongo.write_concern import WriteConcern
+
+from sinks.mongo import audit_entry, ensure_indexes
+from sinks.projections import order_doc, postgres_rows, product_doc
+from sinks.search import jsonable
+from tests.sinks.harness import Event, Scope, history
+from topology.settings import Settings
+
+TARGET_RATIO = 0.5
+PG_TARGET = 10_000
+
+
+def timed(action: Callable[[], object]) -> float:
+    started = time.perf_counter()
+    action()
+    return time.perf_counter() - started
+
+
+def raw_postgres(scope: Scope, events: list[Event]) -> dict[str, float]:
+    rows = [row for e in events for row in postgres_rows(e.envelope)]
+    grouped: dict[str, tuple[tuple[str, ...], list[tuple[object, ...]]]] = {}
+    for table, row in rows:
+        grouped.setdefault(table.name, (table.all_columns, []))[1].append(tuple(row[c] for c in table.all_columns))
+    out = {}
+    with psycopg.connect(scope.settings.pg_url, options=f"-c search_path={scope.name}") as conn:
+        for name, (columns, values) in grouped.items():  # plain tables without keys: pure insert speed
+            conn.execute(
+                sql.SQL("CREATE TABLE {} AS SELECT {} FROM {} WITH NO DATA").format(
+                    sql.Identifier(f"raw_{name}"),
+                    sql.SQL(", ").join(map(sql.Identifier, columns)),
+                    sql.Identifier(name),
+                )
+            )
+        conn.commit()
+
+        def executemany() -> None:
+            with conn.cursor() as cur:
+                for name, (columns, values) in grouped.items():
+                    insert = sql.SQL("INSERT INTO {} VALUES ({})").format(
+                        sql.Identifier(f"raw_{name}"), sql.SQL(", ").join(sql.Placeholder() * len(columns))
+                    )
+                    cur.executemany(insert, values)
+            conn.commit()
+
+        def copy() -> None:
+            with conn.cursor() as cur:
+                for name, (_, values) in grouped.items():
+                    with cur.copy(sql.SQL("COPY {} FROM STDIN").format(sql.Identifier(f"raw_{name}"))) as pipe:
+                        for value in values:
+                            pipe.write_row(value)
+            conn.commit()
+
+        out["postgres raw: executemany INSERT"] = timed(executemany)
+        out["postgres raw: COPY"] = timed(copy)
+    return out
+
+
+def raw_redis(scope: Scope, events: list[Event]) -> dict[str, float]:
+    client = redis.Redis.from_url(scope.settings.redis_url)
+    pipe = client.pipeline(transaction=False)
+    for e in events:
+        for table, row in postgres_rows(e.envelope):
+            if table.name in ("stock", "orders", "products"):
+                key = f"{scope.settings.redis_prefix}raw:{table.name}:{table.key_of(row)[0]}"
+                fields = {k: str(v) for k, v in row.items() if v is not None}
+                pipe.hset(key, mapping=fields)
+    seconds = timed(pipe.execute)
+    client.close()
+    return {"redis raw: pipeline HSET": seconds}
+
+
+def raw_search(scope: Scope, events: list[Event]) -> dict[str, float]:
+    docs = []
+    for e in events:
+        for kind, doc in (("products", product_doc(e.envelope)), ("orders", order_doc(e.envelope))):
+            if doc is not None:
+                docs.append({"_index": f"{scope.settings.search_prefix}raw-{kind}", "_source": jsonable(doc)})
+    with Elasticsearch(scope.settings.search_url, request_timeout=120) as es:
+        seconds = timed(lambda: helpers.bulk(es, docs, chunk_size=2000))
+    return {"search raw: bulk index": seconds}
+
+
+def raw_mongo(scope: Scope, events: list[Event]) -> dict[str, float]:
+    from datetime import timedelta
+
+    from sinks.base import Record
+
+    client: pymongo.MongoClient[dict[str, object]] = pymongo.MongoClient(scope.settings.mongo_url)
+    db = client[scope.settings.mongo_database]
+    ensure_indexes(db)  # the audit collection as the sink keeps it: same indexes, same write concern
+    collection = db.audit
+    docs = [
+        audit_entry(Record(e.envelope, _Item(e.key.encode())), timedelta(days=90))  # type: ignore[arg-type]
+        for e in events
+    ]
+    journaled = collection.with_options(write_concern=WriteConcern(w=1, j=True))  # as durable as the sink's writes
+    seconds = timed(lambda: journaled.insert_many(docs, ordered=False))
+    client.close()
+    return {"mongo raw: insert_many (j:true)": seconds}
+
+
+class _Item:
+    def __init__(self, key: bytes) -> None:
+        self.key = key
+
+
+RAW = {"postgres": raw_postgres, "redis": raw_redis, "search": raw_search, "mongo": raw_mongo}
+
+
+def sink_rate(scope: Scope, sink: str, events: list[Event], warmup: list[Event]) -> float:
+    scope.start(sink)
+    scope.produce(warmup)
+    scope.wait_caught_up([sink], timeout_s=120)
+    payload = [(e.topic, e.key, msgspec.json.encode(e.envelope)) for e in events]
+    started = time.perf_counter()
+    for topic, key, value in payload:
+        scope.produce_raw(topic, key, value)
+    scope.flush()
+    scope.wait_caught_up([sink], timeout_s=600)
+    return time.perf_counter() - started
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--orders", type=int, default=6000)
+    args = parser.parse_args()
+    settings = Settings.from_env()
+    events = history(seed=1, orders=args.orders, skus=200, users=500, tag="bench")
+    warmup = history(seed=2, orders=5, skus=2, users=2, tag="warmup")
+    print(f"{len(events)} events ({args.orders} orders); {Path(sys.executable).parent.parent.name}", flush=True)
+    results: list[tuple[str, str, float]] = []
+    logs = Path(tempfile.mkdtemp(prefix="bench-sinks-"))
+    for sink in ("postgres", "redis", "search", "mongo"):
+        raw_scope = Scope(settings, logs)
+        try:
+            for name, seconds in RAW[sink](raw_scope, events).items():
+                results.append((sink, name, seconds))
+        finally:
+            raw_scope.close()
+        scope = Scope(settings, logs)
+        try:
+            results.append((sink, f"{sink} sink (Quix, version-guarded)", sink_rate(scope, sink, events, warmup)))
+        finally:
+            scope.close()
+    print(f"\n| {'case':<40} | {'events':>7} | {'seconds':>7} | {'events/s':>9} | {'sink/raw':>8} |")
+    print(f"|{'-' * 42}|{'-' * 9}|{'-' * 9}|{'-' * 11}|{'-' * 10}|")
+    verdicts = []
+    for sink in ("postgres", "redis", "search", "mongo"):
+        rows = [(name, seconds) for s, name, seconds in results if s == sink]
+        sink_seconds = rows[-1][1]
+        for name, seconds in rows:
+            ratio = seconds / sink_seconds if name == rows[-1][0] else 1.0
+            print(f"| {name:<40} | {len(events):>7} | {seconds:>7.2f} | {len(events) / seconds:>9,.0f} | {'':>8} |")
+        raw_seconds = rows[0][1]
+        ratio = raw_seconds / sink_seconds
+        print(
+            f"| {'  -> ' + sink + ' sink / ' + rows[0][0].split(': ')[1]:<40} | {'':>7} | {'':>7} | {'':>9} | {ratio:>8.2f} |"
+        )
+        verdicts.append((sink, ratio, len(events) / sink_seconds))
+    print()
+    for sink, ratio, rate in verdicts:
+        ok = ratio >= TARGET_RATIO and (sink != "postgres" or rate >= PG_TARGET)
+        extra = f", >= {PG_TARGET:,} events/s" if sink == "postgres" else ""
+        print(
+            f"{sink}: {rate:,.0f} events/s, {ratio:.2f} of raw (target >= {TARGET_RATIO}{extra}): {'met' if ok else 'NOT met'}"
+        )
+    print(json.dumps({s: {"events_per_s": round(r), "ratio": round(x, 3)} for s, x, r in verdicts}))
+
+
+if __name__ == "__main__":
+    main()
