@@ -19,19 +19,21 @@ TRANSIENT = (psycopg.OperationalError, psycopg.InterfaceError, PoolTimeout)
 LAG_EVERY_S = 5.0
 
 
+def stage(table: Table) -> sql.Identifier:
+    return sql.Identifier(f"stage_{table.name}")
+
+
 @cache
 def upsert(table: Table) -> sql.Composed:
-    """INSERT ... ON CONFLICT for one table: append-only rows keep the first; entity rows merge by version.
+    """INSERT ... SELECT from the table's staging copy, ON CONFLICT by key.
 
-    The SET clause is ``projections.merge`` in SQL: each column from the newer row when it
-    provides one, else kept; the version is the larger.
+    Append-only rows keep the first; entity rows merge by version. The SET clause is
+    ``projections.merge`` in SQL: each column from the newer row when it provides one, else
+    kept; the version is the larger.
     """
-    columns = table.all_columns
-    insert = sql.SQL("INSERT INTO {} AS t ({}) VALUES ({}) ON CONFLICT ({}) ").format(
-        sql.Identifier(table.name),
-        sql.SQL(", ").join(map(sql.Identifier, columns)),
-        sql.SQL(", ").join(sql.Placeholder() * len(columns)),
-        sql.SQL(", ").join(map(sql.Identifier, table.key)),
+    columns = sql.SQL(", ").join(map(sql.Identifier, table.all_columns))
+    insert = sql.SQL("INSERT INTO {} AS t ({}) SELECT {} FROM {} ON CONFLICT ({}) ").format(
+        sql.Identifier(table.name), columns, columns, stage(table), sql.SQL(", ").join(map(sql.Identifier, table.key))
     )
     if table.append_only:
         return insert + sql.SQL("DO NOTHING")
@@ -47,10 +49,22 @@ def upsert(table: Table) -> sql.Composed:
 
 
 def write_rows(conn: psycopg.Connection[Any], rows: list[tuple[Table, Row]]) -> None:
-    """Rows folded per table and key, then upserted (the caller holds the transaction)."""
+    """Rows folded per table and key, copied into a staging table, then upserted from it in one statement.
+
+    The caller holds the transaction; staging tables are temporary, per connection, emptied at commit.
+    """
     with conn.cursor() as cur:
         for table, folded in by_table(rows):
-            cur.executemany(upsert(table), [tuple(row[c] for c in table.all_columns) for row in folded.values()])
+            cur.execute(
+                sql.SQL("CREATE TEMP TABLE IF NOT EXISTS {} (LIKE {}) ON COMMIT DELETE ROWS").format(
+                    stage(table), sql.Identifier(table.name)
+                )
+            )
+            columns = sql.SQL(", ").join(map(sql.Identifier, table.all_columns))
+            with cur.copy(sql.SQL("COPY {} ({}) FROM STDIN").format(stage(table), columns)) as copy:
+                for row in folded.values():
+                    copy.write_row(tuple(row[c] for c in table.all_columns))
+            cur.execute(upsert(table))
 
 
 class PostgresSink(EventSink):

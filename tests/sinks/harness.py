@@ -25,7 +25,7 @@ from pathlib import Path
 import psycopg
 import pymongo
 import redis
-from confluent_kafka import Producer
+from confluent_kafka import Consumer, Producer, TopicPartition
 from elasticsearch import Elasticsearch
 from psycopg import sql
 
@@ -226,6 +226,10 @@ class Scope:
     logs: Path
     name: str = field(default_factory=lambda: f"s{uuid.uuid4().hex[:10]}")
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    #: Settings over the test defaults (short checkpoints and retries); the benchmark keeps production's.
+    tuning: dict[str, object] = field(
+        default_factory=lambda: {"sink_commit_interval_s": 0.2, "sink_retry_after_s": 1.0}
+    )
 
     def __post_init__(self) -> None:
         self.settings = self.base.model_copy(
@@ -235,8 +239,7 @@ class Scope:
                 "redis_prefix": f"{self.name}:",
                 "search_prefix": f"{self.name}-",
                 "mongo_database": self.name,
-                "sink_commit_interval_s": 0.2,
-                "sink_retry_after_s": 1.0,
+                **self.tuning,
             }
         )
         apply(self.settings)
@@ -262,9 +265,10 @@ class Scope:
     def flush(self) -> None:
         assert self._producer.flush(30) == 0, "every record delivered"
 
-    def start(self, sink: str, **env: str) -> None:
-        log = (self.logs / f"{self.name}-{sink}.log").open("ab")
-        self.processes[sink] = subprocess.Popen(
+    def start(self, sink: str, instance: str = "", **env: str) -> None:
+        """Start a sink process; another ``instance`` of the same sink joins its consumer group."""
+        log = (self.logs / f"{self.name}-{sink}{instance}.log").open("ab")
+        self.processes[sink + instance] = subprocess.Popen(
             [str(BIN / "shopstream"), "sink", sink],
             env={**os.environ, **self.settings.to_env(), **env},
             stdout=log,
@@ -297,6 +301,28 @@ class Scope:
         """(records committed, records on the topics) for a sink's group."""
         rows = lag(self.settings, [self.group(sink)])
         return sum(r.committed or 0 for r in rows), sum(r.end for r in rows)
+
+    def consumes(self, sink: str, events: Iterable[Event]) -> int:
+        """How many of ``events`` travel on the topics the sink reads."""
+        process = next(p for p in PROCESSES if p.kind == "sink" and p.name == sink)
+        return sum(1 for e in events if e.topic in process.consumes)
+
+    def wait_committed(self, sink: str, target: int, timeout_s: float = 600) -> None:
+        """Poll the group's committed offsets (one request, every 10 ms) until they add up to ``target``."""
+        process = next(p for p in PROCESSES if p.kind == "sink" and p.name == sink)
+        watcher = Consumer({"bootstrap.servers": self.settings.bootstrap_servers, "group.id": self.group(sink)})
+        partitions = [
+            TopicPartition(t.name_for(self.settings.topic_prefix), n)
+            for t in process.consumes
+            for n in range(t.partitions)
+        ]
+        deadline = time.monotonic() + timeout_s
+        try:
+            while sum(max(tp.offset, 0) for tp in watcher.committed(partitions, timeout=10)) < target:
+                assert time.monotonic() < deadline, f"{sink} did not commit {target} records in {timeout_s}s"
+                time.sleep(0.01)
+        finally:
+            watcher.close()
 
     def wait_caught_up(self, sinks: Iterable[str], timeout_s: float = 90) -> None:
         deadline = time.monotonic() + timeout_s
