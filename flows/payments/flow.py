@@ -59,9 +59,7 @@ def build_flow(
             )
         return connection[0]
 
-    def step(
-        state: tuple[logic.Payment, int] | None, item: Incoming
-    ) -> tuple[tuple[logic.Payment, int], list[Out]]:
+    def step(state: tuple[logic.Payment, int] | None, item: Incoming) -> tuple[tuple[logic.Payment, int], list[Out]]:
         payment, version = state if state is not None else (None, 0)
         command_id = item.envelope.id
         payment, plan = logic.plan(payment, item.envelope.payload, command_id)

@@ -13,11 +13,13 @@ from bytewax.connectors.kafka import KafkaSinkMessage, KafkaSourceMessage
 from bytewax.recovery import RecoveryConfig, init_db_dir
 from bytewax.testing import TestingSink, TestingSource, cluster_main, run_main
 
+from flows.catalog.flow import build_flow as catalog_flow
 from flows.inventory.flow import build_flow as inventory_flow
 from flows.orders.flow import build_flow as orders_flow
 from flows.orders.logic import order_line
 from flows.payments.flow import build_flow as payments_flow
 from flows.payments.gateway import FakeGateway
+from flows.users.flow import build_flow as users_flow
 from topology.dlq import DeadLetter
 from topology.envelope import Envelope, Principal, decode, encode, envelop
 from topology.messages import (
@@ -27,17 +29,24 @@ from topology.messages import (
     Money,
     PaymentAuthorized,
     PlaceOrder,
+    ProfileUpdated,
+    RegisterUser,
     ReserveStock,
     StockReserved,
+    UpdateProfile,
+    UpsertProduct,
 )
 from topology.settings import Settings
 from topology.topics import (
+    CATALOG_COMMANDS,
     INVENTORY_COMMANDS,
     INVENTORY_EVENTS,
     ORDER_COMMANDS,
     PARTNER_COMMANDS,
     PAYMENT_COMMANDS,
     PAYMENT_EVENTS,
+    USER_COMMANDS,
+    USER_EVENTS,
     Topic,
 )
 
@@ -199,6 +208,46 @@ def test_events_carry_their_entity_version_and_commands_none(runner: Runner) -> 
         assert seqs, "some events were emitted"
         for entity, numbers in seqs.items():
             assert numbers == list(range(1, len(numbers) + 1)), (entity, numbers)
+
+
+@pytest.mark.parametrize("runner", RUNNERS.values(), ids=RUNNERS.keys())
+def test_users_register_once_and_update_with_their_version(runner: Runner) -> None:
+    register = record(USER_COMMANDS, "u1", RegisterUser(user_id="u1", email="a@example.com", name="Ann"), 0)
+    items = [
+        register,
+        register,  # the same command again (a retried produce): nothing new
+        record(USER_COMMANDS, "u1", RegisterUser(user_id="u1", email="b@example.com", name="Bob"), 1),
+        record(USER_COMMANDS, "u1", UpdateProfile(user_id="u1", phone="+4930123456"), 2),
+        record(USER_COMMANDS, "u1", UpdateProfile(user_id="u1", phone="+4930123456"), 3),  # changes nothing
+        record(USER_COMMANDS, "u2", UpdateProfile(user_id="u2", name="Nobody"), 4),  # never registered
+        raw(USER_COMMANDS, "u3", b"{}", 5),
+    ]
+    out: list[KafkaSinkMessage] = []
+    runner(users_flow(TestingSource(items), TestingSink(out), SETTINGS))
+    events, dead = outputs(out)
+    assert [(e.type, e.seq) for _, e in events] == [("UserRegistered", 1), ("ProfileUpdated", 2)]
+    assert events[1][1].payload == ProfileUpdated(user_id="u1", name="Ann", phone="+4930123456")
+    assert {t for t, _ in events} == {USER_EVENTS.name}
+    assert [d.offset for _, d in dead] == [5]
+
+
+@pytest.mark.parametrize("runner", RUNNERS.values(), ids=RUNNERS.keys())
+def test_catalog_emits_a_product_only_when_it_changes(runner: Runner) -> None:
+    product = UpsertProduct(sku="s1", title="Mug", price=Money(900, "EUR"), owner_partner_id="p1")
+    items = [
+        record(CATALOG_COMMANDS, "s1", product, 0),
+        record(CATALOG_COMMANDS, "s1", product, 1),
+        record(
+            CATALOG_COMMANDS, "s1", msgspec.structs.replace(product, price=Money(800, "EUR"), owner_partner_id=None), 2
+        ),
+        record(CATALOG_COMMANDS, "s2", UpsertProduct(sku="s2", title="Lamp", price=Money(5, "EUR")), 3),
+    ]
+    out: list[KafkaSinkMessage] = []
+    runner(catalog_flow(TestingSource(items), TestingSink(out), SETTINGS))
+    events, dead = outputs(out)
+    assert dead == []
+    by_sku = sorted((e.payload.sku, e.seq, e.payload.price.amount, e.payload.owner_partner_id) for _, e in events)
+    assert by_sku == [("s1", 1, 900, "p1"), ("s1", 2, 800, "p1"), ("s2", 1, 5, None)]
 
 
 def test_emitted_ids_are_stable_across_runs() -> None:
