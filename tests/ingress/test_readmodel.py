@@ -36,9 +36,15 @@ def reads(private: Settings) -> Iterator[ReadModel]:
 
 
 @pytest.fixture
-def paused_replica(settings: Settings) -> Iterator[None]:
-    """The replica stops replaying WAL (it still receives it) until the test ends."""
+def paused_replica(settings: Settings, private: Settings) -> Iterator[None]:
+    """The replica, caught up with the primary (the test's schema is there), stops replaying WAL until the test ends."""
+    with psycopg.connect(settings.pg_url, autocommit=True) as primary:
+        position = primary.execute("SELECT pg_current_wal_lsn()").fetchone()
     with psycopg.connect(settings.pg_read_url, autocommit=True) as conn:
+        deadline = time.monotonic() + 10
+        while not conn.execute("SELECT pg_last_wal_replay_lsn() >= %s", position).fetchone()[0]:  # type: ignore[index]
+            assert time.monotonic() < deadline, "the replica caught up before the pause"
+            time.sleep(0.01)
         conn.execute("SELECT pg_wal_replay_pause()")
         try:
             yield
