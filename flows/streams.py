@@ -9,15 +9,16 @@ same ids, and every consumer (flow or sink) treats a repeated id as a no-op.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import bytewax.operators as op
 from bytewax.connectors.kafka import KafkaSink, KafkaSinkMessage, KafkaSource, KafkaSourceMessage
 from bytewax.dataflow import Dataflow, Stream
 from bytewax.inputs import Source
+from bytewax.outputs import Sink
 
 from flows.outcome import Send
 from topology.dlq import DeadLetter
@@ -27,6 +28,7 @@ from topology.processes import PROCESSES, Process
 from topology.settings import Settings
 from topology.topics import Topic
 
+S = TypeVar("S")
 ID_NAMESPACE = uuid.UUID("6f1b2f4e-58a8-4f57-9a43-0c5a8f3b9d21")
 Out = KafkaSinkMessage[bytes | None, bytes | None]
 In = KafkaSourceMessage[bytes | None, bytes | None]
@@ -125,6 +127,35 @@ class FlowStart:
     @property
     def prefix(self) -> str:
         return self.settings.topic_prefix
+
+
+def entity_flow(
+    begun: FlowStart,
+    accepts: tuple[type, ...],
+    step_id: str,
+    key: Callable[[Incoming], str],
+    handle: Callable[[S | None, Incoming], tuple[S | None, list[Send]]],
+    given_sink: Sink[Any] | None,
+) -> Dataflow:
+    """The wiring of a flow that keeps one entity per key: decode or dead-letter, key, handle, emit.
+
+    ``handle`` is the flow's logic for one message and the entity's state (None before the
+    first). The step keeps the entity with its version, so each event it emits carries the
+    next ``seq``. ``step_id`` names the state: a contract, never renamed without a migration note.
+    """
+    valid, dead = split(begun.raw, begun.process.name, accepts, begun.process.consumes, begun.prefix)
+    keyed = op.key_on("key", valid, key)
+
+    def step(state: tuple[S | None, int] | None, item: Incoming) -> tuple[tuple[S | None, int], list[Out]]:
+        entity, version = state if state is not None else (None, 0)
+        entity, sends = handle(entity, item)
+        outs = emit(sends, Cause.of(item.envelope), begun.process.name, begun.prefix, version)
+        return (entity, advanced(version, sends)), outs
+
+    entities = op.stateful_map(step_id, keyed, step)
+    emitted = op.flat_map("flatten", entities, lambda key_outs: key_outs[1])
+    op.output("out", op.merge("all", emitted, dead), given_sink or sink(begun.settings))
+    return begun.flow
 
 
 def start(service: str, given_source: Source[Any] | None, settings: Settings | None) -> FlowStart:

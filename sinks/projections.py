@@ -28,6 +28,7 @@ from topology.messages import (
     OrderCancelled,
     OrderConfirmed,
     OrderDelivered,
+    OrderLine,
     OrderPlaced,
     OrderShipped,
     PaymentAuthorized,
@@ -126,15 +127,38 @@ def _entity(table: Table, envelope: Envelope, **values: Any) -> tuple[Table, Row
     return table, row
 
 
-def _order_status(envelope: Envelope, status: str) -> tuple[Table, Row]:
+def _order(envelope: Envelope, status: str, **values: Any) -> list[tuple[Table, Row]]:
+    """The order's row and its history entry."""
     payload: Any = envelope.payload
-    return ORDER_HISTORY, {
+    at = envelope.occurred_at
+    entity = _entity(ORDERS, envelope, order_id=payload.order_id, status=status, updated_at=at, **values)
+    history = {
         "order_id": payload.order_id,
         "version": envelope.seq,
         "status": status,
-        "occurred_at": envelope.occurred_at,
+        "occurred_at": at,
         "event_id": envelope.id,
     }
+    return [entity, (ORDER_HISTORY, history)]
+
+
+def _payment(envelope: Envelope, status: str, **values: Any) -> tuple[Table, Row]:
+    payload: Any = envelope.payload
+    return _entity(
+        PAYMENTS, envelope, order_id=payload.order_id, status=status, updated_at=envelope.occurred_at, **values
+    )
+
+
+def _line(order_id: str, n: int, line: OrderLine) -> tuple[Table, Row]:
+    row = {
+        "order_id": order_id,
+        "line_no": n,
+        "sku": line.sku,
+        "quantity": line.quantity,
+        "unit_amount": line.unit_price.amount,
+        "currency": line.unit_price.currency,
+    }
+    return ORDER_LINES, row
 
 
 def postgres_rows(envelope: Envelope) -> list[tuple[Table, Row]]:
@@ -143,122 +167,30 @@ def postgres_rows(envelope: Envelope) -> list[tuple[Table, Row]]:
     at = envelope.occurred_at
     match p:
         case OrderPlaced():
-            rows = [
-                _entity(
-                    ORDERS,
-                    envelope,
-                    order_id=p.order_id,
-                    customer_id=p.customer_id,
-                    status="placed",
-                    total_amount=p.total.amount,
-                    currency=p.total.currency,
-                    placed_at=at,
-                    updated_at=at,
-                ),
-                _order_status(envelope, "placed"),
-            ]
-            rows += [
-                (
-                    ORDER_LINES,
-                    {
-                        "order_id": p.order_id,
-                        "line_no": n,
-                        "sku": line.sku,
-                        "quantity": line.quantity,
-                        "unit_amount": line.unit_price.amount,
-                        "currency": line.unit_price.currency,
-                    },
-                )
-                for n, line in enumerate(p.lines, start=1)
-            ]
-            return rows
+            total = {"total_amount": p.total.amount, "currency": p.total.currency}
+            placed = _order(envelope, "placed", customer_id=p.customer_id, placed_at=at, **total)
+            return placed + [_line(p.order_id, n, line) for n, line in enumerate(p.lines, start=1)]
         case OrderConfirmed():
-            return [
-                _entity(
-                    ORDERS,
-                    envelope,
-                    order_id=p.order_id,
-                    customer_id=p.customer_id,
-                    status="confirmed",
-                    total_amount=p.total.amount,
-                    currency=p.total.currency,
-                    updated_at=at,
-                ),
-                _order_status(envelope, "confirmed"),
-            ]
+            total = {"total_amount": p.total.amount, "currency": p.total.currency}
+            return _order(envelope, "confirmed", customer_id=p.customer_id, **total)
         case OrderCancelled():
-            return [
-                _entity(
-                    ORDERS,
-                    envelope,
-                    order_id=p.order_id,
-                    customer_id=p.customer_id,
-                    status="cancelled",
-                    cancel_reason=p.reason,
-                    updated_at=at,
-                ),
-                _order_status(envelope, "cancelled"),
-            ]
+            return _order(envelope, "cancelled", customer_id=p.customer_id, cancel_reason=p.reason)
         case OrderShipped():
-            return [
-                _entity(
-                    ORDERS,
-                    envelope,
-                    order_id=p.order_id,
-                    status="shipped",
-                    carrier=p.carrier,
-                    tracking_code=p.tracking_code,
-                    updated_at=at,
-                ),
-                _order_status(envelope, "shipped"),
-            ]
+            return _order(envelope, "shipped", carrier=p.carrier, tracking_code=p.tracking_code)
         case OrderDelivered():
-            return [
-                _entity(ORDERS, envelope, order_id=p.order_id, status="delivered", updated_at=at),
-                _order_status(envelope, "delivered"),
-            ]
+            return _order(envelope, "delivered")
         case PaymentAuthorized():
-            return [
-                _entity(
-                    PAYMENTS,
-                    envelope,
-                    order_id=p.order_id,
-                    payment_id=p.payment_id,
-                    status="authorized",
-                    authorized_amount=p.amount.amount,
-                    currency=p.amount.currency,
-                    updated_at=at,
-                )
-            ]
+            amount = {"authorized_amount": p.amount.amount, "currency": p.amount.currency}
+            return [_payment(envelope, "authorized", payment_id=p.payment_id, **amount)]
         case PaymentDeclined():
-            return [
-                _entity(
-                    PAYMENTS, envelope, order_id=p.order_id, status="declined", decline_reason=p.reason, updated_at=at
-                )
-            ]
+            return [_payment(envelope, "declined", decline_reason=p.reason)]
         case PaymentCaptured():
-            return [
-                _entity(
-                    PAYMENTS,
-                    envelope,
-                    order_id=p.order_id,
-                    payment_id=p.payment_id,
-                    status="captured",
-                    captured_amount=p.amount.amount,
-                    currency=p.amount.currency,
-                    updated_at=at,
-                )
-            ]
+            amount = {"captured_amount": p.amount.amount, "currency": p.amount.currency}
+            return [_payment(envelope, "captured", payment_id=p.payment_id, **amount)]
         case PaymentVoided():
-            return [
-                _entity(
-                    PAYMENTS, envelope, order_id=p.order_id, payment_id=p.payment_id, status="voided", updated_at=at
-                )
-            ]
+            return [_payment(envelope, "voided", payment_id=p.payment_id)]
         case PaymentRefunded():
-            table, row = _entity(
-                PAYMENTS, envelope, order_id=p.order_id, payment_id=p.payment_id, status="refunded", updated_at=at
-            )
+            table, row = _payment(envelope, "refunded", payment_id=p.payment_id)
             refund = {
                 "order_id": p.order_id,
                 "version": row["version"],
@@ -269,21 +201,11 @@ def postgres_rows(envelope: Envelope) -> list[tuple[Table, Row]]:
             }
             return [(table, row), (PAYMENT_REFUNDS, refund)]
         case StockLevelChanged():
-            return [
-                _entity(
-                    STOCK,
-                    envelope,
-                    sku=p.sku,
-                    total=p.total,
-                    reserved=p.reserved,
-                    available=p.available,
-                    updated_at=at,
-                )
-            ]
+            levels = {"total": p.total, "reserved": p.reserved, "available": p.available}
+            return [_entity(STOCK, envelope, sku=p.sku, updated_at=at, **levels)]
         case UserRegistered():
-            return [
-                _entity(USERS, envelope, user_id=p.user_id, email=p.email, name=p.name, registered_at=at, updated_at=at)
-            ]
+            user = {"email": p.email, "name": p.name, "registered_at": at}
+            return [_entity(USERS, envelope, user_id=p.user_id, updated_at=at, **user)]
         case ProfileUpdated():
             return [_entity(USERS, envelope, user_id=p.user_id, name=p.name, phone=p.phone, updated_at=at)]
         case ProductUpserted():

@@ -7,15 +7,15 @@ from __future__ import annotations
 
 from typing import Any
 
-import bytewax.operators as op
 from bytewax.dataflow import Dataflow
 from bytewax.inputs import Source
 from bytewax.outputs import Sink
 
 from flows import streams
+from flows.outcome import Send
 from flows.payments import logic
 from flows.payments.gateway import HttpGateway, PaymentGateway
-from flows.streams import Cause, Incoming, Out
+from flows.streams import Incoming
 from topology.messages import AuthorizePayment, CapturePayment, RefundPayment, VoidPayment
 from topology.settings import Settings
 
@@ -44,7 +44,7 @@ def build_flow(
     gateway: PaymentGateway | None = None,
 ) -> Dataflow:
     begun = streams.start(SERVICE, source, settings)
-    settings, prefix, process = begun.settings, begun.prefix, begun.process
+    settings = begun.settings
     connection: list[PaymentGateway] = [gateway] if gateway is not None else []
 
     def port() -> PaymentGateway:  # opened on first use in the worker, never at import
@@ -59,22 +59,19 @@ def build_flow(
             )
         return connection[0]
 
-    def step(state: tuple[logic.Payment, int] | None, item: Incoming) -> tuple[tuple[logic.Payment, int], list[Out]]:
-        payment, version = state if state is not None else (None, 0)
+    def handle(payment: logic.Payment | None, item: Incoming) -> tuple[logic.Payment, list[Send]]:
         command_id = item.envelope.id
         payment, plan = logic.plan(payment, item.envelope.payload, command_id)
         if isinstance(plan, logic.Call):
             result = call_gateway(port(), plan, payment.order_id)
-            payment, sends = logic.settle(payment, plan, result, command_id)
-        else:
-            sends = plan
-        outs = streams.emit(sends, Cause.of(item.envelope), SERVICE, prefix, version)
-        return (payment, streams.advanced(version, sends)), outs
+            return logic.settle(payment, plan, result, command_id)
+        return payment, plan
 
-    flow, raw = begun.flow, begun.raw
-    valid, dead = streams.split(raw, SERVICE, ACCEPTS, process.consumes, prefix)
-    keyed = op.key_on("key", valid, lambda item: item.envelope.payload.order_id)  # type: ignore[attr-defined]
-    payments = op.stateful_map("payment", keyed, step)
-    emitted = op.flat_map("flatten", payments, lambda key_outs: key_outs[1])
-    op.output("out", op.merge("all", emitted, dead), sink or streams.sink(settings))
-    return flow
+    return streams.entity_flow(
+        begun,
+        ACCEPTS,
+        "payment",
+        lambda item: item.envelope.payload.order_id,  # type: ignore[attr-defined]
+        handle,
+        sink,
+    )

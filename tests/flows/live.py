@@ -20,6 +20,7 @@ from confluent_kafka import Consumer, Producer
 from flows.orders.logic import order_line
 from ops.flowrun import recovery_dir
 from ops.topology_admin import apply
+from tests.processes import stop_all
 from topology.envelope import Envelope, Principal, decode, encode, envelop
 from topology.messages import AdjustStock, PlaceOrder
 from topology.settings import Settings
@@ -54,15 +55,7 @@ class LiveFlows:
         process.wait(10)
 
     def stop(self) -> None:
-        for process in self.processes.values():
-            if process.poll() is None:
-                os.killpg(process.pid, signal.SIGTERM)
-        for process in self.processes.values():
-            try:
-                process.wait(10)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait(10)
+        stop_all(self.processes.values())
 
     def alive(self) -> dict[str, bool]:
         return {name: p.poll() is None for name, p in self.processes.items()}

@@ -32,6 +32,7 @@ from psycopg import sql
 from ops.db import migrate
 from ops.kafka_admin import delete_topics_with_prefix, reader
 from ops.topology_admin import apply, lag
+from tests.processes import stop_all
 from topology.dlq import DeadLetter
 from topology.envelope import Envelope, Principal, encode
 from topology.messages import (
@@ -282,15 +283,7 @@ class Scope:
         process.wait(10)
 
     def stop(self) -> None:
-        for process in self.processes.values():
-            if process.poll() is None:
-                os.killpg(process.pid, signal.SIGTERM)
-        for process in self.processes.values():
-            try:
-                process.wait(15)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait(10)
+        stop_all(self.processes.values(), grace_s=15)
         self.processes.clear()
 
     def group(self, sink: str) -> str:

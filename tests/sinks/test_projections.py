@@ -43,3 +43,25 @@ def test_the_newest_event_decides_and_older_facts_fill_in() -> None:
     assert delivered, "the history has delivered orders"
     for order in delivered:
         assert order["customer_id"] and order["placed_at"] and order["carrier"], order
+
+
+def test_each_entity_ends_as_its_newest_event_says() -> None:
+    folded = state(ROWS)
+    newest: dict[tuple[str, str], object] = {}
+    for e in EVENTS:  # the history lists each entity's events in seq order
+        newest[e.topic.name, e.key] = e.envelope.payload
+    for (topic, key), payload in newest.items():
+        kind = type(payload).__name__
+        if topic == "shop.orders.events":
+            status = {"OrderPlaced": "placed", "OrderConfirmed": "confirmed", "OrderCancelled": "cancelled"}
+            status |= {"OrderShipped": "shipped", "OrderDelivered": "delivered"}
+            assert folded["orders"][(key,)]["status"] == status[kind]
+        elif topic == "shop.stock.levels":
+            assert folded["stock"][(key,)]["available"] == payload.available  # type: ignore[attr-defined]
+        elif topic == "shop.catalog.events":
+            assert folded["products"][(key,)]["title"] == payload.title  # type: ignore[attr-defined]
+        elif topic == "shop.payments.events":
+            assert folded["payments"][(key,)]["status"] == kind.removeprefix("Payment").lower()
+    lines = folded["order_lines"]
+    placed = [e.envelope.payload for e in EVENTS if e.envelope.type == "OrderPlaced"]
+    assert len(lines) == sum(len(p.lines) for p in placed)  # type: ignore[attr-defined]
