@@ -7,3 +7,7 @@ class FlowError(Exception):
 
 class GatewayUnavailable(FlowError):
     """The payment gateway did not answer after every retry (infrastructure: the step crashes)."""
+
+
+class ChannelUnavailable(FlowError):
+    """An email, SMS or push provider did not answer after every retry (infrastructure: the step crashes)."""

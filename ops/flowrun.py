@@ -22,7 +22,7 @@ from topology.processes import PROCESSES
 from topology.settings import Settings
 
 FLOWS = tuple(p.name for p in PROCESSES if p.kind == "flow")
-BUILT = ("orders", "inventory", "payments", "users", "catalog")
+BUILT = ("orders", "inventory", "payments", "users", "catalog", "notifications")
 
 
 def recovery_dir(settings: Settings, name: str) -> Path:

@@ -99,7 +99,7 @@ PROCESSES: tuple[Process, ...] = (
     Process(
         "notifications",
         "flow",
-        consumes=(NOTIFICATION_COMMANDS,),
+        consumes=(NOTIFICATION_COMMANDS, USER_EVENTS),
         produces=(NOTIFICATION_EVENTS,),
         calls=("smtp", "sms", "push"),
     ),

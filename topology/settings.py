@@ -75,6 +75,12 @@ class Settings(BaseSettings):
 
     # SMTP (aiosmtpd locally)
     smtp_port: int = Field(2525, ge=1, le=65535)
+    smtp_host_override: str | None = Field(None, alias="SHOP_SMTP_HOST")
+    mail_sender: str = "Shopstream <orders@shopstream.local>"
+    # SMS and push provider (the stand-in in ops/gateway locally; the provider's API in production)
+    messaging_url_override: str | None = Field(None, alias="SHOP_MESSAGING_URL")
+    notify_timeout_s: float = Field(5.0, gt=0)
+    notify_retries: int = Field(3, ge=0, le=20)
 
     # Payment gateway (a stand-in started by the stack locally; the provider's URL in production)
     gateway_port: int = Field(18080, ge=1, le=65535)
@@ -153,6 +159,8 @@ class Settings(BaseSettings):
                     "SHOP_SEARCH_URL": self.search_url_override,
                     "SHOP_MONGO_URL": self.mongo_url_override,
                     "SHOP_GATEWAY_URL": self.gateway_url_override,
+                    "SHOP_SMTP_HOST": self.smtp_host_override,
+                    "SHOP_MESSAGING_URL": self.messaging_url_override,
                 }.items()
                 if not value
             ]
@@ -198,4 +206,8 @@ class Settings(BaseSettings):
 
     @property
     def smtp_address(self) -> tuple[str, int]:
-        return (self.host, self.smtp_port)
+        return (self.smtp_host_override or self.host, self.smtp_port)
+
+    @property
+    def messaging_url(self) -> str:
+        return self.messaging_url_override or self.gateway_url

@@ -1,4 +1,4 @@
-"""A payment provider's HTTP API, as the outside world the payments flow talks to.
+"""A payment provider's (and an SMS and push provider's) HTTP API: the outside world the flows talk to.
 
 It speaks the shape of a real provider: ``Idempotency-Key`` on every write (the same key
 and body return the first answer; the same key with another body is refused with 409),
@@ -15,6 +15,8 @@ API (amounts in minor units):
     POST /v1/payments/{id}/void      {}                                   -> 200 payment | 409
     POST /v1/payments/{id}/refunds   {amount}                             -> 201 refund  | 409
     GET  /v1/payments/{id}                                                -> 200 payment
+    POST /v1/messages                {channel: sms|push, to, body}        -> 201 message | 422 (SMS to +1555...)
+    GET  /_admin/messages                                                 -> every message sent
     GET  /_admin/stats                                                    -> counts per order
     PUT  /_admin/faults              {mode: "none"|"error"|"slow", rate: 0..1, delay_s, count}
     GET  /healthz
@@ -42,7 +44,10 @@ create table if not exists payments (id text primary key, order_id text not null
                                      currency text not null, state text not null, captured int not null default 0,
                                      refunded int not null default 0);
 create index if not exists payments_order on payments(order_id);
+create table if not exists messages (id text primary key, channel text not null, recipient text not null,
+                                     body text not null);
 """
+UNREACHABLE = "+1555"  # SMS numbers with this prefix are refused as unreachable
 DECLINES = {"tok_decline": "card_declined", "tok_insufficient": "insufficient_funds"}
 
 
@@ -137,6 +142,16 @@ class Writes:
         resp.status = falcon.code_to_http_status(status)
         resp.media = answer
 
+    def send_message(self, body: dict[str, Any], _: str | None) -> tuple[int, dict[str, Any]]:
+        channel, recipient, text = body.get("channel"), str(body.get("to", "")), body.get("body")
+        if channel not in ("sms", "push") or not recipient or not isinstance(text, str):
+            return 400, {"error": "invalid_request", "message": "channel (sms|push), to and body are required"}
+        if channel == "sms" and recipient.startswith(UNREACHABLE):
+            return 422, {"error": "unreachable_number", "message": f"{recipient} cannot receive SMS"}
+        message_id = "msg_" + uuid.uuid4().hex[:20]
+        self.store.db.execute("insert into messages values (?, ?, ?, ?)", (message_id, channel, recipient, text))
+        return 201, {"id": message_id, "channel": channel, "to": recipient}
+
     def _get(self, payment_id: str | None) -> dict[str, Any]:
         row = self.store.db.execute("select * from payments where id = ?", (payment_id,)).fetchone()
         if row is None:
@@ -204,6 +219,14 @@ class PaymentsResource:
         self.writes.run(req, resp, operations[action], payment_id)
 
 
+class MessagesResource:
+    def __init__(self, writes: Writes) -> None:
+        self.writes = writes
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
+        self.writes.run(req, resp, "send_message")
+
+
 class AdminResource:
     def __init__(self, store: Store, faults: Faults) -> None:
         self.store = store
@@ -215,6 +238,10 @@ class AdminResource:
             "group by order_id"
         ).fetchall()
         resp.media = {r[0]: {"authorizations": r[1], "live": r[2], "captured": r[3], "refunded": r[4]} for r in rows}
+
+    def on_get_messages(self, _req: falcon.Request, resp: falcon.Response) -> None:
+        rows = self.store.db.execute("select id, channel, recipient, body from messages order by rowid").fetchall()
+        resp.media = [{"id": r[0], "channel": r[1], "to": r[2], "body": r[3]} for r in rows]
 
     def on_put_faults(self, req: falcon.Request, resp: falcon.Response) -> None:
         body = req.get_media()
@@ -232,12 +259,15 @@ class AdminResource:
 def create_app(database: Path) -> falcon.App:  # type: ignore[type-arg]
     store = Store(database)
     faults = Faults(store)
-    payments = PaymentsResource(Writes(store, faults))
+    writes = Writes(store, faults)
+    payments = PaymentsResource(writes)
     admin = AdminResource(store, faults)
     app = falcon.App()
     app.add_route("/v1/payments", payments)
     app.add_route("/v1/payments/{payment_id}", payments, suffix="one")
     app.add_route("/v1/payments/{payment_id}/{action}", payments, suffix="action")
+    app.add_route("/v1/messages", MessagesResource(writes))
+    app.add_route("/_admin/messages", admin, suffix="messages")
     app.add_route("/_admin/stats", admin, suffix="stats")
     app.add_route("/_admin/faults", admin, suffix="faults")
     app.add_route("/healthz", admin, suffix="health")

@@ -15,6 +15,8 @@ PROD_URLS = {
     "SHOP_SEARCH_URL": "https://search.prod:9200",
     "SHOP_MONGO_URL": "mongodb://mongo.prod/?replicaSet=rs0",
     "SHOP_GATEWAY_URL": "https://api.payments.example",
+    "SHOP_SMTP_HOST": "smtp-relay.prod",
+    "SHOP_MESSAGING_URL": "https://api.messaging.example",
 }
 PROD_SECRETS = {"SHOP_JWT_SECRET": "s" * 40, "SHOP_PARTNER_SECRET": "p" * 40, "SHOP_GATEWAY_KEY": "g" * 40}
 
