@@ -1,0 +1,1 @@
+"""Authentication of the ingress: signing keys, access tokens, principals."""

@@ -1,0 +1,126 @@
+"""Access tokens: JWTs signed with Ed25519 keys that carry a ``kid``, published as a JWKS.
+
+The key ring holds the current key (which signs) and the previous ones (which still
+verify), so keys rotate without downtime: publish the new key, sign with it, retire the
+old one after the longest token lifetime. Verification pins the algorithm to EdDSA (so
+``alg: none`` and HS/RS confusion are refused before any signature check), requires the
+``kid`` to be one of the ring's, and checks ``exp``, ``nbf``, ``iat``, ``aud`` and ``iss``.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
+
+import jwt
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from jwt.algorithms import OKPAlgorithm
+
+Role = Literal["customer", "partner", "support", "admin"]
+ALGORITHM = "EdDSA"
+
+
+class InvalidToken(Exception):
+    """The token is not one this ingress issued, or not any more; the message says why."""
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: a user (customer, support, admin) or a partner, with their roles and scopes."""
+
+    subject: str
+    kind: Literal["user", "partner"]
+    roles: frozenset[Role]
+    scopes: frozenset[str] = frozenset()
+    token_id: str = ""
+
+
+@dataclass(frozen=True)
+class SigningKey:
+    kid: str
+    private: Ed25519PrivateKey
+
+    @classmethod
+    def generate(cls) -> SigningKey:
+        return cls(uuid.uuid4().hex[:16], Ed25519PrivateKey.generate())
+
+    @property
+    def public(self) -> Ed25519PublicKey:
+        return self.private.public_key()
+
+    def jwk(self) -> dict[str, Any]:
+        jwk = json.loads(OKPAlgorithm.to_jwk(self.public))
+        return {**jwk, "kid": self.kid, "use": "sig", "alg": ALGORITHM}
+
+
+@dataclass
+class KeyRing:
+    """The current signing key and the previous keys that still verify."""
+
+    issuer: str
+    audience: str
+    current: SigningKey = field(default_factory=SigningKey.generate)
+    previous: list[SigningKey] = field(default_factory=list)
+
+    def rotate(self, keep: int = 1) -> SigningKey:
+        """Sign with a new key from now on; keep ``keep`` previous keys for verification."""
+        self.previous = [self.current, *self.previous][:keep]
+        self.current = SigningKey.generate()
+        return self.current
+
+    def jwks(self) -> dict[str, Any]:
+        return {"keys": [key.jwk() for key in (self.current, *self.previous)]}
+
+    def issue(self, principal: Principal, ttl: timedelta, now: datetime | None = None) -> str:
+        now = now or datetime.now(UTC)
+        claims = {
+            "iss": self.issuer,
+            "aud": self.audience,
+            "sub": principal.subject,
+            "kind": principal.kind,
+            "roles": sorted(principal.roles),
+            "scope": " ".join(sorted(principal.scopes)),
+            "iat": now,
+            "nbf": now,
+            "exp": now + ttl,
+            "jti": principal.token_id or uuid.uuid4().hex,
+        }
+        return jwt.encode(claims, self.current.private, algorithm=ALGORITHM, headers={"kid": self.current.kid})
+
+    def verify(self, token: str) -> Principal:
+        try:
+            header = jwt.get_unverified_header(token)
+        except jwt.InvalidTokenError as err:
+            raise InvalidToken(f"malformed token: {err}") from None
+        if header.get("alg") != ALGORITHM:
+            raise InvalidToken(f"algorithm {header.get('alg')!r} is not accepted")
+        key = next((k for k in (self.current, *self.previous) if k.kid == header.get("kid")), None)
+        if key is None:
+            raise InvalidToken(f"unknown signing key {header.get('kid')!r}")
+        try:
+            claims = jwt.decode(
+                token,
+                key.public,
+                algorithms=[ALGORITHM],
+                audience=self.audience,
+                issuer=self.issuer,
+                options={"require": ["exp", "nbf", "iat", "sub", "aud", "iss", "jti"]},
+                leeway=5,
+            )
+        except jwt.ExpiredSignatureError:
+            raise InvalidToken("token expired") from None
+        except jwt.ImmatureSignatureError:
+            raise InvalidToken("token not valid yet") from None
+        except jwt.InvalidAudienceError:
+            raise InvalidToken("token is for another audience") from None
+        except jwt.InvalidIssuerError:
+            raise InvalidToken("token from another issuer") from None
+        except jwt.InvalidTokenError as err:
+            raise InvalidToken(f"invalid token: {err}") from None
+        roles = frozenset(r for r in claims.get("roles", []) if r in ("customer", "partner", "support", "admin"))
+        kind = "partner" if claims.get("kind") == "partner" else "user"
+        scopes = frozenset(str(claims.get("scope", "")).split())
+        return Principal(claims["sub"], kind, roles, scopes, claims["jti"])  # type: ignore[arg-type]

@@ -1,0 +1,100 @@
+"""Who may do what: roles (RBAC) plus attribute rules (ABAC), in one table-driven function.
+
+``decide(principal, action, resource)`` answers ALLOW, FORBID (403) or HIDE (404: the
+caller may not even learn that the resource exists, e.g. a customer asking for someone
+else's order). Resources carry the attributes the rules need: an order's customer, a
+SKU's owning partner.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+from typing import Literal
+
+from ingress.auth.tokens import Principal
+
+Action = Literal[
+    "order.place",
+    "order.read",
+    "order.cancel",
+    "order.refund",
+    "product.upsert",
+    "product.search",
+    "stock.adjust",
+    "stock.read",
+    "profile.read",
+    "profile.update",
+    "notifications.read",
+]
+
+
+class Decision(Enum):
+    ALLOW = "allow"
+    FORBID = "forbid"
+    HIDE = "hide"
+
+
+@dataclass(frozen=True)
+class Resource:
+    """The attributes of what is acted on (None where they do not apply or are not known yet)."""
+
+    customer_id: str | None = None  # an order's owner
+    owner_partner_id: str | None = None  # a SKU's owner; None for a SKU no partner owns
+    exists: bool = True
+
+
+#: Role -> actions it may take at all (the attribute rules below narrow them).
+ROLES: dict[str, frozenset[Action]] = {
+    "customer": frozenset(
+        {
+            "order.place",
+            "order.read",
+            "order.cancel",
+            "order.refund",
+            "product.search",
+            "stock.read",
+            "profile.read",
+            "profile.update",
+            "notifications.read",
+        }
+    ),
+    "partner": frozenset({"product.upsert", "product.search", "stock.adjust", "stock.read"}),
+    "support": frozenset({"order.read", "product.search", "stock.read", "profile.read", "notifications.read"}),
+    "admin": frozenset(
+        {
+            "order.read",
+            "order.cancel",
+            "order.refund",
+            "product.upsert",
+            "product.search",
+            "stock.adjust",
+            "stock.read",
+            "profile.read",
+            "notifications.read",
+        }
+    ),
+}
+OWN_ORDER_ACTIONS = frozenset({"order.read", "order.cancel", "order.refund"})
+
+
+def decide(principal: Principal, action: Action, resource: Resource | None = None) -> Decision:
+    roles = [role for role in principal.roles if action in ROLES.get(role, frozenset())]
+    if not roles:
+        # Someone who may not read orders learns nothing about which exist; someone who may is told no.
+        reads_orders = any("order.read" in ROLES.get(role, frozenset()) for role in principal.roles)
+        return Decision.HIDE if action in OWN_ORDER_ACTIONS and not reads_orders else Decision.FORBID
+    if "admin" in roles or (resource is None and action not in OWN_ORDER_ACTIONS):
+        return Decision.ALLOW
+    if action in OWN_ORDER_ACTIONS:
+        if resource is None or not resource.exists:
+            return Decision.HIDE
+        if "support" in roles and action == "order.read":
+            return Decision.ALLOW
+        return Decision.ALLOW if resource.customer_id == principal.subject else Decision.HIDE
+    if action in ("stock.adjust", "product.upsert") and "partner" in roles:
+        owner = resource.owner_partner_id if resource is not None else None
+        if owner is None:
+            return Decision.ALLOW if action == "product.upsert" else Decision.FORBID  # new SKUs may be claimed
+        return Decision.ALLOW if owner == principal.subject else Decision.FORBID
+    return Decision.ALLOW
