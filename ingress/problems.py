@@ -7,6 +7,7 @@ are turned into the same shape by ``install`` (an unexpected error never leaks d
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any
 
@@ -47,7 +48,7 @@ def _falcon_error(req: falcon.Request, resp: falcon.Response, ex: falcon.HTTPErr
         ex = Problem(ex.status_code, kind, ex.title or "error", ex.description, headers=dict(ex.headers or {}))
     resp.status = ex.status
     resp.content_type = PROBLEM_JSON
-    resp.media = ex.to_dict()
+    resp.text = json.dumps(ex.to_dict())
     for name, value in dict(ex.headers or {}).items():
         resp.set_header(name, value)
 

@@ -95,6 +95,19 @@ class Settings(BaseSettings):
     flow_epoch_ms: int = Field(100, ge=10, le=60_000)
     recovery_partitions: int = Field(1, ge=1, le=64)
 
+    # Ingress (the HTTP API under gunicorn)
+    ingress_port: int = Field(18000, ge=1, le=65535)
+    ingress_workers: int = Field(2, ge=1, le=64)
+    ingress_threads: int = Field(8, ge=1, le=256)
+    jwt_issuer: str = "https://shopstream.local"
+    jwt_audience: str = "shopstream-api"
+    access_token_ttl_s: int = Field(900, ge=30, le=86_400)
+    max_body_bytes: int = Field(64 * 1024, ge=1024, le=10 * 1024 * 1024)
+    rate_writes_per_s: float = Field(20.0, gt=0)
+    rate_reads_per_s: float = Field(100.0, gt=0)
+    rate_burst: int = Field(40, ge=1)
+    read_wait_max_s: float = Field(10.0, ge=0, le=60)
+
     # Secrets
     jwt_secret: SecretStr = SecretStr(DEV_JWT_SECRET)
     partner_secret: SecretStr = SecretStr(DEV_PARTNER_SECRET)

@@ -18,4 +18,5 @@ def test_every_built_flow_and_every_sink_has_one_procfile_line() -> None:
     commands = [re.sub(r"^env (\S+=\S+ )+", "", line.split(":", 1)[1].strip()) for line in lines]
     expected = [f"shopstream flow {name}" for name in BUILT]
     expected += [f"shopstream sink {p.name}" for p in PROCESSES if p.kind == "sink"]
+    expected += ['gunicorn -c ingress/gunicorn.conf.py "ingress.wsgi:app_from_env()"']
     assert sorted(commands) == sorted(expected)

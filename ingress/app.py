@@ -1,0 +1,326 @@
+"""The API gateway: ``create_app(settings, ports) -> falcon.App``, served by gunicorn.
+
+Middleware authenticates (Bearer JWT from the key ring) and rate-limits (GCRA in Redis);
+resources validate bodies against strict schemas, authorize with ``policy.decide``, turn
+each accepted write into a command on Kafka (confirmed before the 202) under an
+``Idempotency-Key``, and read from the read models. Every failure is problem+json.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+import falcon
+import msgspec
+import redis
+
+from ingress import openapi
+from ingress.auth.tokens import InvalidToken, KeyRing, Principal
+from ingress.bus import BusUnavailable, CommandBus
+from ingress.exceptions import ReadModelUnavailable
+from ingress.idempotency import IdempotencyKeys, KeyConflict
+from ingress.policy import Action, Decision, Resource, decide
+from ingress.problems import Problem, install
+from ingress.ratelimit import Limit, RateLimiter
+from ingress.readmodel import ReadModel
+from ingress.schemas import Accepted, CancelOrderRequest, PlaceOrderRequest
+from topology.envelope import TRACEPARENT, Envelope, envelop
+from topology.envelope import Principal as Producer
+from topology.messages import CancelOrder, Message, Money, OrderLine, PlaceOrder
+from topology.settings import Settings
+from topology.topics import ORDER_COMMANDS, Topic
+
+S = TypeVar("S", bound=msgspec.Struct)
+JSON = "application/json"
+
+
+@dataclass
+class Ports:
+    """What the ingress talks to; tests pass fakes for the bus."""
+
+    keys: KeyRing
+    bus: CommandBus
+    redis: redis.Redis
+    reads: ReadModel
+
+
+class Authenticate:
+    """Bearer tokens on every resource that does not say ``public = True``."""
+
+    def __init__(self, keys: KeyRing) -> None:
+        self.keys = keys
+
+    def process_resource(
+        self, req: falcon.Request, resp: falcon.Response, resource: object, params: dict[str, Any]
+    ) -> None:
+        if resource is None or getattr(resource, "public", False):
+            return
+        header = req.get_header("Authorization") or ""
+        scheme, _, token = header.partition(" ")
+        challenge = {"WWW-Authenticate": 'Bearer realm="shopstream"'}
+        if scheme.lower() != "bearer" or not token:
+            raise Problem(401, "unauthenticated", "authentication required", "send a Bearer access token", challenge)
+        try:
+            req.context.principal = self.keys.verify(token.strip())
+        except InvalidToken as err:
+            raise Problem(401, "invalid-token", "invalid access token", str(err), challenge) from None
+
+
+class Throttle:
+    """A GCRA limit per caller and route class (reads, writes); 429 with Retry-After when over it."""
+
+    def __init__(self, limiter: RateLimiter, settings: Settings) -> None:
+        self.limiter = limiter
+        self.limits = {
+            "write": Limit(settings.rate_writes_per_s, settings.rate_burst),
+            "read": Limit(settings.rate_reads_per_s, settings.rate_burst),
+        }
+
+    def process_resource(
+        self, req: falcon.Request, resp: falcon.Response, resource: object, params: dict[str, Any]
+    ) -> None:
+        principal: Principal | None = getattr(req.context, "principal", None)
+        if principal is None:
+            return
+        route_class = "read" if req.method in ("GET", "HEAD") else "write"
+        verdict = self.limiter.check(f"{principal.kind}:{principal.subject}", route_class, self.limits[route_class])
+        headers = {
+            "RateLimit-Limit": str(verdict.limit),
+            "RateLimit-Remaining": str(verdict.remaining),
+            "RateLimit-Reset": str(verdict.reset_s),
+        }
+        if not verdict.allowed:
+            headers["Retry-After"] = str(max(1, verdict.retry_after_s))
+            raise Problem(429, "rate-limited", "too many requests", f"the {route_class} limit is reached", headers)
+        resp.set_headers(headers)
+
+
+def read_body(req: falcon.Request, schema: type[S], max_bytes: int) -> tuple[S, bytes]:
+    """The body as ``schema`` (strict), or a problem saying exactly what is wrong."""
+    if not (req.content_type or "").split(";")[0].strip().lower() == JSON:
+        raise Problem(415, "unsupported-media-type", "send application/json", f"got {req.content_type or 'nothing'}")
+    if req.content_length is not None and req.content_length > max_bytes:
+        raise Problem(413, "too-large", "body too large", f"at most {max_bytes} bytes")
+    raw = req.bounded_stream.read(max_bytes + 1)
+    if len(raw) > max_bytes:
+        raise Problem(413, "too-large", "body too large", f"at most {max_bytes} bytes")
+    try:
+        return msgspec.json.decode(raw, type=schema), raw
+    except msgspec.ValidationError as err:
+        raise Problem(422, "invalid-body", "the body does not match the schema", str(err)) from None
+    except msgspec.DecodeError as err:
+        raise Problem(400, "malformed-body", "the body is not valid JSON", str(err)) from None
+
+
+def authorize(principal: Principal, action: Action, resource: Resource | None = None) -> None:
+    decision = decide(principal, action, resource)
+    if decision is Decision.HIDE:
+        raise Problem(404, "not-found", "not found")
+    if decision is Decision.FORBID:
+        raise Problem(403, "forbidden", "not allowed", f"{action} is not allowed for this caller")
+
+
+class Commands:
+    """Send one command under the request's Idempotency-Key; the 202 comes after Kafka has it."""
+
+    def __init__(self, ports: Ports, settings: Settings) -> None:
+        self.ports = ports
+        self.keys = IdempotencyKeys(ports.redis, settings.redis_prefix)
+
+    def send(
+        self,
+        req: falcon.Request,
+        resp: falcon.Response,
+        raw: bytes,
+        topic: Topic,
+        key: str,
+        message: Message,
+        answer: Accepted,
+    ) -> None:
+        principal: Principal = req.context.principal
+        caller = f"{principal.kind}:{principal.subject}"
+        idem = req.get_header("Idempotency-Key")
+        if idem is not None and not (0 < len(idem) <= 255):
+            raise Problem(400, "invalid-idempotency-key", "Idempotency-Key must be 1 to 255 characters")
+        fingerprint = IdempotencyKeys.fingerprint(req.method, req.path, raw)
+        if idem is not None:
+            try:
+                replay = self.keys.reserve(caller, idem, fingerprint)
+            except KeyConflict as err:
+                raise Problem(409 if err.in_flight else 422, "idempotency-key-conflict", str(err)) from None
+            if replay is not None:
+                resp.status = falcon.code_to_http_status(replay.status)
+                resp.media = replay.body
+                resp.set_header("Idempotent-Replayed", "true")
+                return
+        traceparent = req.get_header("traceparent")
+        envelope: Envelope = envelop(
+            message,
+            producer=Producer("partner" if principal.kind == "partner" else "user", principal.subject),
+            occurred_at=datetime.now(UTC),
+            traceparent=traceparent if traceparent and re.fullmatch(TRACEPARENT, traceparent) else None,
+            message_id=answer.command_id,
+        )
+        try:
+            self.ports.bus.send(topic, key, envelope)
+        except BusUnavailable as err:
+            if idem is not None:
+                self.keys.release(caller, idem)
+            raise Problem(
+                503, "unavailable", "the command could not be taken now", str(err), {"Retry-After": "1"}
+            ) from None
+        body = msgspec.to_builtins(answer)
+        if idem is not None:
+            self.keys.complete(caller, idem, fingerprint, 202, body)
+        resp.status = falcon.HTTP_202
+        resp.media = body
+        resp.location = answer.status_url
+
+
+class OrdersResource:
+    def __init__(self, commands: Commands, reads: ReadModel, settings: Settings) -> None:
+        self.commands = commands
+        self.reads = reads
+        self.settings = settings
+
+    def _prices(self, skus: list[str]) -> dict[str, Money]:
+        rows = self.reads.fetch("SELECT sku, price_amount, currency FROM products WHERE sku = ANY(%s)", (skus,)).rows
+        return {r["sku"]: Money(r["price_amount"], r["currency"].strip()) for r in rows}
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
+        principal: Principal = req.context.principal
+        authorize(principal, "order.place")
+        body, raw = read_body(req, PlaceOrderRequest, self.settings.max_body_bytes)
+        skus = [line.sku for line in body.lines]
+        if len(set(skus)) != len(skus):
+            raise Problem(422, "invalid-body", "each SKU may appear once per order")
+        prices = self._prices(skus)
+        unknown = sorted(set(skus) - prices.keys())
+        if unknown:
+            raise Problem(422, "unknown-sku", "unknown products", f"not in the catalog: {', '.join(unknown)}")
+        order_id = "o_" + uuid.uuid4().hex[:20]
+        lines = [OrderLine(line.sku, line.quantity, prices[line.sku]) for line in body.lines]
+        command = PlaceOrder(
+            order_id=order_id, customer_id=principal.subject, lines=lines, payment_token=body.payment_token
+        )
+        answer = Accepted(uuid.uuid4().hex, f"/v1/orders/{order_id}", order_id)
+        self.commands.send(req, resp, raw, ORDER_COMMANDS, order_id, command, answer)
+
+    def on_get_one(self, req: falcon.Request, resp: falcon.Response, order_id: str) -> None:
+        principal: Principal = req.context.principal
+        wait_s = min(req.get_param_as_float("wait", min_value=0) or 0.0, self.settings.read_wait_max_s)
+        deadline = time.monotonic() + wait_s
+        while True:
+            order = self._order(order_id, fresh=wait_s > 0)
+            if order is not None or time.monotonic() >= deadline:
+                break
+            time.sleep(0.05)
+        authorize(principal, "order.read", self._resource(order))
+        resp.media = order
+
+    @staticmethod
+    def _resource(order: dict[str, Any] | None) -> Resource:
+        return Resource(customer_id=order["customer_id"], exists=True) if order else Resource(exists=False)
+
+    def _order(self, order_id: str, fresh: bool) -> dict[str, Any] | None:
+        rows = self.reads.fetch(
+            "SELECT order_id, customer_id, status, total_amount, currency, placed_at, updated_at, version"
+            " FROM orders WHERE order_id = %s",
+            (order_id,),
+            fresh=fresh,
+        ).rows
+        if not rows:
+            return None
+        order = {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in rows[0].items()}
+        order["currency"] = (order["currency"] or "").strip() or None
+        lines = self.reads.fetch(
+            "SELECT sku, quantity, unit_amount FROM order_lines WHERE order_id = %s ORDER BY line_no",
+            (order_id,),
+            fresh=fresh,
+        ).rows
+        history = self.reads.fetch(
+            "SELECT version, status, occurred_at FROM order_history WHERE order_id = %s ORDER BY version",
+            (order_id,),
+            fresh=fresh,
+        ).rows
+        order["lines"] = lines
+        order["history"] = [{**h, "occurred_at": h["occurred_at"].isoformat()} for h in history]
+        return order
+
+    def on_post_cancel(self, req: falcon.Request, resp: falcon.Response, order_id: str) -> None:
+        principal: Principal = req.context.principal
+        body, raw = read_body(req, CancelOrderRequest, self.settings.max_body_bytes)
+        order = self._order(order_id, fresh=True)
+        authorize(principal, "order.cancel", self._resource(order))
+        answer = Accepted(uuid.uuid4().hex, f"/v1/orders/{order_id}", order_id)
+        self.commands.send(
+            req, resp, raw, ORDER_COMMANDS, order_id, CancelOrder(order_id=order_id, reason=body.reason), answer
+        )
+
+
+class Public:
+    public = True
+
+
+class Health(Public):
+    def __init__(self, ports: Ports) -> None:
+        self.ports = ports
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        resp.media = {"status": "ok"}
+
+    def on_get_ready(self, req: falcon.Request, resp: falcon.Response) -> None:
+        checks: dict[str, str] = {}
+        try:
+            self.ports.redis.ping()
+            checks["redis"] = "ok"
+        except redis.RedisError as err:
+            checks["redis"] = f"down: {err}"
+        try:
+            self.ports.reads.fetch("SELECT 1 AS ok")
+            checks["postgres"] = "ok"
+        except ReadModelUnavailable as err:
+            checks["postgres"] = f"down: {err}"
+        ready = all(v == "ok" for v in checks.values())
+        resp.status = falcon.HTTP_200 if ready else falcon.HTTP_503
+        resp.media = {"status": "ready" if ready else "not ready", "checks": checks}
+
+
+class Keys(Public):
+    def __init__(self, keys: KeyRing) -> None:
+        self.keys = keys
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        resp.media = self.keys.jwks()
+        resp.cache_control = ["public", "max-age=300"]
+
+
+class OpenApi(Public):
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        resp.media = openapi.document()
+
+
+def create_app(settings: Settings, ports: Ports) -> falcon.App:  # type: ignore[type-arg]
+    middleware: list[Any] = [
+        Authenticate(ports.keys),
+        Throttle(RateLimiter(ports.redis, settings.redis_prefix), settings),
+    ]
+    app = falcon.App(middleware=middleware)
+    app.req_options.strip_url_path_trailing_slash = True
+    install(app)
+    commands = Commands(ports, settings)
+    orders = OrdersResource(commands, ports.reads, settings)
+    health = Health(ports)
+    app.add_route("/v1/orders", orders)
+    app.add_route("/v1/orders/{order_id}", orders, suffix="one")
+    app.add_route("/v1/orders/{order_id}/cancel", orders, suffix="cancel")
+    app.add_route("/healthz", health)
+    app.add_route("/readyz", health, suffix="ready")
+    app.add_route("/.well-known/jwks.json", Keys(ports.keys))
+    app.add_route("/openapi.json", OpenApi())
+    return app

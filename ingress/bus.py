@@ -1,0 +1,85 @@
+"""The command bus: commands to Kafka, each answered only once the broker has it (acks=all)."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from confluent_kafka import KafkaError, Message, Producer
+
+from ingress.exceptions import IngressError
+from topology.envelope import Envelope, encode
+from topology.settings import Settings
+from topology.topics import Topic
+
+
+class BusUnavailable(IngressError):
+    """Kafka did not confirm the command in time: the client is told to retry; nothing was half-written."""
+
+
+class CommandBus(Protocol):
+    def send(self, topic: Topic, key: str, envelope: Envelope) -> None: ...
+
+
+class KafkaBus:
+    """One idempotent producer per process; a thread serves delivery reports; each send waits for its own."""
+
+    def __init__(self, settings: Settings, timeout_s: float = 5.0) -> None:
+        self.prefix = settings.topic_prefix
+        self.timeout_s = timeout_s
+        self.producer = Producer(
+            {
+                "bootstrap.servers": settings.bootstrap_servers,
+                "enable.idempotence": True,
+                "acks": "all",
+                "linger.ms": 1,
+                "message.timeout.ms": int(timeout_s * 1000),
+                "socket.connection.setup.timeout.ms": 3000,
+            }
+        )
+        self._stop = threading.Event()
+        self._poller = threading.Thread(target=self._poll, name="kafka-delivery", daemon=True)
+        self._poller.start()
+
+    def _poll(self) -> None:
+        while not self._stop.is_set():
+            self.producer.poll(0.05)
+
+    def send(self, topic: Topic, key: str, envelope: Envelope) -> None:
+        done = threading.Event()
+        failure: list[str] = []
+
+        def delivered(err: KafkaError | None, _msg: Message) -> None:
+            if err is not None:
+                failure.append(str(err))
+            done.set()
+
+        try:
+            self.producer.produce(
+                topic.name_for(self.prefix), key=key.encode(), value=encode(envelope), on_delivery=delivered
+            )
+        except BufferError as err:
+            raise BusUnavailable(f"the producer queue is full: {err}") from err
+        if not done.wait(self.timeout_s + 1):
+            raise BusUnavailable("kafka did not confirm the command in time")
+        if failure:
+            raise BusUnavailable(f"kafka refused the command: {failure[0]}")
+
+    def close(self) -> None:
+        self._stop.set()
+        self._poller.join(2)
+        self.producer.flush(5)
+
+
+@dataclass
+class FakeBus:
+    """For unit tests: keeps what was sent; ``down`` makes every send fail like a broker outage."""
+
+    sent: list[tuple[str, str, Envelope]] = field(default_factory=list)
+    down: bool = False
+
+    def send(self, topic: Topic, key: str, envelope: Envelope) -> None:
+        if self.down:
+            raise BusUnavailable("kafka is down (fake)")
+        self.sent.append((topic.name, key, envelope))

@@ -1,0 +1,287 @@
+"""The API through falcon's test client, on the real Kafka, Redis and PostgreSQL (primary and replica)."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import falcon.testing
+import jwt
+import psycopg
+import pytest
+import redis
+from confluent_kafka import Consumer
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+from psycopg import sql
+
+from ingress.app import Ports, create_app
+from ingress.auth.tokens import KeyRing, Principal
+from ingress.bus import KafkaBus
+from ingress.readmodel import ReadModel
+from ops.db import migrate
+from ops.kafka_admin import delete_topics_with_prefix
+from ops.topology_admin import apply
+from tests.conftest import Namespace, free_port
+from topology.envelope import decode
+from topology.settings import Settings
+
+pytestmark = pytest.mark.stack
+NOW = datetime.now(UTC)
+
+
+class Api:
+    def __init__(self, settings: Settings, keys: KeyRing, bus: KafkaBus) -> None:
+        self.settings = settings
+        self.keys = keys
+        self.reads = ReadModel(settings)
+        self.redis = redis.Redis.from_url(settings.redis_url)
+        self.client = falcon.testing.TestClient(create_app(settings, Ports(keys, bus, self.redis, self.reads)))
+
+    def token(self, subject: str, *roles: str, kind: str = "user") -> str:
+        principal = Principal(subject, kind, frozenset(roles))  # type: ignore[arg-type]
+        return self.keys.issue(principal, timedelta(minutes=5))
+
+    def call(self, method: str, path: str, token: str | None, body: Any = None, **kw: Any) -> falcon.testing.Result:
+        headers = dict(kw.pop("headers", {}))
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        if body is not None and not isinstance(body, bytes):
+            body = json.dumps(body).encode()
+            headers.setdefault("Content-Type", "application/json")
+        return self.client.simulate_request(method, path, headers=headers, body=body, **kw)
+
+    def sql(self, statement: str, *params: object) -> None:
+        with psycopg.connect(
+            self.settings.pg_url, autocommit=True, options=f"-c search_path={self.settings.pg_schema}"
+        ) as c:
+            c.execute(statement, params)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def private(settings: Settings, ns: Namespace) -> Iterator[Settings]:
+    mine = settings.model_copy(
+        update={
+            "topic_prefix": f"{ns.prefix}.",
+            "pg_schema": ns.schema,
+            "redis_prefix": ns.key_prefix,
+            "rate_burst": 5,
+            "rate_writes_per_s": 0.5,
+            "replica_wait_ms": 2000,
+        }
+    )
+    apply(mine)
+    migrate(mine)
+    yield mine
+    delete_topics_with_prefix(settings, mine.topic_prefix)
+    with psycopg.connect(settings.pg_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(ns.schema)))
+    client = redis.Redis.from_url(settings.redis_url)
+    keys = list(client.scan_iter(match=f"{ns.key_prefix}*"))
+    if keys:
+        client.delete(*keys)
+
+
+@pytest.fixture
+def api(private: Settings) -> Iterator[Api]:
+    bus = KafkaBus(private)
+    api = Api(private, KeyRing(private.jwt_issuer, private.jwt_audience), bus)
+    api.sql(
+        "INSERT INTO products (sku, title, description, brand, category, tags, price_amount, currency,"
+        " updated_at, version) VALUES ('mug', 'Mug', '', '', '', '{}', 900, 'EUR', now(), 1)"
+    )
+    yield api
+    bus.close()
+    api.reads.close()
+
+
+def commands_on_kafka(settings: Settings) -> list[Any]:
+    consumer = Consumer(
+        {"bootstrap.servers": settings.bootstrap_servers, "group.id": uuid.uuid4().hex, "auto.offset.reset": "earliest"}
+    )
+    consumer.subscribe([f"{settings.topic_prefix}shop.orders.commands"])
+    found, idle = [], 0
+    while idle < 6:
+        msg = consumer.poll(0.5)
+        if msg is None or msg.error():
+            idle += 1
+            continue
+        found.append(decode(msg.value()))
+    consumer.close()
+    return found
+
+
+ORDER = {"lines": [{"sku": "mug", "quantity": 2}], "payment_token": "tok_visa"}
+
+
+def test_an_order_becomes_one_command_on_kafka_and_a_repeat_replays_the_answer(api: Api) -> None:
+    ann = api.token("ann", "customer")
+    first = api.call("POST", "/v1/orders", ann, ORDER, headers={"Idempotency-Key": "k1"})
+    assert first.status_code == 202, first.text
+    again = api.call("POST", "/v1/orders", ann, ORDER, headers={"Idempotency-Key": "k1"})
+    assert again.status_code == 202 and again.json == first.json
+    assert again.headers.get("Idempotent-Replayed") == "true"
+    other = api.call(
+        "POST", "/v1/orders", ann, {**ORDER, "payment_token": "tok_other"}, headers={"Idempotency-Key": "k1"}
+    )
+    assert other.status_code == 422
+    assert other.headers["Content-Type"] == "application/problem+json"
+    [command] = commands_on_kafka(api.settings)
+    assert command.id == first.json["command_id"]
+    assert command.payload.order_id == first.json["order_id"]
+    assert command.payload.customer_id == "ann"
+    assert [(line.sku, line.quantity, line.unit_price.amount) for line in command.payload.lines] == [("mug", 2, 900)]
+    assert first.headers["Location"].endswith(first.json["status_url"])
+
+
+def test_kafka_unavailable_is_503_with_retry_after_and_the_key_is_free_again(private: Settings) -> None:
+    dead = private.model_copy(update={"kafka_bootstrap": f"127.0.0.1:{free_port()}"})
+    bus = KafkaBus(dead, timeout_s=1.0)
+    api = Api(private, KeyRing(private.jwt_issuer, private.jwt_audience), bus)
+    api.sql(
+        "INSERT INTO products (sku, title, description, brand, category, tags, price_amount, currency,"
+        " updated_at, version) VALUES ('mug', 'Mug', '', '', '', '{}', 900, 'EUR', now(), 1)"
+    )
+    answer = api.call("POST", "/v1/orders", api.token("ann", "customer"), ORDER, headers={"Idempotency-Key": "k2"})
+    assert answer.status_code == 503
+    assert answer.headers["Retry-After"] == "1"
+    keys = list(api.redis.scan_iter(match=f"{private.redis_prefix}idem:*"))
+    assert keys == [], "nothing half-written: the key can be used again"
+    api.reads.close()
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type", "status"),
+    [
+        ({**ORDER, "discount": 5}, "application/json", 422),  # unknown field
+        ({"lines": [{"sku": "mug", "quantity": "2"}], "payment_token": "t"}, "application/json", 422),  # wrong type
+        ({"lines": [{"sku": "mug", "quantity": 0}], "payment_token": "t"}, "application/json", 422),  # range
+        ({"lines": [{"sku": "mug", "quantity": 1}] * 101, "payment_token": "t"}, "application/json", 422),  # list size
+        ({"lines": [{"sku": "x" * 65, "quantity": 1}], "payment_token": "t"}, "application/json", 422),  # length
+        ({"lines": [{"sku": "nosuch", "quantity": 1}], "payment_token": "t"}, "application/json", 422),  # catalog
+        (b"\xff\xfe{}", "application/json", 400),  # invalid UTF-8
+        (b"[" * 5000 + b"]" * 5000, "application/json", 422),  # deep nesting
+        (b'{"lines": [', "application/json", 400),  # truncated
+        (ORDER, "text/plain", 415),
+        (b"{" + b" " * (70 * 1024) + b"}", "application/json", 413),
+    ],
+)
+def test_bad_bodies_are_refused_at_the_edge(api: Api, body: Any, content_type: str, status: int) -> None:
+    answer = api.call("POST", "/v1/orders", api.token("ann", "customer"), body, headers={"Content-Type": content_type})
+    assert answer.status_code == status, answer.text
+    assert answer.headers["Content-Type"] == "application/problem+json"
+    assert answer.json["status"] == status and answer.json["title"]
+
+
+def _forge(api: Api, header: dict[str, Any], claims: dict[str, Any], key: Any, algorithm: str) -> str:
+    return jwt.encode(claims, key, algorithm=algorithm, headers=header)
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def _hmac_forge(header: dict[str, Any], claims: dict[str, Any], secret: bytes) -> str:
+    """The classic HS/RS confusion: an HMAC "signed" with the server's public key as the secret."""
+    times = {k: int(v.timestamp()) if isinstance(v, datetime) else v for k, v in claims.items()}
+    signing_input = f"{_b64(json.dumps(header).encode())}.{_b64(json.dumps(times).encode())}"
+    signature = hmac.new(secret, signing_input.encode(), hashlib.sha256).digest()
+    return f"{signing_input}.{_b64(signature)}"
+
+
+def test_every_kind_of_bad_token_is_401(api: Api) -> None:
+    ring = api.keys
+    good = {"iss": ring.issuer, "aud": ring.audience, "sub": "ann", "roles": ["customer"], "jti": "j"}
+    times = {"iat": NOW, "nbf": NOW, "exp": NOW + timedelta(minutes=5)}
+    kid = {"kid": ring.current.kid}
+    unsigned = base64.urlsafe_b64encode(json.dumps({"alg": "none", "kid": ring.current.kid}).encode()).rstrip(b"=")
+    payload = base64.urlsafe_b64encode(json.dumps({**good, "exp": 9999999999, "nbf": 0, "iat": 0}).encode()).rstrip(
+        b"="
+    )
+    valid = api.token("ann", "customer")
+    head, body, signature = valid.split(".")
+    tampered_body = base64.urlsafe_b64encode(
+        json.dumps({**json.loads(base64.urlsafe_b64decode(body + "==")), "roles": ["admin"]}).encode()
+    ).rstrip(b"=")
+    public_pem = ring.current.public.public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo)
+    bad = {
+        "alg none": (unsigned + b"." + payload + b".").decode(),
+        "HS256 with the public key": _hmac_forge({**kid, "alg": "HS256", "typ": "JWT"}, {**good, **times}, public_pem),
+        "expired": _forge(
+            api, kid, {**good, **times, "exp": NOW - timedelta(minutes=1)}, ring.current.private, "EdDSA"
+        ),
+        "not yet valid": _forge(
+            api, kid, {**good, **times, "nbf": NOW + timedelta(hours=1)}, ring.current.private, "EdDSA"
+        ),
+        "wrong audience": _forge(api, kid, {**good, **times, "aud": "other"}, ring.current.private, "EdDSA"),
+        "wrong issuer": _forge(api, kid, {**good, **times, "iss": "https://evil"}, ring.current.private, "EdDSA"),
+        "unknown kid": _forge(api, {"kid": "nope"}, {**good, **times}, ring.current.private, "EdDSA"),
+        "foreign key": _forge(api, kid, {**good, **times}, Ed25519PrivateKey.generate(), "EdDSA"),
+        "tampered payload": f"{head}.{tampered_body.decode()}.{signature}",
+        "garbage": "not.a.token",
+    }
+    for name, token in bad.items():
+        answer = api.call("GET", "/v1/orders/o1", token)
+        assert answer.status_code == 401, (name, answer.text)
+        assert answer.headers["Content-Type"] == "application/problem+json", name
+        assert "Bearer" in answer.headers["WWW-Authenticate"], name
+    assert api.call("GET", "/v1/orders/o1", None).status_code == 401
+    assert api.call("GET", "/v1/orders/o1", valid).status_code == 404
+
+
+def test_keys_rotate_without_downtime(api: Api) -> None:
+    old_token = api.token("ann", "customer")
+    old_kid = api.keys.current.kid
+    api.keys.rotate()
+    jwks = api.call("GET", "/.well-known/jwks.json", None).json
+    assert {k["kid"] for k in jwks["keys"]} == {old_kid, api.keys.current.kid}
+    assert all(k["alg"] == "EdDSA" and k["kty"] == "OKP" and "d" not in k for k in jwks["keys"])
+    assert api.call("GET", "/v1/orders/o1", old_token).status_code == 404, "a token of the previous key still verifies"
+    api.keys.rotate(keep=0)
+    assert api.call("GET", "/v1/orders/o1", old_token).status_code == 401, "a retired key no longer does"
+
+
+def test_orders_are_read_by_their_owner_and_support_only(api: Api) -> None:
+    api.sql(
+        "INSERT INTO orders (order_id, customer_id, status, total_amount, currency, placed_at, updated_at, version)"
+        " VALUES ('o9', 'ann', 'confirmed', 1800, 'EUR', now(), now(), 2)"
+    )
+    ann, bob = api.token("ann", "customer"), api.token("bob", "customer")
+    sue, acme = api.token("sue", "support"), api.token("acme", "partner", kind="partner")
+    mine = api.call("GET", "/v1/orders/o9", ann, params={"wait": "2"})
+    assert mine.status_code == 200 and mine.json["status"] == "confirmed" and mine.json["customer_id"] == "ann"
+    assert api.call("GET", "/v1/orders/o9", bob).status_code == 404, "404, not 403: ids do not leak"
+    assert api.call("POST", "/v1/orders/o9/cancel", bob, {}).status_code == 404
+    assert api.call("GET", "/v1/orders/o9", sue, params={"wait": "2"}).status_code == 200
+    assert api.call("POST", "/v1/orders/o9/cancel", sue, {}).status_code == 403
+    assert api.call("GET", "/v1/orders/o9", acme).status_code == 404
+    cancel = api.call("POST", "/v1/orders/o9/cancel", ann, {"reason": "changed my mind"})
+    assert cancel.status_code == 202, cancel.text
+
+
+def test_writes_over_the_limit_get_429_with_retry_after(api: Api) -> None:
+    ann = api.token("ann", "customer")
+    answers = [api.call("POST", "/v1/orders", ann, {**ORDER, "payment_token": f"t{i}"}) for i in range(7)]
+    assert [a.status_code for a in answers[:5]] == [202] * 5
+    limited = answers[5]
+    assert limited.status_code == 429
+    assert int(limited.headers["Retry-After"]) >= 1
+    assert limited.headers["RateLimit-Remaining"] == "0"
+    assert answers[0].headers["RateLimit-Limit"] == "5"
+    assert api.call("GET", "/v1/orders/o1", ann).status_code == 404, "reads have their own budget"
+
+
+def test_health_readiness_and_the_openapi_document(api: Api) -> None:
+    assert api.call("GET", "/healthz", None).json == {"status": "ok"}
+    ready = api.call("GET", "/readyz", None)
+    assert ready.status_code == 200 and ready.json["checks"] == {"redis": "ok", "postgres": "ok"}
+    doc = api.call("GET", "/openapi.json", None).json
+    assert doc["openapi"] == "3.1.0"
+    assert doc["components"]["schemas"]["PlaceOrderRequest"]["additionalProperties"] is False
+    assert set(doc["paths"]) >= {"/v1/orders", "/v1/orders/{order_id}", "/v1/orders/{order_id}/cancel"}
