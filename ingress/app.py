@@ -8,32 +8,32 @@ each accepted write into a command on Kafka (confirmed before the 202) under an
 
 from __future__ import annotations
 
-import re
 import time
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, TypeVar
 
 import falcon
 import msgspec
+import pymongo
 import redis
+from elasticsearch import Elasticsearch
 
 from ingress import openapi
 from ingress.auth.tokens import InvalidToken, KeyRing, Principal
-from ingress.bus import BusUnavailable, CommandBus
+from ingress.bus import CommandBus
+from ingress.catalog import MeResource, ProductsResource, RefundsResource, StockResource
+from ingress.edge import Commands, authorize, read_body
 from ingress.exceptions import ReadModelUnavailable
-from ingress.idempotency import IdempotencyKeys, KeyConflict
-from ingress.policy import Action, Decision, Resource, decide
+from ingress.policy import Resource
 from ingress.problems import Problem, install
 from ingress.ratelimit import Limit, RateLimiter
 from ingress.readmodel import ReadModel
 from ingress.schemas import Accepted, CancelOrderRequest, PlaceOrderRequest
-from topology.envelope import TRACEPARENT, Envelope, envelop
-from topology.envelope import Principal as Producer
-from topology.messages import CancelOrder, Message, Money, OrderLine, PlaceOrder
+from topology.messages import CancelOrder, Money, OrderLine, PlaceOrder
 from topology.settings import Settings
-from topology.topics import ORDER_COMMANDS, Topic
+from topology.topics import ORDER_COMMANDS
 
 S = TypeVar("S", bound=msgspec.Struct)
 JSON = "application/json"
@@ -47,6 +47,8 @@ class Ports:
     bus: CommandBus
     redis: redis.Redis
     reads: ReadModel
+    search: Elasticsearch
+    mongo: pymongo.MongoClient[dict[str, Any]]
 
 
 class Authenticate:
@@ -98,88 +100,6 @@ class Throttle:
             headers["Retry-After"] = str(max(1, verdict.retry_after_s))
             raise Problem(429, "rate-limited", "too many requests", f"the {route_class} limit is reached", headers)
         resp.set_headers(headers)
-
-
-def read_body(req: falcon.Request, schema: type[S], max_bytes: int) -> tuple[S, bytes]:
-    """The body as ``schema`` (strict), or a problem saying exactly what is wrong."""
-    if not (req.content_type or "").split(";")[0].strip().lower() == JSON:
-        raise Problem(415, "unsupported-media-type", "send application/json", f"got {req.content_type or 'nothing'}")
-    if req.content_length is not None and req.content_length > max_bytes:
-        raise Problem(413, "too-large", "body too large", f"at most {max_bytes} bytes")
-    raw = req.bounded_stream.read(max_bytes + 1)
-    if len(raw) > max_bytes:
-        raise Problem(413, "too-large", "body too large", f"at most {max_bytes} bytes")
-    try:
-        return msgspec.json.decode(raw, type=schema), raw
-    except msgspec.ValidationError as err:
-        raise Problem(422, "invalid-body", "the body does not match the schema", str(err)) from None
-    except msgspec.DecodeError as err:
-        raise Problem(400, "malformed-body", "the body is not valid JSON", str(err)) from None
-
-
-def authorize(principal: Principal, action: Action, resource: Resource | None = None) -> None:
-    decision = decide(principal, action, resource)
-    if decision is Decision.HIDE:
-        raise Problem(404, "not-found", "not found")
-    if decision is Decision.FORBID:
-        raise Problem(403, "forbidden", "not allowed", f"{action} is not allowed for this caller")
-
-
-class Commands:
-    """Send one command under the request's Idempotency-Key; the 202 comes after Kafka has it."""
-
-    def __init__(self, ports: Ports, settings: Settings) -> None:
-        self.ports = ports
-        self.keys = IdempotencyKeys(ports.redis, settings.redis_prefix)
-
-    def send(
-        self,
-        req: falcon.Request,
-        resp: falcon.Response,
-        raw: bytes,
-        topic: Topic,
-        key: str,
-        message: Message,
-        answer: Accepted,
-    ) -> None:
-        principal: Principal = req.context.principal
-        caller = f"{principal.kind}:{principal.subject}"
-        idem = req.get_header("Idempotency-Key")
-        if idem is not None and not (0 < len(idem) <= 255):
-            raise Problem(400, "invalid-idempotency-key", "Idempotency-Key must be 1 to 255 characters")
-        fingerprint = IdempotencyKeys.fingerprint(req.method, req.path, raw)
-        if idem is not None:
-            try:
-                replay = self.keys.reserve(caller, idem, fingerprint)
-            except KeyConflict as err:
-                raise Problem(409 if err.in_flight else 422, "idempotency-key-conflict", str(err)) from None
-            if replay is not None:
-                resp.status = falcon.code_to_http_status(replay.status)
-                resp.media = replay.body
-                resp.set_header("Idempotent-Replayed", "true")
-                return
-        traceparent = req.get_header("traceparent")
-        envelope: Envelope = envelop(
-            message,
-            producer=Producer("partner" if principal.kind == "partner" else "user", principal.subject),
-            occurred_at=datetime.now(UTC),
-            traceparent=traceparent if traceparent and re.fullmatch(TRACEPARENT, traceparent) else None,
-            message_id=answer.command_id,
-        )
-        try:
-            self.ports.bus.send(topic, key, envelope)
-        except BusUnavailable as err:
-            if idem is not None:
-                self.keys.release(caller, idem)
-            raise Problem(
-                503, "unavailable", "the command could not be taken now", str(err), {"Retry-After": "1"}
-            ) from None
-        body = msgspec.to_builtins(answer)
-        if idem is not None:
-            self.keys.complete(caller, idem, fingerprint, 202, body)
-        resp.status = falcon.HTTP_202
-        resp.media = body
-        resp.location = answer.status_url
 
 
 class OrdersResource:
@@ -313,12 +233,22 @@ def create_app(settings: Settings, ports: Ports) -> falcon.App:  # type: ignore[
     app = falcon.App(middleware=middleware)
     app.req_options.strip_url_path_trailing_slash = True
     install(app)
-    commands = Commands(ports, settings)
+    commands = Commands(ports.bus, ports.redis, settings)
     orders = OrdersResource(commands, ports.reads, settings)
     health = Health(ports)
     app.add_route("/v1/orders", orders)
     app.add_route("/v1/orders/{order_id}", orders, suffix="one")
     app.add_route("/v1/orders/{order_id}/cancel", orders, suffix="cancel")
+    products = ProductsResource(commands, ports.reads, ports.search, settings)
+    stock = StockResource(commands, ports.reads, ports.redis, settings)
+    me = MeResource(commands, ports.reads, ports.mongo, settings)
+    app.add_route("/v1/orders/{order_id}/refunds", RefundsResource(commands, ports.reads, settings))
+    app.add_route("/v1/products", products)
+    app.add_route("/v1/products/{sku}", products, suffix="one")
+    app.add_route("/v1/stock/{sku}", stock, suffix="one")
+    app.add_route("/v1/stock/{sku}/adjustments", stock, suffix="adjust")
+    app.add_route("/v1/users/me", me)
+    app.add_route("/v1/users/me/notifications", me, suffix="notifications")
     app.add_route("/healthz", health)
     app.add_route("/readyz", health, suffix="ready")
     app.add_route("/.well-known/jwks.json", Keys(ports.keys))

@@ -12,9 +12,11 @@ import os
 from pathlib import Path
 
 import falcon
+import pymongo
 import redis
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from elasticsearch import Elasticsearch
 
 from ingress.app import Ports, create_app
 from ingress.auth.tokens import KeyRing, SigningKey
@@ -50,5 +52,7 @@ def app_from_env() -> falcon.App:  # type: ignore[type-arg]
         bus=KafkaBus(settings),
         redis=redis.Redis.from_url(settings.redis_url, socket_timeout=2),
         reads=ReadModel(settings),
+        search=Elasticsearch(settings.search_url, request_timeout=5),
+        mongo=pymongo.MongoClient(settings.mongo_url, serverSelectionTimeoutMS=3000, tz_aware=True),
     )
     return create_app(settings, ports)

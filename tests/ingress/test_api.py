@@ -6,6 +6,7 @@ import base64
 import hashlib
 import hmac
 import json
+import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -14,11 +15,13 @@ from typing import Any
 import falcon.testing
 import jwt
 import psycopg
+import pymongo
 import pytest
 import redis
 from confluent_kafka import Consumer
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+from elasticsearch import Elasticsearch
 from psycopg import sql
 
 from ingress.app import Ports, create_app
@@ -42,7 +45,10 @@ class Api:
         self.keys = keys
         self.reads = ReadModel(settings)
         self.redis = redis.Redis.from_url(settings.redis_url)
-        self.client = falcon.testing.TestClient(create_app(settings, Ports(keys, bus, self.redis, self.reads)))
+        self.search = Elasticsearch(settings.search_url, request_timeout=10)
+        self.mongo: pymongo.MongoClient[dict[str, Any]] = pymongo.MongoClient(settings.mongo_url, tz_aware=True)
+        ports = Ports(keys, bus, self.redis, self.reads, self.search, self.mongo)
+        self.client = falcon.testing.TestClient(create_app(settings, ports))
 
     def token(self, subject: str, *roles: str, kind: str = "user") -> str:
         principal = Principal(subject, kind, frozenset(roles))  # type: ignore[arg-type]
@@ -71,6 +77,8 @@ def private(settings: Settings, ns: Namespace) -> Iterator[Settings]:
             "topic_prefix": f"{ns.prefix}.",
             "pg_schema": ns.schema,
             "redis_prefix": ns.key_prefix,
+            "search_prefix": ns.index_prefix,
+            "mongo_database": ns.mongo_database,
             "rate_burst": 5,
             "rate_writes_per_s": 0.5,
             "replica_wait_ms": 2000,
@@ -86,6 +94,10 @@ def private(settings: Settings, ns: Namespace) -> Iterator[Settings]:
     keys = list(client.scan_iter(match=f"{ns.key_prefix}*"))
     if keys:
         client.delete(*keys)
+    with Elasticsearch(settings.search_url) as es:
+        for name in es.indices.get(index=f"{ns.index_prefix}*", allow_no_indices=True):
+            es.indices.delete(index=name)
+    pymongo.MongoClient(settings.mongo_url).drop_database(ns.mongo_database)
 
 
 @pytest.fixture
@@ -101,11 +113,11 @@ def api(private: Settings) -> Iterator[Api]:
     api.reads.close()
 
 
-def commands_on_kafka(settings: Settings) -> list[Any]:
+def commands_on_kafka(settings: Settings, topic: str = "shop.orders.commands") -> list[Any]:
     consumer = Consumer(
         {"bootstrap.servers": settings.bootstrap_servers, "group.id": uuid.uuid4().hex, "auto.offset.reset": "earliest"}
     )
-    consumer.subscribe([f"{settings.topic_prefix}shop.orders.commands"])
+    consumer.subscribe([f"{settings.topic_prefix}{topic}"])
     found, idle = [], 0
     while idle < 6:
         msg = consumer.poll(0.5)
@@ -285,3 +297,97 @@ def test_health_readiness_and_the_openapi_document(api: Api) -> None:
     assert doc["openapi"] == "3.1.0"
     assert doc["components"]["schemas"]["PlaceOrderRequest"]["additionalProperties"] is False
     assert set(doc["paths"]) >= {"/v1/orders", "/v1/orders/{order_id}", "/v1/orders/{order_id}/cancel"}
+
+
+def product(api: Api, sku: str, owner: str | None) -> None:
+    api.sql(
+        "INSERT INTO products (sku, title, description, brand, category, tags, price_amount, currency,"
+        " owner_partner_id, updated_at, version) VALUES (%s, %s, '', '', '', '{}', 100, 'EUR', %s, now(), 1)",
+        sku,
+        f"Product {sku}",
+        owner,
+    )
+
+
+def test_partners_write_products_and_stock_only_for_their_own_skus(api: Api) -> None:
+    acme, ann = api.token("acme", "partner", kind="partner"), api.token("ann", "customer")
+    product(api, "acme-1", "acme")
+    product(api, "globex-1", "globex")
+    new = {"title": "Kettle", "price_amount": 2500, "currency": "EUR", "brand": "acme", "tags": ["new"]}
+    assert api.call("PUT", "/v1/products/acme-9", acme, new).status_code == 202, "a new SKU may be claimed"
+    assert api.call("PUT", "/v1/products/globex-1", acme, new).status_code == 403
+    assert api.call("PUT", "/v1/products/acme-9", ann, new).status_code == 403
+    assert (
+        api.call("POST", "/v1/stock/acme-1/adjustments", acme, {"delta": 10, "reason": "delivery"}).status_code == 202
+    )
+    assert api.call("POST", "/v1/stock/globex-1/adjustments", acme, {"delta": 10}).status_code == 403
+    assert api.call("POST", "/v1/stock/acme-1/adjustments", acme, {"delta": 10**7}).status_code == 422
+    [upsert] = commands_on_kafka(api.settings, "shop.catalog.commands")
+    assert (upsert.payload.sku, upsert.payload.owner_partner_id, upsert.payload.price.amount) == (
+        "acme-9",
+        "acme",
+        2500,
+    )
+    [adjust] = commands_on_kafka(api.settings, "shop.inventory.commands")
+    assert (adjust.payload.sku, adjust.payload.delta, adjust.producer.kind) == ("acme-1", 10, "partner")
+
+
+def test_stock_is_read_from_redis_and_falls_back_to_postgres(api: Api) -> None:
+    ann = api.token("ann", "customer")
+    api.redis.hset(
+        f"{api.settings.redis_prefix}stock:cached", mapping={"total": 9, "reserved": 2, "available": 7, "version": 3}
+    )
+    api.sql("INSERT INTO stock VALUES ('stored', 5, 1, 4, now(), 2)")
+    cached = api.call("GET", "/v1/stock/cached", ann).json
+    assert (cached["available"], cached["source"]) == (7, "cache")
+    for _ in range(40):  # the replica replays the insert within moments
+        stored = api.call("GET", "/v1/stock/stored", ann).json
+        if stored.get("status") != 404:
+            break
+        time.sleep(0.05)
+    assert (stored["available"], stored["source"]) == (4, "database")
+    assert api.call("GET", "/v1/stock/nosuch", ann).status_code == 404
+
+
+def test_product_search_with_filters_and_facets(api: Api) -> None:
+    index = f"{api.settings.search_prefix}products"
+    api.search.indices.create(index=f"{index}-v1", aliases={index: {}})
+    docs = [("red mug", "acme", 900), ("blue mug", "globex", 1200), ("lamp", "acme", 5000)]
+    for n, (title, brand, price) in enumerate(docs):
+        doc = {"sku": f"s{n}", "title": title, "brand": brand, "category": "home", "tags": ["x"], "price_amount": price}
+        api.search.index(index=index, id=f"s{n}", document=doc)
+    api.search.indices.refresh(index=index)
+    ann = api.token("ann", "customer")
+    found = api.call("GET", "/v1/products", ann, params={"q": "mug"}).json
+    assert {i["title"] for i in found["items"]} == {"red mug", "blue mug"}
+    assert {f["value"]: f["count"] for f in found["facets"]["brand"]} == {"acme": 1, "globex": 1}
+    acme = api.call("GET", "/v1/products", ann, params={"q": "mug", "brand": "acme", "max_price": "1000"}).json
+    assert [i["title"] for i in acme["items"]] == ["red mug"]
+    assert api.call("GET", "/v1/products", ann, params={"size": "1000"}).status_code == 400
+
+
+def test_profile_notifications_and_refunds_are_the_callers_own(api: Api) -> None:
+    ann, bob = api.token("ann", "customer"), api.token("bob", "customer")
+    api.sql("INSERT INTO users VALUES ('ann', 'ann@example.com', 'Ann', NULL, now(), now(), 1)")
+    api.sql(
+        "INSERT INTO orders (order_id, customer_id, status, updated_at, version)"
+        " VALUES ('o5', 'ann', 'confirmed', now(), 2)"
+    )
+    me = api.call("GET", "/v1/users/me", ann, params={"wait": "1"})
+    assert me.status_code == 200 and me.json["email"] == "ann@example.com"
+    assert api.call("GET", "/v1/users/me", bob, params={"wait": "1"}).status_code == 404
+    assert api.call("PATCH", "/v1/users/me", ann, {"phone": "+4930123456"}).status_code == 202
+    assert api.call("PATCH", "/v1/users/me", ann, {}).status_code == 422
+    assert api.call("PATCH", "/v1/users/me", ann, {"phone": "call me"}).status_code == 422
+    notes = api.mongo[api.settings.mongo_database].notifications
+    notes.insert_many(
+        [
+            {"_id": "n1", "user_id": "ann", "channel": "email", "status": "sent", "occurred_at": NOW, "version": 1},
+            {"_id": "n2", "user_id": "bob", "channel": "sms", "status": "sent", "occurred_at": NOW, "version": 1},
+        ]
+    )
+    mine = api.call("GET", "/v1/users/me/notifications", ann).json["items"]
+    assert [(n["notification_id"], n["status"]) for n in mine] == [("n1", "sent")]
+    refund = {"amount": 500, "currency": "EUR", "reason": "broken"}
+    assert api.call("POST", "/v1/orders/o5/refunds", bob, refund).status_code == 404
+    assert api.call("POST", "/v1/orders/o5/refunds", ann, refund).status_code == 202
