@@ -21,6 +21,7 @@ import redis
 from elasticsearch import Elasticsearch
 
 from ingress import openapi
+from ingress.auth.accounts import Accounts
 from ingress.auth.tokens import InvalidToken, KeyRing, Principal
 from ingress.bus import CommandBus
 from ingress.catalog import MeResource, ProductsResource, RefundsResource, StockResource
@@ -31,6 +32,13 @@ from ingress.problems import Problem, install
 from ingress.ratelimit import Limit, RateLimiter
 from ingress.readmodel import ReadModel
 from ingress.schemas import Accepted, CancelOrderRequest, PlaceOrderRequest
+from ingress.sessions import (
+    LoginResource,
+    LogoutResource,
+    OAuthTokenResource,
+    RefreshResource,
+    RegisterResource,
+)
 from topology.messages import CancelOrder, Money, OrderLine, PlaceOrder
 from topology.settings import Settings
 from topology.topics import ORDER_COMMANDS
@@ -52,10 +60,11 @@ class Ports:
 
 
 class Authenticate:
-    """Bearer tokens on every resource that does not say ``public = True``."""
+    """Bearer tokens on every resource that does not say ``public = True``; logged-out tokens are refused."""
 
-    def __init__(self, keys: KeyRing) -> None:
+    def __init__(self, keys: KeyRing, accounts: Accounts) -> None:
         self.keys = keys
+        self.accounts = accounts
 
     def process_resource(
         self, req: falcon.Request, resp: falcon.Response, resource: object, params: dict[str, Any]
@@ -68,9 +77,12 @@ class Authenticate:
         if scheme.lower() != "bearer" or not token:
             raise Problem(401, "unauthenticated", "authentication required", "send a Bearer access token", challenge)
         try:
-            req.context.principal = self.keys.verify(token.strip())
+            principal = self.keys.verify(token.strip())
         except InvalidToken as err:
             raise Problem(401, "invalid-token", "invalid access token", str(err), challenge) from None
+        if self.accounts.revoked(principal):
+            raise Problem(401, "invalid-token", "invalid access token", "the token was revoked (logout)", challenge)
+        req.context.principal = principal
 
 
 class Throttle:
@@ -226,10 +238,9 @@ class OpenApi(Public):
 
 
 def create_app(settings: Settings, ports: Ports) -> falcon.App:  # type: ignore[type-arg]
-    middleware: list[Any] = [
-        Authenticate(ports.keys),
-        Throttle(RateLimiter(ports.redis, settings.redis_prefix), settings),
-    ]
+    accounts = Accounts(settings, ports.keys, ports.redis)
+    limiter = RateLimiter(ports.redis, settings.redis_prefix)
+    middleware: list[Any] = [Authenticate(ports.keys, accounts), Throttle(limiter, settings)]
     app = falcon.App(middleware=middleware)
     app.req_options.strip_url_path_trailing_slash = True
     install(app)
@@ -249,6 +260,11 @@ def create_app(settings: Settings, ports: Ports) -> falcon.App:  # type: ignore[
     app.add_route("/v1/stock/{sku}/adjustments", stock, suffix="adjust")
     app.add_route("/v1/users/me", me)
     app.add_route("/v1/users/me/notifications", me, suffix="notifications")
+    app.add_route("/v1/users", RegisterResource(accounts, ports.bus, settings))
+    app.add_route("/v1/auth/login", LoginResource(accounts, limiter, settings))
+    app.add_route("/v1/auth/refresh", RefreshResource(accounts, settings))
+    app.add_route("/v1/auth/logout", LogoutResource(accounts, settings))
+    app.add_route("/oauth/token", OAuthTokenResource(accounts, settings))
     app.add_route("/healthz", health)
     app.add_route("/readyz", health, suffix="ready")
     app.add_route("/.well-known/jwks.json", Keys(ports.keys))

@@ -36,6 +36,7 @@ class Principal:
     roles: frozenset[Role]
     scopes: frozenset[str] = frozenset()
     token_id: str = ""
+    expires_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -123,4 +124,5 @@ class KeyRing:
         roles = frozenset(r for r in claims.get("roles", []) if r in ("customer", "partner", "support", "admin"))
         kind = "partner" if claims.get("kind") == "partner" else "user"
         scopes = frozenset(str(claims.get("scope", "")).split())
-        return Principal(claims["sub"], kind, roles, scopes, claims["jti"])  # type: ignore[arg-type]
+        expires = datetime.fromtimestamp(claims["exp"], UTC)
+        return Principal(claims["sub"], kind, roles, scopes, claims["jti"], expires)  # type: ignore[arg-type]

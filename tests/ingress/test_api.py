@@ -14,6 +14,7 @@ from typing import Any
 
 import falcon.testing
 import jwt
+import msgspec
 import psycopg
 import pymongo
 import pytest
@@ -25,6 +26,7 @@ from elasticsearch import Elasticsearch
 from psycopg import sql
 
 from ingress.app import Ports, create_app
+from ingress.auth.accounts import add_partner_client
 from ingress.auth.tokens import KeyRing, Principal
 from ingress.bus import KafkaBus
 from ingress.readmodel import ReadModel
@@ -391,3 +393,83 @@ def test_profile_notifications_and_refunds_are_the_callers_own(api: Api) -> None
     refund = {"amount": 500, "currency": "EUR", "reason": "broken"}
     assert api.call("POST", "/v1/orders/o5/refunds", bob, refund).status_code == 404
     assert api.call("POST", "/v1/orders/o5/refunds", ann, refund).status_code == 202
+
+
+def form(api: Api, body: str, **headers: str) -> falcon.testing.Result:
+    headers.setdefault("Content-Type", "application/x-www-form-urlencoded")
+    return api.client.simulate_post("/oauth/token", body=body.encode(), headers=headers)
+
+
+def test_register_login_refresh_rotation_reuse_and_logout(api: Api) -> None:
+    user = {"email": "Eve@Example.com", "name": "Eve", "password": "correct horse battery"}
+    registered = api.call("POST", "/v1/users", None, user)
+    assert registered.status_code == 202, registered.text
+    [command] = commands_on_kafka(api.settings, "shop.users.commands")
+    assert (command.payload.user_id, command.payload.email) == (registered.json["user_id"], "Eve@Example.com")
+    assert "password" not in json.dumps(msgspec.to_builtins(command)), "the password never travels"
+    assert api.call("POST", "/v1/users", None, {**user, "email": "eve@example.com"}).status_code == 409
+    assert api.call("POST", "/v1/users", None, {**user, "password": "short"}).status_code == 422
+    wrong = api.call("POST", "/v1/auth/login", None, {"email": "eve@example.com", "password": "nope"})
+    assert wrong.status_code == 401
+    assert api.call("POST", "/v1/auth/login", None, {"email": "nobody@example.com", "password": "x"}).status_code == 401
+    login = api.call("POST", "/v1/auth/login", None, {"email": "eve@example.com", "password": user["password"]})
+    assert login.status_code == 200, login.text
+    assert login.headers["Cache-Control"] == "no-store"
+    access, refresh = login.json["access_token"], login.json["refresh_token"]
+    assert api.keys.verify(access).subject == registered.json["user_id"]
+    assert api.call("GET", "/v1/orders/nosuch", access).status_code == 404, "the access token works"
+    rotated = api.call("POST", "/v1/auth/refresh", None, {"refresh_token": refresh})
+    assert rotated.status_code == 200 and rotated.json["refresh_token"] != refresh
+    reused = api.call("POST", "/v1/auth/refresh", None, {"refresh_token": refresh})
+    assert reused.status_code == 401, "a used refresh token is refused"
+    after = api.call("POST", "/v1/auth/refresh", None, {"refresh_token": rotated.json["refresh_token"]})
+    assert after.status_code == 401, "reuse revoked the whole session"
+    again = api.call("POST", "/v1/auth/login", None, {"email": "eve@example.com", "password": user["password"]}).json
+    assert (
+        api.call(
+            "POST", "/v1/auth/logout", again["access_token"], {"refresh_token": again["refresh_token"]}
+        ).status_code
+        == 204
+    )
+    assert api.call("GET", "/v1/orders/nosuch", again["access_token"]).status_code == 401, "logged out"
+    assert api.call("POST", "/v1/auth/refresh", None, {"refresh_token": again["refresh_token"]}).status_code == 401
+
+
+def test_login_attempts_are_limited_per_email(api: Api) -> None:
+    answers = [api.call("POST", "/v1/auth/login", None, {"email": "x@example.com", "password": "p"}) for _ in range(6)]
+    assert [a.status_code for a in answers] == [401] * 5 + [429]
+    assert int(answers[-1].headers["Retry-After"]) >= 1
+
+
+def test_registration_with_kafka_down_is_503_and_leaves_the_email_free(private: Settings) -> None:
+    dead = KafkaBus(private.model_copy(update={"kafka_bootstrap": f"127.0.0.1:{free_port()}"}), timeout_s=1.0)
+    api = Api(private, KeyRing(private.jwt_issuer, private.jwt_audience), dead)
+    user = {"email": "zed@example.com", "name": "Zed", "password": "long enough pw"}
+    assert api.call("POST", "/v1/users", None, user).status_code == 503
+    with psycopg.connect(private.pg_url, options=f"-c search_path={private.pg_schema}") as conn:
+        assert conn.execute("SELECT count(*) FROM credentials").fetchone() == (0,)
+    api.reads.close()
+
+
+def test_partners_get_scoped_tokens_by_client_credentials(api: Api) -> None:
+    client_id, secret = add_partner_client(api.settings, "acme", ["catalog:write", "stock:write"])
+    basic = base64.b64encode(f"{client_id}:{secret}".encode()).decode()
+    granted = form(api, "grant_type=client_credentials&scope=catalog:write", Authorization=f"Basic {basic}")
+    assert granted.status_code == 200, granted.text
+    assert granted.json["scope"] == "catalog:write" and granted.json["token_type"] == "Bearer"
+    principal = api.keys.verify(granted.json["access_token"])
+    assert (principal.subject, principal.kind, principal.scopes) == ("acme", "partner", frozenset({"catalog:write"}))
+    new = {"title": "Kettle", "price_amount": 2500, "currency": "EUR"}
+    assert api.call("PUT", "/v1/products/acme-77", granted.json["access_token"], new).status_code == 202
+    wrong = form(api, f"grant_type=client_credentials&client_id={client_id}&client_secret=nope")
+    assert wrong.status_code == 401 and wrong.json["error"] == "invalid_client"
+    assert form(api, f"grant_type=password&client_id={client_id}&client_secret={secret}").json["error"] == (
+        "unsupported_grant_type"
+    )
+    assert (
+        form(api, f"grant_type=client_credentials&client_id={client_id}&client_secret={secret}&scope=admin").json[
+            "error"
+        ]
+        == "invalid_scope"
+    )
+    assert form(api, "{}", **{"Content-Type": "application/json"}).status_code == 415

@@ -58,7 +58,10 @@ def test_migrations_are_idempotent_and_listed(scope: Scope) -> None:
     again = shopstream(scope, "db", "migrate")
     assert again.returncode == 0, again.stderr
     assert "up to date" in again.stdout
-    assert [(m.id, m.applied) for m in status(scope.settings)] == [("0001_read_models", True)]
+    assert [(m.id, m.applied) for m in status(scope.settings)] == [
+        ("0001_read_models", True),
+        ("0002_credentials", True),
+    ]
     listed = shopstream(scope, "db", "status", "--json")
     assert '"applied": true' in listed.stdout
 
