@@ -85,6 +85,27 @@ class Authenticate:
         req.context.principal = principal
 
 
+class StrictQuery:
+    """Query parameters the document does not declare for the operation are refused (400)."""
+
+    def __init__(self) -> None:
+        self.allowed: dict[tuple[str, str], frozenset[str]] = {
+            (path, method.upper()): frozenset(p["name"] for p in op.get("parameters", []) if p["in"] == "query")
+            for path, item in openapi.document()["paths"].items()
+            for method, op in item.items()
+        }
+
+    def process_resource(
+        self, req: falcon.Request, resp: falcon.Response, resource: object, params: dict[str, Any]
+    ) -> None:
+        allowed = self.allowed.get((req.uri_template or "", req.method))
+        if allowed is None:
+            return
+        unknown = sorted(set(req.params) - allowed)
+        if unknown:
+            raise Problem(400, "invalid-query", "unknown query parameters", ", ".join(unknown)[:200])
+
+
 class Throttle:
     """A GCRA limit per caller and route class (reads, writes); 429 with Retry-After when over it."""
 
@@ -240,7 +261,7 @@ class OpenApi(Public):
 def create_app(settings: Settings, ports: Ports) -> falcon.App:  # type: ignore[type-arg]
     accounts = Accounts(settings, ports.keys, ports.redis)
     limiter = RateLimiter(ports.redis, settings.redis_prefix)
-    middleware: list[Any] = [Authenticate(ports.keys, accounts), Throttle(limiter, settings)]
+    middleware: list[Any] = [Authenticate(ports.keys, accounts), Throttle(limiter, settings), StrictQuery()]
     app = falcon.App(middleware=middleware)
     app.req_options.strip_url_path_trailing_slash = True
     install(app)

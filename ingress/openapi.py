@@ -80,7 +80,7 @@ def document() -> dict[str, Any]:
                         *order_id,
                         {"name": "wait", "in": "query", "required": False, "schema": {"type": "number", "minimum": 0}},
                     ],
-                    "responses": {"200": {"description": "the order"}, **_errors(401, 404, 429)},
+                    "responses": {"200": {"description": "the order"}, **_errors(400, 401, 404, 429)},
                     **secured,
                 }
             },
@@ -114,7 +114,7 @@ def document() -> dict[str, Any]:
                 "get": {
                     "summary": "stock level",
                     "parameters": sku,
-                    "responses": {"200": {"description": "the level"}, **_errors(401, 403, 404, 429)},
+                    "responses": {"200": {"description": "the level"}, **_errors(400, 401, 403, 404, 429)},
                     **secured,
                 }
             },
@@ -125,7 +125,7 @@ def document() -> dict[str, Any]:
                 "get": {
                     "summary": "profile",
                     "parameters": [_query("wait", {"type": "number", "minimum": 0})],
-                    "responses": {"200": {"description": "the profile"}, **_errors(401, 403, 404, 429)},
+                    "responses": {"200": {"description": "the profile"}, **_errors(400, 401, 403, 404, 429)},
                     **secured,
                 },
                 "patch": _write("update profile", "ProfileRequest", idem)["post"],
@@ -134,7 +134,7 @@ def document() -> dict[str, Any]:
                 "get": {
                     "summary": "a user's notifications",
                     "parameters": [_query("limit", {"type": "integer", "minimum": 1, "maximum": 100})],
-                    "responses": {"200": {"description": "newest first"}, **_errors(401, 403, 429, 503)},
+                    "responses": {"200": {"description": "newest first"}, **_errors(400, 401, 403, 429, 503)},
                     **secured,
                 }
             },
