@@ -27,6 +27,7 @@ from ingress.bus import CommandBus
 from ingress.catalog import MeResource, ProductsResource, RefundsResource, StockResource
 from ingress.edge import Commands, authorize, read_body
 from ingress.exceptions import ReadModelUnavailable
+from ingress.metrics import Measure, MetricsResource
 from ingress.policy import Resource
 from ingress.problems import Problem, install
 from ingress.ratelimit import Limit, RateLimiter
@@ -261,7 +262,7 @@ class OpenApi(Public):
 def create_app(settings: Settings, ports: Ports) -> falcon.App:  # type: ignore[type-arg]
     accounts = Accounts(settings, ports.keys, ports.redis)
     limiter = RateLimiter(ports.redis, settings.redis_prefix)
-    middleware: list[Any] = [Authenticate(ports.keys, accounts), Throttle(limiter, settings), StrictQuery()]
+    middleware: list[Any] = [Measure(), Authenticate(ports.keys, accounts), Throttle(limiter, settings), StrictQuery()]
     app = falcon.App(middleware=middleware)
     app.req_options.strip_url_path_trailing_slash = True
     install(app)
@@ -290,4 +291,5 @@ def create_app(settings: Settings, ports: Ports) -> falcon.App:  # type: ignore[
     app.add_route("/readyz", health, suffix="ready")
     app.add_route("/.well-known/jwks.json", Keys(ports.keys))
     app.add_route("/openapi.json", OpenApi())
+    app.add_route("/metrics", MetricsResource())
     return app

@@ -139,6 +139,9 @@ def document() -> dict[str, Any]:
                 }
             },
             "/healthz": {"get": {"summary": "liveness", "responses": {"200": {"description": "alive"}}}},
+            "/metrics": {
+                "get": {"summary": "Prometheus metrics", "responses": {"200": {"description": "text format"}}}
+            },
             "/readyz": {
                 "get": {
                     "summary": "readiness",
