@@ -47,7 +47,13 @@ stack-down:
 stack-status:
 	$(VENV)/bin/shopstream stack status
 
-bench: bootstrap
+$(TOOLS)/bin/vegeta:
+	GOBIN=$(abspath $(TOOLS))/bin go install github.com/tsenart/vegeta/v12@v12.13.0
+
+bench: bootstrap $(TOOLS)/bin/vegeta
 	$(VENV)/bin/shopstream stack up
+	$(VENV)/bin/shopstream db migrate
 	$(VENV)/bin/python -m bench.broker
 	$(VENV)/bin/python -m bench.flows
+	$(VENV)/bin/python -m bench.sinks
+	$(VENV)/bin/python -m bench.ingress

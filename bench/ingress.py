@@ -1,0 +1,176 @@
+"""Accepted commands/s through the real ingress vs a bare Falcon hello-world, same gunicorn config, same run.
+
+Run with the stack up: ``python -m bench.ingress [--seconds N]`` (``make bench`` builds the
+load generator, vegeta, into .tools/bin with ``go install``). Each ingress request is a
+``POST /v1/orders`` with its own user's JWT (verified), a GCRA rate-limit check in Redis
+(limits set high enough not to refuse), a catalog price lookup on the replica, and a
+Kafka produce confirmed (acks=all) before the 202. Prints a table:
+
+- hello: peak requests/s of ``bench/hello.py`` (POST, 202);
+- ingress: peak accepted commands/s (202s), checked against the records on the topic;
+- latency: p50/p99 of the ingress at half its peak rate.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psycopg
+from confluent_kafka import TopicPartition
+
+from ingress.auth.tokens import Principal
+from ingress.wsgi import load_keys
+from ops.kafka_admin import admin_client, end_offsets
+from tests.conftest import free_port
+from tests.processes import stop_all
+from tests.sinks.harness import Scope
+from topology.settings import PROJECT_ROOT, Settings
+from topology.topics import ORDER_COMMANDS
+
+VEGETA = PROJECT_ROOT / ".tools" / "bin" / "vegeta"
+TARGET_CMDS, TARGET_RATIO, TARGET_P99_MS = 3_000, 0.5, 25.0
+
+
+def serve(app: str, env: dict[str, str], port: int, log: Path) -> subprocess.Popen[bytes]:
+    process = subprocess.Popen(
+        [str(Path(sys.executable).parent / "gunicorn"), "-c", "ingress/gunicorn.conf.py", app],
+        cwd=PROJECT_ROOT,
+        env={**os.environ, **env, "SHOP_INGRESS_PORT": str(port)},
+        stdout=log.open("ab"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1)
+            return process
+        except httpx.TransportError:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{app} did not start; see {log}") from None
+            time.sleep(0.2)
+
+
+def attack(targets: Path, seconds: int, rate: int | None) -> dict[str, Any]:
+    """vegeta at a fixed rate, or as fast as 64 workers go (rate None); its JSON report."""
+    pace = ["-rate", f"{rate}/s"] if rate else ["-rate", "0", "-max-workers", "64"]
+    run = subprocess.run(
+        [str(VEGETA), "attack", "-format", "json", "-targets", str(targets), "-duration", f"{seconds}s", *pace],
+        capture_output=True,
+        check=True,
+    )
+    report = subprocess.run([str(VEGETA), "report", "-type", "json"], input=run.stdout, capture_output=True, check=True)
+    return json.loads(report.stdout)
+
+
+def targets_file(folder: Path, name: str, requests: list[dict[str, Any]]) -> Path:
+    path = folder / f"{name}.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in requests))
+    return path
+
+
+def customer(n: int) -> Principal:
+    return Principal(f"bench-{n}", "user", frozenset({"customer"}))
+
+
+def accepted(report: dict[str, Any], code: str) -> float:
+    return report["status_codes"].get(code, 0) / report["duration"] * 1e9
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--seconds", type=int, default=10)
+    args = parser.parse_args()
+    if not VEGETA.exists():
+        sys.exit(f"{VEGETA} is missing: make bench builds it (go install github.com/tsenart/vegeta/v12@v12.13.0)")
+    settings = Settings.from_env()
+    folder = Path(tempfile.mkdtemp(prefix="bench-ingress-"))
+    scope = Scope(settings, folder, tuning={})
+    processes: list[subprocess.Popen[bytes]] = []
+    try:
+        with psycopg.connect(settings.pg_url, autocommit=True, options=f"-c search_path={scope.name}") as db:
+            db.execute(
+                "INSERT INTO products (sku, title, description, brand, category, tags, price_amount, currency,"
+                " updated_at, version) VALUES ('mug', 'Mug', '', '', '', '{}', 900, 'EUR', now(), 1)"
+            )
+        env = {**scope.settings.to_env(), "SHOP_RATE_WRITES_PER_S": "1000000", "SHOP_RATE_BURST": "1000000"}
+        hello_port, ingress_port = free_port(), free_port()
+        processes.append(serve("bench.hello:app", env, hello_port, folder / "hello.log"))
+        processes.append(serve("ingress.wsgi:app_from_env()", env, ingress_port, folder / "ingress.log"))
+        keys = load_keys(settings, settings.stack_dir / "keys")
+        body = base64.b64encode(
+            json.dumps({"lines": [{"sku": "mug", "quantity": 1}], "payment_token": "tok_visa"}).encode()
+        )
+        orders = [
+            {
+                "method": "POST",
+                "url": f"http://127.0.0.1:{ingress_port}/v1/orders",
+                "body": body.decode(),
+                "header": {
+                    "Content-Type": ["application/json"],
+                    "Authorization": [
+                        "Bearer "
+                        + keys.issue(Principal(f"bench-{n}", "user", frozenset({"customer"})), timedelta(hours=1))
+                    ],
+                },
+            }
+            for n in range(500)
+        ]
+        hello = [{"method": "POST", "url": f"http://127.0.0.1:{hello_port}/hello", "body": body.decode()}]
+        hello_targets = targets_file(folder, "hello", hello)
+        order_targets = targets_file(folder, "orders", orders)
+        attack(hello_targets, 2, None)  # warm up both
+        attack(order_targets, 2, None)
+        admin, _ = admin_client(scope.settings)
+        topic = ORDER_COMMANDS.name_for(scope.settings.topic_prefix)
+        partitions = [TopicPartition(topic, p) for p in range(ORDER_COMMANDS.partitions)]
+        before = sum(end_offsets(admin, partitions).values())
+        hello_report = attack(hello_targets, args.seconds, None)
+        peak_report = attack(order_targets, args.seconds, None)
+        on_kafka = sum(end_offsets(admin, partitions).values()) - before
+        peak = accepted(peak_report, "202")
+        half_report = attack(order_targets, args.seconds, max(1, int(peak / 2)))
+    finally:
+        stop_all(processes)
+        scope.close()
+    hello_rate = accepted(hello_report, "202")
+    rows = [
+        ("hello-world (bare Falcon), peak", hello_report, hello_rate),
+        ("ingress POST /v1/orders, peak", peak_report, peak),
+        (f"ingress at half peak ({int(peak / 2)}/s)", half_report, accepted(half_report, "202")),
+    ]
+    print(f"\n| {'case':<38} | {'requests':>8} | {'2xx/s':>8} | {'p50 ms':>7} | {'p99 ms':>7} | {'errors':>6} |")
+    print(f"|{'-' * 40}|{'-' * 10}|{'-' * 10}|{'-' * 9}|{'-' * 9}|{'-' * 8}|")
+    for name, report, rate in rows:
+        lat = report["latencies"]
+        errors = report["requests"] - sum(v for k, v in report["status_codes"].items() if k.startswith("2"))
+        print(
+            f"| {name:<38} | {report['requests']:>8} | {rate:>8,.0f} | {lat['50th'] / 1e6:>7.1f} |"
+            f" {lat['99th'] / 1e6:>7.1f} | {errors:>6} |"
+        )
+    p99 = half_report["latencies"]["99th"] / 1e6
+    answers = peak_report["status_codes"].get("202", 0)
+    print(f"\ncommands on Kafka during the peak run: {on_kafka} (202 answers: {answers})")
+    ratio = peak / hello_rate if hello_rate else 0.0
+    checks = [
+        (f"accepted commands/s >= {TARGET_CMDS:,}", peak >= TARGET_CMDS, f"{peak:,.0f}"),
+        (f"ingress / hello-world >= {TARGET_RATIO}", ratio >= TARGET_RATIO, f"{ratio:.2f}"),
+        (f"p99 at half peak < {TARGET_P99_MS} ms", p99 < TARGET_P99_MS, f"{p99:.1f} ms"),
+    ]
+    for name, ok, value in checks:
+        print(f"{name}: {value}: {'met' if ok else 'NOT met'}")
+
+
+if __name__ == "__main__":
+    main()
