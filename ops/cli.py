@@ -124,6 +124,16 @@ def search_reindex(
     raise typer.Exit(subprocess.run(argv, check=False).returncode)
 
 
+@app.command()
+def partner_add(
+    partner_id: str = typer.Argument(..., help="the partner's id"),
+    scope: list[str] = typer.Option(..., "--scope", help="catalog:write, stock:write or orders:write; repeat"),  # noqa: B008
+) -> None:
+    """Register an OAuth2 client for a partner; prints the client id and the secret (shown once)."""
+    argv = [sys.executable, "-m", "ingress", "add-partner", partner_id, *(f"--scope={s}" for s in scope)]
+    raise typer.Exit(subprocess.run(argv, check=False).returncode)
+
+
 db_app = typer.Typer(no_args_is_help=True, help="The PostgreSQL schema of the read models (yoyo migrations).")
 app.add_typer(db_app, name="db")
 

@@ -6,10 +6,14 @@ import base64
 import hashlib
 import hmac
 import json
+import os
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import falcon.testing
@@ -473,3 +477,16 @@ def test_partners_get_scoped_tokens_by_client_credentials(api: Api) -> None:
         == "invalid_scope"
     )
     assert form(api, "{}", **{"Content-Type": "application/json"}).status_code == 415
+
+
+def test_operators_register_partner_clients_from_the_cli(api: Api) -> None:
+    shopstream = [str(Path(sys.executable).parent / "shopstream"), "partner-add"]
+    env = {**os.environ, **api.settings.to_env()}
+    made = subprocess.run([*shopstream, "acme", "--scope", "stock:write"], env=env, capture_output=True, text=True)
+    assert made.returncode == 0, made.stderr
+    client = json.loads(made.stdout)
+    basic = base64.b64encode(f"{client['client_id']}:{client['client_secret']}".encode()).decode()
+    granted = form(api, "grant_type=client_credentials", Authorization=f"Basic {basic}")
+    assert granted.status_code == 200 and granted.json["scope"] == "stock:write"
+    refused = subprocess.run([*shopstream, "acme", "--scope", "root"], env=env, capture_output=True, text=True)
+    assert refused.returncode == 2 and "invalid choice" in refused.stderr
