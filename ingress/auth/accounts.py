@@ -83,18 +83,22 @@ class Accounts:
         with self._db() as db:
             db.execute("DELETE FROM credentials WHERE user_id = %s", (user_id,))
 
+    def _verified(self, query: str, key: str, secret: str, failure: str) -> tuple[object, ...]:
+        """The row ``(id, hash, list)`` whose hash matches ``secret``; AuthFailed otherwise, in the same time."""
+        with self._db() as db:
+            row = db.execute(query, (key,)).fetchone()
+        try:
+            HASHER.verify(str(row[1]) if row else DUMMY_HASH, secret)
+        except (VerifyMismatchError, VerificationError, InvalidHashError):
+            raise AuthFailed(failure) from None
+        if row is None:
+            raise AuthFailed(failure)
+        return row
+
     # Login and refresh --------------------------------------------------------------------
     def login(self, email: str, password: str) -> TokenPair:
-        with self._db() as db:
-            row = db.execute(
-                "SELECT user_id, password_hash, roles FROM credentials WHERE lower(email) = lower(%s)", (email,)
-            ).fetchone()
-        try:
-            HASHER.verify(str(row[1]) if row else DUMMY_HASH, password)
-        except (VerifyMismatchError, VerificationError, InvalidHashError):
-            raise AuthFailed("wrong email or password") from None
-        if row is None:
-            raise AuthFailed("wrong email or password")
+        query = "SELECT user_id, password_hash, roles FROM credentials WHERE lower(email) = lower(%s)"
+        row = self._verified(query, email, password, "wrong email or password")
         stored: list[str] = list(row[2])  # type: ignore[call-overload]
         roles: frozenset[Role] = frozenset(r for r in stored if r in ("customer", "support", "admin"))  # type: ignore[misc]
         return self._pair(str(row[0]), roles, uuid.uuid4().hex)
@@ -141,16 +145,8 @@ class Accounts:
     # Partners: OAuth2 client credentials ----------------------------------------------------
     def client_token(self, client_id: str, secret: str, scope: str | None) -> tuple[str, str, int]:
         """(access token, granted scope, seconds) for a partner's client; AuthFailed or ValueError (scope)."""
-        with self._db() as db:
-            row = db.execute(
-                "SELECT partner_id, secret_hash, scopes FROM partner_clients WHERE client_id = %s", (client_id,)
-            ).fetchone()
-        try:
-            HASHER.verify(str(row[1]) if row else DUMMY_HASH, secret)
-        except (VerifyMismatchError, VerificationError, InvalidHashError):
-            raise AuthFailed("invalid client") from None
-        if row is None:
-            raise AuthFailed("invalid client")
+        query = "SELECT partner_id, secret_hash, scopes FROM partner_clients WHERE client_id = %s"
+        row = self._verified(query, client_id, secret, "invalid client")
         allowed: frozenset[str] = frozenset(row[2])  # type: ignore[call-overload]
         wanted = frozenset(scope.split()) if scope else allowed
         if not wanted <= allowed:

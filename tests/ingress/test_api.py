@@ -74,6 +74,7 @@ class Api:
             self.settings.pg_url, autocommit=True, options=f"-c search_path={self.settings.pg_schema}"
         ) as c:
             c.execute(statement, params)  # type: ignore[arg-type]
+        assert self.reads.fetch("SELECT 1 AS ok", fresh=True).source == "replica", "the replica has the write"
 
 
 @pytest.fixture
