@@ -192,7 +192,7 @@ class MeResource:
                 .sort("occurred_at", pymongo.DESCENDING)
                 .limit(limit)
             )
-            items = [{**d, "notification_id": d.pop("_id")} for d in docs]
+            items = [{"notification_id": d.pop("_id"), **d} for d in docs]
         except pymongo.errors.PyMongoError as err:
             raise Problem(503, "unavailable", "notifications are unavailable", str(err), {"Retry-After": "1"}) from None
         resp.media = {"items": [_jsonable(i) for i in items]}

@@ -395,6 +395,7 @@ def test_profile_notifications_and_refunds_are_the_callers_own(api: Api) -> None
     )
     mine = api.call("GET", "/v1/users/me/notifications", ann).json["items"]
     assert [(n["notification_id"], n["status"]) for n in mine] == [("n1", "sent")]
+    assert "_id" not in mine[0]
     refund = {"amount": 500, "currency": "EUR", "reason": "broken"}
     assert api.call("POST", "/v1/orders/o5/refunds", bob, refund).status_code == 404
     assert api.call("POST", "/v1/orders/o5/refunds", ann, refund).status_code == 202
