@@ -46,6 +46,7 @@ from topology.topics import ORDER_COMMANDS
 
 S = TypeVar("S", bound=msgspec.Struct)
 JSON = "application/json"
+PRICE_TTL_S = 2.0
 
 
 @dataclass
@@ -141,10 +142,21 @@ class OrdersResource:
         self.commands = commands
         self.reads = reads
         self.settings = settings
+        self._price_cache: dict[str, tuple[float, Money]] = {}
 
     def _prices(self, skus: list[str]) -> dict[str, Money]:
-        rows = self.reads.fetch("SELECT sku, price_amount, currency FROM products WHERE sku = ANY(%s)", (skus,)).rows
-        return {r["sku"]: Money(r["price_amount"], r["currency"].strip()) for r in rows}
+        """Catalog prices, remembered for PRICE_TTL_S per worker (a price change applies within that)."""
+        now = time.monotonic()
+        known = {sku: hit[1] for sku in skus if (hit := self._price_cache.get(sku)) and now - hit[0] < PRICE_TTL_S}
+        missing = [sku for sku in skus if sku not in known]
+        if missing:
+            query = "SELECT sku, price_amount, currency FROM products WHERE sku = ANY(%s)"
+            for r in self.reads.fetch(query, (missing,)).rows:
+                known[r["sku"]] = Money(r["price_amount"], r["currency"].strip())
+                self._price_cache[r["sku"]] = (now, known[r["sku"]])
+            if len(self._price_cache) > 10_000:
+                self._price_cache.clear()
+        return known
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         principal: Principal = req.context.principal
