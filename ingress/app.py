@@ -11,7 +11,6 @@ from __future__ import annotations
 import time
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any, TypeVar
 
 import falcon
@@ -25,13 +24,13 @@ from ingress.auth.accounts import Accounts
 from ingress.auth.tokens import InvalidToken, KeyRing, Principal
 from ingress.bus import CommandBus
 from ingress.catalog import MeResource, ProductsResource, RefundsResource, StockResource
-from ingress.edge import Commands, authorize, read_body
+from ingress.edge import Commands, authorize, order_resource, read_body
 from ingress.exceptions import ReadModelUnavailable
 from ingress.metrics import Measure, MetricsResource
 from ingress.policy import Resource
 from ingress.problems import Problem, install
 from ingress.ratelimit import Limit, RateLimiter
-from ingress.readmodel import ReadModel
+from ingress.readmodel import ReadModel, as_json
 from ingress.schemas import Accepted, CancelOrderRequest, PlaceOrderRequest
 from ingress.sessions import (
     LoginResource,
@@ -186,12 +185,9 @@ class OrdersResource:
             if order is not None or time.monotonic() >= deadline:
                 break
             time.sleep(0.05)
-        authorize(principal, "order.read", self._resource(order))
+        resource = Resource(customer_id=order["customer_id"]) if order else Resource(exists=False)
+        authorize(principal, "order.read", resource)
         resp.media = order
-
-    @staticmethod
-    def _resource(order: dict[str, Any] | None) -> Resource:
-        return Resource(customer_id=order["customer_id"], exists=True) if order else Resource(exists=False)
 
     def _order(self, order_id: str, fresh: bool) -> dict[str, Any] | None:
         rows = self.reads.fetch(
@@ -202,8 +198,7 @@ class OrdersResource:
         ).rows
         if not rows:
             return None
-        order = {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in rows[0].items()}
-        order["currency"] = (order["currency"] or "").strip() or None
+        order = as_json(rows[0])
         lines = self.reads.fetch(
             "SELECT sku, quantity, unit_amount FROM order_lines WHERE order_id = %s ORDER BY line_no",
             (order_id,),
@@ -215,14 +210,13 @@ class OrdersResource:
             fresh=fresh,
         ).rows
         order["lines"] = lines
-        order["history"] = [{**h, "occurred_at": h["occurred_at"].isoformat()} for h in history]
+        order["history"] = [as_json(h) for h in history]
         return order
 
     def on_post_cancel(self, req: falcon.Request, resp: falcon.Response, order_id: str) -> None:
         principal: Principal = req.context.principal
         body, raw = read_body(req, CancelOrderRequest, self.settings.max_body_bytes)
-        order = self._order(order_id, fresh=True)
-        authorize(principal, "order.cancel", self._resource(order))
+        authorize(principal, "order.cancel", order_resource(self.reads, order_id))
         answer = Accepted(uuid.uuid4().hex, f"/v1/orders/{order_id}", order_id)
         self.commands.send(
             req, resp, raw, ORDER_COMMANDS, order_id, CancelOrder(order_id=order_id, reason=body.reason), answer

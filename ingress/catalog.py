@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import re
 import uuid
-from datetime import datetime
 from typing import Any
 
 import elasticsearch
@@ -22,10 +21,9 @@ import redis
 from elasticsearch import Elasticsearch
 
 from ingress.auth.tokens import Principal
-from ingress.edge import Commands, authorize, read_body
-from ingress.policy import Resource
+from ingress.edge import Commands, authorize, order_resource, read_body, sku_resource
 from ingress.problems import Problem
-from ingress.readmodel import ReadModel
+from ingress.readmodel import ReadModel, as_json
 from ingress.schemas import Accepted, ProductRequest, ProfileRequest, RefundRequest, StockAdjustmentRequest
 from topology.messages import AdjustStock, Money, RequestRefund, UpdateProfile, UpsertProduct
 from topology.settings import Settings
@@ -41,25 +39,14 @@ def _sku(sku: str) -> str:
     return sku
 
 
-def _jsonable(row: dict[str, Any]) -> dict[str, Any]:
-    return {
-        k: v.isoformat() if isinstance(v, datetime) else (v.strip() if isinstance(v, str) else v)
-        for k, v in row.items()
-    }
-
-
 class ProductsResource:
     def __init__(self, commands: Commands, reads: ReadModel, search: Elasticsearch, settings: Settings) -> None:
         self.commands, self.reads, self.search, self.settings = commands, reads, search, settings
 
-    def owner(self, sku: str) -> Resource:
-        rows = self.reads.fetch("SELECT owner_partner_id FROM products WHERE sku = %s", (sku,), fresh=True).rows
-        return Resource(owner_partner_id=rows[0]["owner_partner_id"] if rows else None, exists=bool(rows))
-
     def on_put_one(self, req: falcon.Request, resp: falcon.Response, sku: str) -> None:
         principal: Principal = req.context.principal
         body, raw = read_body(req, ProductRequest, self.settings.max_body_bytes)
-        authorize(principal, "product.upsert", self.owner(_sku(sku)))
+        authorize(principal, "product.upsert", sku_resource(self.reads, _sku(sku)))
         owner = principal.subject if principal.kind == "partner" else None
         command = UpsertProduct(
             sku=sku,
@@ -124,8 +111,7 @@ class StockResource:
     def on_post_adjust(self, req: falcon.Request, resp: falcon.Response, sku: str) -> None:
         principal: Principal = req.context.principal
         body, raw = read_body(req, StockAdjustmentRequest, self.settings.max_body_bytes)
-        rows = self.reads.fetch("SELECT owner_partner_id FROM products WHERE sku = %s", (_sku(sku),), fresh=True).rows
-        authorize(principal, "stock.adjust", Resource(owner_partner_id=rows[0]["owner_partner_id"] if rows else None))
+        authorize(principal, "stock.adjust", sku_resource(self.reads, _sku(sku)))
         command = AdjustStock(sku=sku, delta=body.delta, reason=body.reason)
         self.commands.send(
             req, resp, raw, INVENTORY_COMMANDS, sku, command, Accepted(uuid.uuid4().hex, f"/v1/stock/{sku}")
@@ -169,7 +155,7 @@ class MeResource:
         ).rows
         if not rows:
             raise Problem(404, "not-found", "not found")
-        resp.media = _jsonable(rows[0])
+        resp.media = as_json(rows[0])
 
     def on_patch(self, req: falcon.Request, resp: falcon.Response) -> None:
         principal: Principal = req.context.principal
@@ -195,7 +181,7 @@ class MeResource:
             items = [{"notification_id": d.pop("_id"), **d} for d in docs]
         except pymongo.errors.PyMongoError as err:
             raise Problem(503, "unavailable", "notifications are unavailable", str(err), {"Retry-After": "1"}) from None
-        resp.media = {"items": [_jsonable(i) for i in items]}
+        resp.media = {"items": [as_json(i) for i in items]}
 
 
 class RefundsResource:
@@ -205,12 +191,7 @@ class RefundsResource:
     def on_post(self, req: falcon.Request, resp: falcon.Response, order_id: str) -> None:
         principal: Principal = req.context.principal
         body, raw = read_body(req, RefundRequest, self.settings.max_body_bytes)
-        rows = self.reads.fetch("SELECT customer_id FROM orders WHERE order_id = %s", (order_id,), fresh=True).rows
-        authorize(
-            principal,
-            "order.refund",
-            Resource(customer_id=rows[0]["customer_id"], exists=True) if rows else Resource(exists=False),
-        )
+        authorize(principal, "order.refund", order_resource(self.reads, order_id))
         command = RequestRefund(order_id=order_id, amount=Money(body.amount, body.currency), reason=body.reason)
         answer = Accepted(uuid.uuid4().hex, f"/v1/orders/{order_id}", order_id)
         self.commands.send(req, resp, raw, ORDER_COMMANDS, order_id, command, answer)

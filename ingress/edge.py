@@ -20,6 +20,7 @@ from ingress.bus import BusUnavailable, CommandBus
 from ingress.idempotency import IdempotencyKeys, KeyConflict
 from ingress.policy import Action, Decision, Resource, decide
 from ingress.problems import Problem
+from ingress.readmodel import ReadModel
 from ingress.schemas import Accepted
 from topology.envelope import TRACEPARENT, Envelope, envelop
 from topology.envelope import Principal as Producer
@@ -54,6 +55,18 @@ def authorize(principal: Principal, action: Action, resource: Resource | None = 
         raise Problem(404, "not-found", "not found")
     if decision is Decision.FORBID:
         raise Problem(403, "forbidden", "not allowed", f"{action} is not allowed for this caller")
+
+
+def order_resource(reads: ReadModel, order_id: str) -> Resource:
+    """An order as the policy sees it (its customer), read fresh: a just-placed order counts."""
+    rows = reads.fetch("SELECT customer_id FROM orders WHERE order_id = %s", (order_id,), fresh=True).rows
+    return Resource(customer_id=rows[0]["customer_id"], exists=True) if rows else Resource(exists=False)
+
+
+def sku_resource(reads: ReadModel, sku: str) -> Resource:
+    """A SKU as the policy sees it (its owning partner, None when no partner owns it), read fresh."""
+    rows = reads.fetch("SELECT owner_partner_id FROM products WHERE sku = %s", (sku,), fresh=True).rows
+    return Resource(owner_partner_id=rows[0]["owner_partner_id"] if rows else None, exists=bool(rows))
 
 
 class Commands:
