@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Literal
 
 import psycopg
@@ -26,6 +27,14 @@ LAG_BYTES = Gauge("shop_read_replica_lag_bytes", "WAL received by the read repli
 LAG_SECONDS = Gauge("shop_read_replica_lag_seconds", "Age of the last transaction the replica replayed, when behind")
 READS = Counter("shop_read_model_reads_total", "Read-model reads by where they were answered", ["source", "fresh"])
 FAILURES = (psycopg.OperationalError, PoolTimeout)
+
+
+def as_json(row: dict[str, Any]) -> dict[str, Any]:
+    """A row ready for JSON: times as ISO 8601, fixed-width text (``char(3)``) without its padding."""
+    return {
+        k: v.isoformat() if isinstance(v, datetime) else (v.strip() if isinstance(v, str) else v)
+        for k, v in row.items()
+    }
 
 
 @dataclass(frozen=True)
@@ -62,25 +71,22 @@ class ReadModel:
         source: Source = "replica"
         if fresh and not self._replica_reaches(self._primary_position()):
             source = "primary"
-        pool = self.replica if source == "replica" else self.primary
         try:
-            with pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
-                rows = cur.execute(query, params).fetchall()
+            rows = self._run(source, query, params)
         except FAILURES as err:
             if source == "primary":
                 raise ReadModelUnavailable(f"read model: {err}") from err
-            return self._from_primary(query, params, fresh)
+            try:  # the replica is away: the primary answers
+                source, rows = "primary", self._run("primary", query, params)
+            except FAILURES as again:
+                raise ReadModelUnavailable(f"read model: replica and primary unavailable: {again}") from again
         READS.labels(source, str(fresh).lower()).inc()
         return Answer(rows, source)
 
-    def _from_primary(self, query: str, params: tuple[Any, ...], fresh: bool) -> Answer:
-        try:
-            with self.primary.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
-                rows = cur.execute(query, params).fetchall()
-        except FAILURES as err:
-            raise ReadModelUnavailable(f"read model: replica and primary unavailable: {err}") from err
-        READS.labels("primary", str(fresh).lower()).inc()
-        return Answer(rows, "primary")
+    def _run(self, source: Source, query: str, params: tuple[Any, ...]) -> list[dict[str, Any]]:
+        pool = self.replica if source == "replica" else self.primary
+        with pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+            return cur.execute(query, params).fetchall()
 
     def _primary_position(self) -> str | None:
         try:
