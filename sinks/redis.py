@@ -51,6 +51,8 @@ class CacheKind:
 STOCK_CACHE = CacheKind(STOCK, "stock", ("total", "reserved", "available", "updated_at"))
 ORDER_CACHE = CacheKind(ORDERS, "order", ("status", "updated_at"), ("customer_id",))
 PRODUCT_CACHE = CacheKind(PRODUCTS, "product", ("doc",))
+#: Read-model table -> the cache kind it fills.
+CACHES = {kind.table.name: kind for kind in (STOCK_CACHE, ORDER_CACHE, PRODUCT_CACHE)}
 
 
 def _text(value: Any) -> str:
@@ -73,17 +75,15 @@ class RedisSink(EventSink):
 
     def store(self, records: list[Record]) -> tuple[int, list[Rejected]]:
         projected, rejected = project_each(records, postgres_rows)
-        by_kind: dict[str, list[tuple[Record, Row]]] = {}
+        by_kind: dict[CacheKind, list[tuple[Record, Row]]] = {}
         for record, rows in projected:
             for table, row in rows:
-                kind = {"stock": STOCK_CACHE, "orders": ORDER_CACHE, "products": PRODUCT_CACHE}.get(table.name)
+                kind = CACHES.get(table.name)
                 if kind is not None:
-                    by_kind.setdefault(kind.name, []).append((record, row))
-        kinds = {k.name: k for k in (STOCK_CACHE, ORDER_CACHE, PRODUCT_CACHE)}
+                    by_kind.setdefault(kind, []).append((record, row))
         calls: list[tuple[list[Record], str]] = []
         pipe = self._client.pipeline(transaction=False)
-        for name, pairs in by_kind.items():
-            kind = kinds[name]
+        for kind, pairs in by_kind.items():
             sources: dict[str, list[Record]] = {}
             for record, row in pairs:
                 sources.setdefault(self.key(kind, row), []).append(record)
@@ -95,7 +95,12 @@ class RedisSink(EventSink):
                     } | {"version": row["version"]}
                 latest = [(f, _text(row[f])) for f in kind.latest if row.get(f) is not None]
                 facts = [(f, _text(row[f])) for f in kind.facts if row.get(f) is not None]
-                argv = [row["version"], self._ttl[name], len(latest), *(x for pair in latest + facts for x in pair)]
+                argv = [
+                    row["version"],
+                    self._ttl[kind.name],
+                    len(latest),
+                    *(x for pair in latest + facts for x in pair),
+                ]
                 self._script(keys=[key], args=argv, client=pipe)
                 calls.append((sources[key], key))
         try:
