@@ -22,6 +22,7 @@ from pymongo.write_concern import WriteConcern
 from sinks.base import EventSink, Record, Rejected, project_each
 from sinks.exceptions import StoreUnavailable
 from sinks.projections import NOTIFICATIONS, fold, notification_row
+from topology.envelope import Envelope
 
 TRANSIENT = (AutoReconnect, ConnectionFailure, NetworkTimeout, ServerSelectionTimeoutError)
 DUPLICATE_KEY = 11000
@@ -31,8 +32,8 @@ def trace_id(traceparent: str | None) -> str | None:
     return traceparent.split("-")[1] if traceparent else None
 
 
-def audit_entry(record: Record, retention: timedelta) -> dict[str, Any]:
-    e = record.envelope
+def audit_entry(e: Envelope, key: bytes | str | None, retention: timedelta) -> dict[str, Any]:
+    """The audit document of one event, with the record key it travelled under."""
     return {
         "_id": e.id,
         "type": e.type,
@@ -43,7 +44,7 @@ def audit_entry(record: Record, retention: timedelta) -> dict[str, Any]:
         "correlation_id": e.correlation_id,
         "causation_id": e.causation_id,
         "trace_id": trace_id(e.traceparent),
-        "key": record.item.key.decode(errors="replace") if isinstance(record.item.key, bytes) else record.item.key,
+        "key": key.decode(errors="replace") if isinstance(key, bytes) else key,
         "expires_at": e.occurred_at + retention,
     }
 
@@ -76,7 +77,9 @@ class MongoSink(EventSink):
             if not self._ready:
                 ensure_indexes(self._db)
                 self._ready = True
-            audit_failed = self._bulk(self._db.audit, [InsertOne(audit_entry(r, retention)) for r in records])
+            audit_failed = self._bulk(
+                self._db.audit, [InsertOne(audit_entry(r.envelope, r.item.key, retention)) for r in records]
+            )
             by_id: dict[str, list[Record]] = {}
             for record, row in notes:
                 by_id.setdefault(row["notification_id"], []).append(record)
