@@ -23,7 +23,7 @@ from ops.output import EXIT_DOWN, EXIT_USAGE, emit, settings_or_exit
 from ops.stack.base import tail
 from ops.stack.launcher import ServerStatus, Stack
 from topology.processes import PROCESSES
-from topology.settings import PROJECT_ROOT
+from topology.settings import PROJECT_ROOT, Settings
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="Shopstream operations.")
 stack_app = typer.Typer(no_args_is_help=True, help="The embedded local stack of real servers.")
@@ -138,26 +138,31 @@ db_app = typer.Typer(no_args_is_help=True, help="The PostgreSQL schema of the re
 app.add_typer(db_app, name="db")
 
 
-@db_app.command("migrate")
-def db_migrate() -> None:
-    """Apply the migrations not applied yet (idempotent)."""
-    settings = settings_or_exit()
+def _or_down(call: Callable[[], T]) -> T:
+    """The call's answer, or its OpsError printed and exit code 1 (something is down)."""
     try:
-        applied = db.migrate(settings)
+        return call()
     except OpsError as err:
         typer.echo(f"error: {err}", err=True)
         raise typer.Exit(EXIT_DOWN) from err
+
+
+def _migrate(settings: Settings) -> None:
+    applied = _or_down(lambda: db.migrate(settings))
     typer.echo(f"schema {settings.pg_schema}: " + (f"applied {', '.join(applied)}" if applied else "up to date"))
+
+
+@db_app.command("migrate")
+def db_migrate() -> None:
+    """Apply the migrations not applied yet (idempotent)."""
+    _migrate(settings_or_exit())
 
 
 @db_app.command("status")
 def db_status(as_json: bool = typer.Option(False, "--json")) -> None:
     """Each migration and whether it is applied."""
-    try:
-        rows = db.status(settings_or_exit())
-    except OpsError as err:
-        typer.echo(f"error: {err}", err=True)
-        raise typer.Exit(EXIT_DOWN) from err
+    settings = settings_or_exit()
+    rows = _or_down(lambda: db.status(settings))
     emit([{"migration": r.id, "applied": r.applied} for r in rows], ("migration", "applied"), as_json)
 
 
@@ -169,17 +174,8 @@ def run(procfile: Path = typer.Option(PROJECT_ROOT / "Procfile", help="The Procf
     if not all(row.ok for row in rows):
         raise typer.Exit(EXIT_DOWN)
     settings = settings_or_exit()
-    try:
-        steps = topology_admin.apply(settings)
-    except OpsError as err:
-        typer.echo(f"error: {err}", err=True)
-        raise typer.Exit(EXIT_DOWN) from err
-    try:
-        applied = db.migrate(settings)
-    except OpsError as err:
-        typer.echo(f"error: {err}", err=True)
-        raise typer.Exit(EXIT_DOWN) from err
-    typer.echo(f"schema {settings.pg_schema}: " + (f"applied {', '.join(applied)}" if applied else "up to date"))
+    steps = _or_down(lambda: topology_admin.apply(settings))
+    _migrate(settings)
     created = sum(step.done for step in steps)
     drift = [step for step in steps if step.action in ("drift", "undeclared")]
     typer.echo(f"\ntopology: {len(steps)} topics checked, {created} created or raised, {len(drift)} drift reported")
