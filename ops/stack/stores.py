@@ -234,9 +234,10 @@ class Smtp(Server):
 
 
 class Gateway(Server):
-    """The payment provider stand-in (ops/gateway/server.py) under gunicorn."""
+    """The payment provider stand-in (ops/gateway/main.go), built with the machine's Go toolchain."""
 
     name = "gateway"
+    source = PROJECT_ROOT / "ops" / "gateway"
 
     @property
     def ports(self) -> tuple[int, ...]:
@@ -246,28 +247,39 @@ class Gateway(Server):
     def address(self) -> str:
         return self.settings.gateway_url
 
+    @property
+    def binary(self) -> Path:
+        return self.paths.tools / "gateway" / "gateway"
+
+    def install(self) -> None:
+        """Build the stand-in when its binary is missing or older than its source."""
+        sources = [*self.source.glob("*.go"), self.source / "go.mod"]
+        if self.binary.exists() and self.binary.stat().st_mtime >= max(f.stat().st_mtime for f in sources):
+            return
+        go = shutil.which("go")
+        if go is None:
+            raise StackError(self.name, "the Go toolchain is missing", "install Go 1.22 or newer (go.dev/dl)")
+        proc = subprocess.run(
+            [go, "build", "-o", str(self.binary), "."],
+            cwd=self.source,
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=self.settings.install_timeout_s,
+        )
+        if proc.returncode != 0:
+            raise StackError(self.name, f"go build failed: {proc.stderr.strip()[-500:]}", "see ops/gateway/main.go")
+
     def prepare(self) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
 
-    def environment(self) -> dict[str, str]:
-        return {**os.environ, "SHOP_GATEWAY_DB": str(self.data_dir / "gateway.sqlite3")}
-
     def command(self) -> list[str]:
         return [
-            venv_tool(self.name, "gunicorn"),
-            "--workers",
-            "1",
-            "--threads",
-            "16",
-            "--worker-class",
-            "gthread",
-            "--bind",
+            str(self.binary),
+            "-listen",
             f"{self.settings.host}:{self.settings.gateway_port}",
-            "--chdir",
-            str(PROJECT_ROOT),
-            "--name",
-            f"shopstream-gateway {self.data_dir}",
-            "ops.gateway.server:app_from_env()",
+            "-journal",
+            str(self.data_dir / "journal.jsonl"),
         ]
 
     def healthy(self) -> bool:

@@ -1,1 +1,0 @@
-"""A payment gateway stand-in: the external world, simulated (see shared/STACK.md)."""

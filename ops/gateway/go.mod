@@ -1,0 +1,3 @@
+module shopstream/gateway
+
+go 1.22
