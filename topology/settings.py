@@ -93,6 +93,8 @@ class Settings(BaseSettings):
     # The epoch: how often a flow snapshots its state, and how long a keyed step may hold items
     # before it processes them (Bytewax closes epochs on this interval). Small keeps latency low.
     flow_epoch_ms: int = Field(100, ge=10, le=60_000)
+    # Kafka consumers per flow process, sharing its topics' partitions (flows/kafka_input.py).
+    flow_input_slots: int = Field(1, ge=1, le=64)
     recovery_partitions: int = Field(1, ge=1, le=64)
 
     # Ingress (the HTTP API under gunicorn)

@@ -120,5 +120,5 @@ def build_flow(
     keyed = op.key_on("key", routed.falses, lambda item: item.envelope.payload.order_id)  # type: ignore[attr-defined]
     saga = op.stateful("saga", keyed, lambda resume: OrderSaga(resume, prefix))
     emitted = op.flat_map("flatten", saga, lambda key_outs: key_outs[1])
-    op.output("out", op.merge("all", emitted, forwarded, dead), sink or streams.sink(settings))
+    streams.output(op.merge("all", emitted, forwarded, dead), sink, settings)
     return flow

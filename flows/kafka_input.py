@@ -1,0 +1,101 @@
+"""A Bytewax input that reads all of a flow's topics with one Kafka consumer per slot.
+
+Bytewax's own ``KafkaSource`` opens one consumer per topic partition: the orders flow reads
+four topics of six partitions, so it ran 24 consumers, each with its own threads, broker
+connection and fetch loop (a fetch every ``fetch.wait.max.ms`` even when idle), and the
+worker polled them in turn, waiting up to a millisecond on each empty one. Here a slot is
+one consumer assigned its share of every topic's partitions (partition ``p`` goes to slot
+``p % slots``), polled without blocking; Bytewax waits a millisecond after an empty batch.
+
+Recovery: a slot's state is the next offset of each partition it reads, snapshotted with
+the flow's epochs; a partition without a saved offset starts from the earliest one kept.
+Slot names carry the slot count, so changing ``SHOP_FLOW_INPUT_SLOTS`` starts every
+partition from its earliest offset again (the flows are idempotent by message id, so this
+re-reads, it does not double any effect).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+from bytewax.connectors.kafka import KafkaSourceMessage
+from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
+from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
+from confluent_kafka import KafkaError as ConfluentKafkaError
+
+In = KafkaSourceMessage[bytes | None, bytes | None]
+Offsets = dict[str, int]  # "topic:partition" -> next offset to read
+log = logging.getLogger(__name__)
+
+
+class TopicsSource(FixedPartitionedSource[In, Offsets]):
+    """Every partition of ``topics``, spread over ``slots`` consumers."""
+
+    def __init__(
+        self, brokers: str, topics: Sequence[str], config: dict[str, str], slots: int = 1, batch_size: int = 1000
+    ) -> None:
+        if slots < 1:
+            raise ValueError("a source needs at least one slot")
+        self.brokers, self.topics, self.config = brokers, tuple(topics), dict(config)
+        self.slots, self.batch_size = slots, batch_size
+
+    def list_parts(self) -> list[str]:
+        return [f"slot-{index}-of-{self.slots}" for index in range(self.slots)]
+
+    def build_part(self, step_id: str, for_part: str, resume_state: Offsets | None) -> Slot:
+        index = int(for_part.split("-")[1])
+        return Slot(self, index, resume_state or {})
+
+
+class Slot(StatefulSourcePartition[In, Offsets]):
+    def __init__(self, source: TopicsSource, index: int, resume: Offsets) -> None:
+        self.batch_size = source.batch_size
+        self.consumer = Consumer(
+            {"group.id": "shopstream-unused", "enable.auto.commit": "false", **source.config}
+            | {"bootstrap.servers": source.brokers, "enable.partition.eof": "false"}
+        )
+        metadata = self.consumer.list_topics(timeout=30)
+        assignment: list[TopicPartition] = []
+        for topic in source.topics:
+            found = metadata.topics.get(topic)
+            if found is None or found.error is not None:
+                raise RuntimeError(f"topic {topic!r} is not on the broker: run `shopstream topology apply`")
+            for partition in sorted(found.partitions):
+                if partition % source.slots == index:
+                    offset = resume.get(f"{topic}:{partition}", OFFSET_BEGINNING)
+                    assignment.append(TopicPartition(topic, partition, offset))
+        self.consumer.assign(assignment)
+        self.offsets: Offsets = dict(resume)
+
+    def next_batch(self) -> list[In]:
+        batch: list[In] = []
+        for msg in self.consumer.consume(self.batch_size, 0):
+            error = msg.error()
+            if error is not None:
+                if error.fatal():
+                    raise RuntimeError(f"fatal error consuming from Kafka: {error}")
+                if error.code() != ConfluentKafkaError._PARTITION_EOF:
+                    log.warning("kafka consumer: %s (the client retries)", error)
+                continue
+            topic, partition, offset = msg.topic(), msg.partition(), msg.offset()
+            batch.append(
+                KafkaSourceMessage(
+                    key=msg.key(),
+                    value=msg.value(),
+                    topic=topic,
+                    headers=msg.headers() or [],
+                    latency=msg.latency(),
+                    offset=offset,
+                    partition=partition,
+                    timestamp=msg.timestamp(),
+                )
+            )
+            self.offsets[f"{topic}:{partition}"] = offset + 1
+        return batch
+
+    def snapshot(self) -> Offsets:
+        return dict(self.offsets)
+
+    def close(self) -> None:
+        self.consumer.close()
