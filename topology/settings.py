@@ -87,6 +87,8 @@ class Settings(BaseSettings):
     gateway_url_override: str | None = Field(None, alias="SHOP_GATEWAY_URL")
     gateway_timeout_s: float = Field(2.0, gt=0)
     gateway_retries: int = Field(4, ge=0, le=20)
+    # Payment gateway calls a payments worker keeps in flight at once (flows/payments/flow.py).
+    gateway_concurrency: int = Field(16, ge=1, le=256)
 
     # Flows
     flow_workers: int = Field(1, ge=1, le=64)

@@ -5,17 +5,21 @@ Run: ``python -m bytewax.run "flows.payments.flow:build_flow()"`` (``shopstream 
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
+import bytewax.operators as op
 from bytewax.dataflow import Dataflow
 from bytewax.inputs import Source
+from bytewax.operators import StatefulLogic
 from bytewax.outputs import Sink
 
 from flows import streams
 from flows.outcome import Send
 from flows.payments import logic
-from flows.payments.gateway import HttpGateway, PaymentGateway
-from flows.streams import Incoming
+from flows.payments.gateway import Answer, HttpGateway, PaymentGateway
+from flows.streams import Cause, Incoming, Out
 from topology.messages import AuthorizePayment, CapturePayment, RefundPayment, VoidPayment
 from topology.settings import Settings
 
@@ -23,18 +27,75 @@ SERVICE = "payments"
 ACCEPTS = (AuthorizePayment, CapturePayment, VoidPayment, RefundPayment)
 
 
-def call_gateway(gateway: PaymentGateway, call: logic.Call, order_id: str) -> logic.GatewayResult:
-    match call.operation:
-        case "authorize":
-            assert call.amount is not None and call.token is not None
-            return gateway.authorize(call.key, order_id, call.amount, call.token)
-        case "capture":
-            return gateway.capture(call.key, call.payment_id or "")
-        case "void":
-            return gateway.void(call.key, call.payment_id or "")
-        case "refund":
-            assert call.amount is not None
-            return gateway.refund(call.key, call.payment_id or "", call.amount)
+Pending = tuple[logic.Call, str, Cause]  # the call in flight, the command that asked for it, what caused it
+Snapshot = tuple[logic.Payment | None, int, Pending | None]
+
+
+class PaymentSteps(StatefulLogic[Incoming, list[Out], Snapshot]):
+    """One order's payment; a gateway call in flight is finished before the next message for it.
+
+    The call starts when its command is handled and its answer is folded in when Bytewax
+    wakes the key (``notify_at``), when the next message for the order comes, or at the end
+    of input. A snapshot taken while the call is in flight records it, and a restart calls
+    again under the same idempotency key, so the provider answers what it answered before.
+    """
+
+    def __init__(
+        self,
+        resume: Snapshot | tuple[logic.Payment | None, int] | None,
+        port: Callable[[], PaymentGateway],
+        prefix: str,
+    ) -> None:
+        # Snapshots from before calls in flight were recorded are (payment, version): read them too.
+        payment, version, pending = (*resume, None)[:3] if resume is not None else (None, 0, None)
+        self.payment: logic.Payment | None = payment
+        self.version: int = version
+        self.pending: Pending | None = pending
+        self.port, self.prefix = port, prefix
+        self.answer: Answer | None = None
+        if self.pending is not None and self.payment is not None:
+            self.answer = self._begin(self.pending[0], self.payment.order_id)
+
+    def _begin(self, call: logic.Call, order_id: str) -> Answer:
+        return self.port().begin(call.operation, call.key, order_id, call.payment_id, call.amount, call.token)
+
+    def _emit(self, sends: list[Send], cause: Cause) -> list[Out]:
+        outs = streams.emit(sends, cause, SERVICE, self.prefix, self.version)
+        self.version = streams.advanced(self.version, sends)
+        return outs
+
+    def _finish(self) -> list[Out]:
+        """Fold the answer of the call in flight (waiting for it) into the state; its event."""
+        if self.pending is None or self.answer is None or self.payment is None:
+            return []
+        call, command_id, cause = self.pending
+        result = self.answer()  # GatewayUnavailable crashes the step: recovery calls again
+        self.payment, sends = logic.settle(self.payment, call, result, command_id)
+        self.pending = self.answer = None
+        return self._emit(sends, cause)
+
+    def on_item(self, value: Incoming) -> tuple[list[list[Out]], bool]:
+        outs = self._finish()
+        cause = Cause.of(value.envelope)
+        self.payment, plan = logic.plan(self.payment, value.envelope.payload, value.envelope.id)
+        if isinstance(plan, logic.Call):
+            self.pending = (plan, value.envelope.id, cause)
+            self.answer = self._begin(plan, self.payment.order_id)
+        else:
+            outs += self._emit(plan, cause)
+        return [outs], StatefulLogic.RETAIN
+
+    def notify_at(self) -> datetime | None:
+        return datetime.now(UTC) if self.pending is not None else None
+
+    def on_notify(self) -> tuple[list[list[Out]], bool]:
+        return [self._finish()], StatefulLogic.RETAIN
+
+    def on_eof(self) -> tuple[list[list[Out]], bool]:
+        return [self._finish()], StatefulLogic.RETAIN
+
+    def snapshot(self) -> Snapshot:
+        return (self.payment, self.version, self.pending)
 
 
 def build_flow(
@@ -44,7 +105,8 @@ def build_flow(
     gateway: PaymentGateway | None = None,
 ) -> Dataflow:
     begun = streams.start(SERVICE, source, settings)
-    settings = begun.settings
+    settings, prefix = begun.settings, begun.prefix
+
     connection: list[PaymentGateway] = [gateway] if gateway is not None else []
 
     def port() -> PaymentGateway:  # opened on first use in the worker, never at import
@@ -55,23 +117,14 @@ def build_flow(
                     settings.gateway_key.get_secret_value(),
                     settings.gateway_timeout_s,
                     settings.gateway_retries,
+                    concurrency=settings.gateway_concurrency,
                 )
             )
         return connection[0]
 
-    def handle(payment: logic.Payment | None, item: Incoming) -> tuple[logic.Payment, list[Send]]:
-        command_id = item.envelope.id
-        payment, plan = logic.plan(payment, item.envelope.payload, command_id)
-        if isinstance(plan, logic.Call):
-            result = call_gateway(port(), plan, payment.order_id)
-            return logic.settle(payment, plan, result, command_id)
-        return payment, plan
-
-    return streams.entity_flow(
-        begun,
-        ACCEPTS,
-        "payment",
-        lambda item: item.envelope.payload.order_id,  # type: ignore[attr-defined]
-        handle,
-        sink,
-    )
+    valid, dead = streams.split(begun.raw, SERVICE, ACCEPTS, begun.process.consumes, prefix)
+    keyed = op.key_on("key", valid, lambda item: item.envelope.payload.order_id)  # type: ignore[attr-defined]
+    steps = op.stateful("payment", keyed, lambda resume: PaymentSteps(resume, port, prefix))
+    emitted = op.flat_map("flatten", steps, lambda key_outs: key_outs[1])
+    streams.output(op.merge("all", emitted, dead), sink, settings)
+    return begun.flow

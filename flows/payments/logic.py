@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 from typing import Literal
 
 from flows.outcome import Send
-from flows.payments.gateway import Approved, Declined, GatewayResult
+from flows.payments.gateway import Approved, Declined, GatewayResult, Operation
 
 __all__ = ["Call", "GatewayResult", "Payment", "plan", "settle"]
 from topology.messages import (
@@ -33,7 +33,6 @@ from topology.messages import (
 from topology.topics import PAYMENT_EVENTS
 
 Status = Literal["new", "authorized", "captured", "voided", "refunded", "declined"]
-Operation = Literal["authorize", "capture", "void", "refund"]
 
 
 @dataclass(frozen=True)

@@ -17,8 +17,7 @@ from flows.orders import logic as orders
 from flows.orders.flow import SAGA_MESSAGES
 from flows.outcome import Send
 from flows.payments import logic as payments
-from flows.payments.flow import call_gateway
-from flows.payments.gateway import FakeGateway
+from flows.payments.gateway import FakeGateway, dispatch
 from topology.messages import AdjustStock, CancelOrder, Message, PlaceOrder
 from topology.topics import (
     INVENTORY_COMMANDS,
@@ -87,7 +86,9 @@ class Bus:
             order_id = message.order_id  # type: ignore[attr-defined]
             payment, plan = payments.plan(self.payments.get(order_id), message, message_id)
             if isinstance(plan, payments.Call):
-                result = call_gateway(self.gateway, plan, order_id)
+                result = dispatch(
+                    self.gateway, plan.operation, plan.key, order_id, plan.payment_id, plan.amount, plan.token
+                )
                 payment, sends = payments.settle(payment, plan, result, message_id)
             else:
                 sends = plan

@@ -17,8 +17,11 @@ from flows.catalog.flow import build_flow as catalog_flow
 from flows.inventory.flow import build_flow as inventory_flow
 from flows.orders.flow import build_flow as orders_flow
 from flows.orders.logic import order_line
+from flows.payments.flow import PaymentSteps
 from flows.payments.flow import build_flow as payments_flow
 from flows.payments.gateway import FakeGateway
+from flows.payments.logic import Payment
+from flows.streams import Incoming
 from flows.users.flow import build_flow as users_flow
 from topology.dlq import DeadLetter
 from topology.envelope import Envelope, Principal, decode, encode, envelop
@@ -287,3 +290,32 @@ def test_recovery_resumes_after_an_abort_without_overselling(tmp_path: Path) -> 
     for msg in out:
         encodings.setdefault(decode(msg.value).id, set()).add(msg.value)
     assert all(len(values) == 1 for values in encodings.values()), "a replayed message is byte-identical"
+
+
+def test_a_payment_call_in_flight_at_a_snapshot_is_made_again_under_its_key_on_resume() -> None:
+    gateway = FakeGateway()
+    authorize = AuthorizePayment(order_id="o7", amount=Money(900, "EUR"), payment_token="tok_visa")
+    command = decode(record(PAYMENT_COMMANDS, "o7", authorize, 0).value)
+    incoming = Incoming(command, PAYMENT_COMMANDS.name, 0, 0)
+    steps = PaymentSteps(None, lambda: gateway, "")
+    outs, _ = steps.on_item(incoming)
+    assert outs == [[]], "the call is out: no event before its answer"
+    snapshot = steps.snapshot()
+    assert snapshot[2] is not None and snapshot[2][0].key == "o7:authorize"
+
+    first = [decode(o.value) for o in steps.on_notify()[0][0]]
+    resumed = PaymentSteps(snapshot, lambda: gateway, "")  # a restart from the snapshot taken mid-call
+    again = [decode(o.value) for o in resumed.on_eof()[0][0]]
+    assert [e.type for e in again] == ["PaymentAuthorized"]
+    assert again == first, "the same key gets the provider's first answer: same payment, same event id"
+    assert len(gateway.payments) == 1, "one charge"
+
+
+def test_payment_snapshots_from_before_calls_in_flight_still_resume() -> None:
+    authorize = AuthorizePayment(order_id="o8", amount=Money(900, "EUR"), payment_token="tok_visa")
+    command = decode(record(PAYMENT_COMMANDS, "o8", authorize, 0).value)
+    old = (Payment("o8", status="authorized", payment_id="pay_1", amount=Money(900, "EUR")), 1)
+    steps = PaymentSteps(old, FakeGateway, "")
+    [[out]], _ = steps.on_item(Incoming(command, PAYMENT_COMMANDS.name, 0, 0))
+    event = decode(out.value)
+    assert event.type == "PaymentAuthorized" and event.seq == 2

@@ -50,6 +50,16 @@ class GatewayContract:
         assert isinstance(gateway.void(self.key(), auth.payment_id), Approved)
         assert isinstance(gateway.capture(self.key(), auth.payment_id), Declined)
 
+    def test_calls_begun_together_answer_like_calls_made_one_by_one(self, gateway: PaymentGateway) -> None:
+        keys = [self.key() for _ in range(5)]
+        answers = [gateway.begin("authorize", key, f"ob{i}", None, EUR, "tok_visa") for i, key in enumerate(keys)]
+        results = [answer() for answer in reversed(answers)][::-1]  # read in another order than begun
+        assert all(isinstance(result, Approved) for result in results)
+        assert len({result.payment_id for result in results if isinstance(result, Approved)}) == 5
+        assert [gateway.authorize(key, f"ob{i}", EUR, "tok_visa") for i, key in enumerate(keys)] == results
+        declined = gateway.begin("authorize", self.key(), "ob-d", None, EUR, "tok_decline")
+        assert declined() == Declined("card_declined")
+
 
 class TestFakeGateway(GatewayContract):
     @pytest.fixture
@@ -96,3 +106,13 @@ class TestHttpGateway(GatewayContract):
         )
         assert first.status_code == 201
         assert other.status_code == 409
+
+
+@pytest.mark.stack
+def test_calls_out_at_once_are_capped_and_the_rest_go_synchronously(settings: Settings) -> None:
+    gateway = HttpGateway(settings.gateway_url, "test-key", concurrency=2)
+    answers = [gateway.begin("authorize", uuid.uuid4().hex, f"oc{i}", None, EUR, "tok_visa") for i in range(4)]
+    assert gateway.out == 2, "two requests written and not yet read; the other two were answered at once"
+    assert all(isinstance(answer(), Approved) for answer in answers)
+    assert gateway.out == 0
+    assert len(gateway.idle) == 3, "the two out and one the synchronous calls shared, all back in the pool"
