@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
 
 from bytewax.connectors.kafka import KafkaSourceMessage
 from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
@@ -33,12 +34,18 @@ class TopicsSource(FixedPartitionedSource[In, Offsets]):
     """Every partition of ``topics``, spread over ``slots`` consumers."""
 
     def __init__(
-        self, brokers: str, topics: Sequence[str], config: dict[str, str], slots: int = 1, batch_size: int = 1000
+        self,
+        brokers: str,
+        topics: Sequence[str],
+        config: dict[str, str],
+        slots: int = 1,
+        batch_size: int = 1000,
+        poll_interval: timedelta = timedelta(0),
     ) -> None:
         if slots < 1:
             raise ValueError("a source needs at least one slot")
         self.brokers, self.topics, self.config = brokers, tuple(topics), dict(config)
-        self.slots, self.batch_size = slots, batch_size
+        self.slots, self.batch_size, self.poll_interval = slots, batch_size, poll_interval
 
     def list_parts(self) -> list[str]:
         return [f"slot-{index}-of-{self.slots}" for index in range(self.slots)]
@@ -50,7 +57,8 @@ class TopicsSource(FixedPartitionedSource[In, Offsets]):
 
 class Slot(StatefulSourcePartition[In, Offsets]):
     def __init__(self, source: TopicsSource, index: int, resume: Offsets) -> None:
-        self.batch_size = source.batch_size
+        self.batch_size, self.poll_interval = source.batch_size, source.poll_interval
+        self.awake: datetime | None = None
         self.consumer = Consumer(
             {"group.id": "shopstream-unused", "enable.auto.commit": "false", **source.config}
             | {"bootstrap.servers": source.brokers, "enable.partition.eof": "false"}
@@ -68,7 +76,12 @@ class Slot(StatefulSourcePartition[In, Offsets]):
         self.consumer.assign(assignment)
         self.offsets: Offsets = dict(resume)
 
+    def next_awake(self) -> datetime | None:
+        return self.awake
+
     def next_batch(self) -> list[In]:
+        if self.poll_interval:
+            self.awake = datetime.now(UTC) + self.poll_interval
         batch: list[In] = []
         for msg in self.consumer.consume(self.batch_size, 0):
             error = msg.error()

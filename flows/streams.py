@@ -12,7 +12,7 @@ import hashlib
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 import bytewax.operators as op
@@ -200,15 +200,16 @@ def source(settings: Settings, topics: Iterable[Topic], group: str | None = None
     return TopicsSource(
         settings.bootstrap_servers,
         [t.name_for(settings.topic_prefix) for t in topics],
-        {"isolation.level": "read_committed", "fetch.wait.max.ms": "10", **monitoring},
+        {"isolation.level": "read_committed", "fetch.wait.max.ms": "10", "fetch.min.bytes": "65536", **monitoring},
         slots=settings.flow_input_slots,
+        poll_interval=timedelta(milliseconds=settings.flow_poll_ms),
     )
 
 
 def sink(settings: Settings) -> TopicsSink:
     return TopicsSink(
         settings.bootstrap_servers,
-        {"enable.idempotence": "true", "acks": "all", "linger.ms": "2", "compression.type": "lz4"},
+        {"enable.idempotence": "true", "acks": "all", "linger.ms": str(settings.flow_linger_ms)},
         producers=settings.flow_workers,
     )
 

@@ -3,9 +3,9 @@
 ``shopstream flow NAME`` initialises the flow's recovery partitions under the stack
 folder the first time, then replaces itself with ``python -m ops.flowrun NAME``, which
 is ``python -m bytewax.run "flows.NAME.flow:build_flow()" -w N -r DIR -b 0`` except that
-the epoch (and snapshot) interval comes from ``SHOP_FLOW_EPOCH_MS``: ``bytewax.run`` only
-takes whole seconds, and keyed steps hold items until their epoch closes, so a one-second
-epoch would add about a second of latency at every hop of the saga.
+the epoch (and snapshot) interval comes from ``SHOP_FLOW_EPOCH_MS`` (``bytewax.run`` only
+takes whole seconds). Keyed steps do not wait for their epoch to close, so the epoch sets how
+often state is snapshotted and output confirmed, not the latency of a hop.
 """
 
 from __future__ import annotations
