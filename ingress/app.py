@@ -61,11 +61,10 @@ class Ports:
 
 
 class Authenticate:
-    """Bearer tokens on every resource that does not say ``public = True``; logged-out tokens are refused."""
+    """Bearer tokens on every resource that does not say ``public = True`` (revocation: ``Admit``)."""
 
-    def __init__(self, keys: KeyRing, accounts: Accounts) -> None:
+    def __init__(self, keys: KeyRing) -> None:
         self.keys = keys
-        self.accounts = accounts
 
     def process_resource(
         self, req: falcon.Request, resp: falcon.Response, resource: object, params: dict[str, Any]
@@ -81,8 +80,6 @@ class Authenticate:
             principal = self.keys.verify(token.strip())
         except InvalidToken as err:
             raise Problem(401, "invalid-token", "invalid access token", str(err), challenge) from None
-        if self.accounts.revoked(principal):
-            raise Problem(401, "invalid-token", "invalid access token", "the token was revoked (logout)", challenge)
         req.context.principal = principal
 
 
@@ -107,11 +104,16 @@ class StrictQuery:
             raise Problem(400, "invalid-query", "unknown query parameters", ", ".join(unknown)[:200])
 
 
-class Throttle:
-    """A GCRA limit per caller and route class (reads, writes); 429 with Retry-After when over it."""
+class Admit:
+    """The caller's one Redis round trip per request: a logged-out token, or over the limit.
 
-    def __init__(self, limiter: RateLimiter, settings: Settings) -> None:
+    A revoked (logged-out) access token gets 401; a caller over its GCRA limit for the route
+    class (reads, writes) gets 429 with Retry-After. Both are asked of Redis in one pipeline.
+    """
+
+    def __init__(self, limiter: RateLimiter, accounts: Accounts, settings: Settings) -> None:
         self.limiter = limiter
+        self.accounts = accounts
         self.limits = {
             "write": Limit(settings.rate_writes_per_s, settings.rate_burst),
             "read": Limit(settings.rate_reads_per_s, settings.rate_burst),
@@ -124,7 +126,15 @@ class Throttle:
         if principal is None:
             return
         route_class = "read" if req.method in ("GET", "HEAD") else "write"
-        verdict = self.limiter.check(f"{principal.kind}:{principal.subject}", route_class, self.limits[route_class])
+        verdict, revoked = self.limiter.check_and_exists(
+            f"{principal.kind}:{principal.subject}",
+            route_class,
+            self.limits[route_class],
+            self.accounts.revocation_key(principal),
+        )
+        if revoked:
+            challenge = {"WWW-Authenticate": 'Bearer realm="shopstream"'}
+            raise Problem(401, "invalid-token", "invalid access token", "the token was revoked (logout)", challenge)
         headers = {
             "RateLimit-Limit": str(verdict.limit),
             "RateLimit-Remaining": str(verdict.remaining),
@@ -268,7 +278,7 @@ class OpenApi(Public):
 def create_app(settings: Settings, ports: Ports) -> falcon.App:  # type: ignore[type-arg]
     accounts = Accounts(settings, ports.keys, ports.redis)
     limiter = RateLimiter(ports.redis, settings.redis_prefix)
-    middleware: list[Any] = [Measure(), Authenticate(ports.keys, accounts), Throttle(limiter, settings), StrictQuery()]
+    middleware: list[Any] = [Measure(), Authenticate(ports.keys), Admit(limiter, accounts, settings), StrictQuery()]
     app = falcon.App(middleware=middleware)
     app.req_options.strip_url_path_trailing_slash = True
     install(app)

@@ -53,14 +53,30 @@ class Verdict:
 
 class RateLimiter:
     def __init__(self, client: redis.Redis, prefix: str) -> None:
+        self.client = client
         self.prefix = prefix
         self.script = client.register_script(GCRA)
 
-    def check(self, caller: str, route_class: str, limit: Limit) -> Verdict:
+    def _call(self, caller: str, route_class: str, limit: Limit) -> tuple[list[str], list[float]]:
         tolerance = limit.interval_ms * (limit.burst - 1)
-        allowed, remaining, retry_ms, reset_ms = self.script(
-            keys=[f"{self.prefix}rl:{route_class}:{caller}"], args=[limit.interval_ms, tolerance]
-        )
+        return [f"{self.prefix}rl:{route_class}:{caller}"], [limit.interval_ms, tolerance]
+
+    def check(self, caller: str, route_class: str, limit: Limit) -> Verdict:
+        keys, args = self._call(caller, route_class, limit)
+        return self._verdict(self.script(keys=keys, args=args), limit)
+
+    def check_and_exists(self, caller: str, route_class: str, limit: Limit, key: str) -> tuple[Verdict, bool]:
+        """The verdict, and whether ``key`` exists (a revocation, say), in one round trip."""
+        keys, args = self._call(caller, route_class, limit)
+        pipe = self.client.pipeline(transaction=False)
+        pipe.exists(key)
+        self.script(keys=keys, args=args, client=pipe)
+        found, answer = pipe.execute()
+        return self._verdict(answer, limit), bool(found)
+
+    @staticmethod
+    def _verdict(answer: list[int], limit: Limit) -> Verdict:
+        allowed, remaining, retry_ms, reset_ms = answer
         return Verdict(
             allowed=bool(allowed),
             limit=limit.burst,

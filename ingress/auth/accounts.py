@@ -137,10 +137,11 @@ class Accounts:
                 self.store.delete(f"{self.prefix}rtf:{json.loads(raw)['family']}")
         expires_at = principal.expires_at or datetime.now(UTC) + self.access_ttl
         left = max(1, int((expires_at - datetime.now(UTC)).total_seconds()) + 5)
-        self.store.set(f"{self.prefix}revoked:{principal.token_id}", "1", ex=left)
+        self.store.set(self.revocation_key(principal), "1", ex=left)
 
-    def revoked(self, principal: Principal) -> bool:
-        return bool(self.store.exists(f"{self.prefix}revoked:{principal.token_id}"))
+    def revocation_key(self, principal: Principal) -> str:
+        """The Redis key that exists while the principal's access token is revoked."""
+        return f"{self.prefix}revoked:{principal.token_id}"
 
     # Partners: OAuth2 client credentials ----------------------------------------------------
     def client_token(self, client_id: str, secret: str, scope: str | None) -> tuple[str, str, int]:
