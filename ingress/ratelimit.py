@@ -68,11 +68,20 @@ class RateLimiter:
     def check_and_exists(self, caller: str, route_class: str, limit: Limit, key: str) -> tuple[Verdict, bool]:
         """The verdict, and whether ``key`` exists (a revocation, say), in one round trip."""
         keys, args = self._call(caller, route_class, limit)
-        pipe = self.client.pipeline(transaction=False)
-        pipe.exists(key)
-        self.script(keys=keys, args=args, client=pipe)
-        found, answer = pipe.execute()
-        return self._verdict(answer, limit), bool(found)
+        for attempt in (1, 2):
+            # EVALSHA by hand: redis-py's Script in a pipeline asks SCRIPT EXISTS first, a second round trip
+            pipe = self.client.pipeline(transaction=False)
+            pipe.exists(key)
+            pipe.evalsha(self.script.sha, len(keys), *keys, *args)
+            try:
+                found, answer = pipe.execute()
+            except redis.exceptions.NoScriptError:
+                if attempt == 2:
+                    raise
+                self.client.script_load(GCRA)  # a restarted or flushed Redis forgot it
+                continue
+            return self._verdict(answer, limit), bool(found)
+        raise AssertionError("unreachable")
 
     @staticmethod
     def _verdict(answer: list[int], limit: Limit) -> Verdict:
