@@ -57,7 +57,7 @@ class PaymentSteps(StatefulLogic[Incoming, list[Out], Snapshot]):
             self.answer = self._begin(self.pending[0], self.payment.order_id)
 
     def _begin(self, call: logic.Call, order_id: str) -> Answer:
-        return self.port().begin(call.operation, call.key, order_id, call.payment_id, call.amount, call.token)
+        return self.port().begin(call, order_id)
 
     def _emit(self, sends: list[Send], cause: Cause) -> list[Out]:
         outs = streams.emit(sends, cause, SERVICE, self.prefix, self.version)

@@ -39,46 +39,41 @@ Operation = Literal["authorize", "capture", "void", "refund"]
 Answer = Callable[[], GatewayResult]  # waits for the result of a call begun earlier; call it once
 
 
+@dataclass(frozen=True)
+class Call:
+    """One gateway operation under its idempotency key."""
+
+    operation: Operation
+    key: str
+    amount: Money | None = None
+    token: str | None = None
+    payment_id: str | None = None
+
+
 class PaymentGateway(Protocol):
     def authorize(self, key: str, order_id: str, amount: Money, token: str) -> GatewayResult: ...
     def capture(self, key: str, payment_id: str) -> GatewayResult: ...
     def void(self, key: str, payment_id: str) -> GatewayResult: ...
     def refund(self, key: str, payment_id: str, amount: Money) -> GatewayResult: ...
 
-    def begin(
-        self,
-        operation: Operation,
-        key: str,
-        order_id: str,
-        payment_id: str | None,
-        amount: Money | None,
-        token: str | None,
-    ) -> Answer:
+    def begin(self, call: Call, order_id: str) -> Answer:
         """Start a call and return how to wait for its result, so several calls can be out at once."""
         ...
 
 
-def dispatch(
-    gateway: PaymentGateway,
-    operation: Operation,
-    key: str,
-    order_id: str,
-    payment_id: str | None,
-    amount: Money | None,
-    token: str | None,
-) -> GatewayResult:
+def dispatch(gateway: PaymentGateway, call: Call, order_id: str) -> GatewayResult:
     """One call through the port's synchronous methods."""
-    match operation:
+    match call.operation:
         case "authorize":
-            assert amount is not None and token is not None
-            return gateway.authorize(key, order_id, amount, token)
+            assert call.amount is not None and call.token is not None
+            return gateway.authorize(call.key, order_id, call.amount, call.token)
         case "capture":
-            return gateway.capture(key, payment_id or "")
+            return gateway.capture(call.key, call.payment_id or "")
         case "void":
-            return gateway.void(key, payment_id or "")
+            return gateway.void(call.key, call.payment_id or "")
         case "refund":
-            assert amount is not None
-            return gateway.refund(key, payment_id or "", amount)
+            assert call.amount is not None
+            return gateway.refund(call.key, call.payment_id or "", call.amount)
 
 
 class HttpGateway:
@@ -157,16 +152,9 @@ class HttpGateway:
             last = outcome
         raise GatewayUnavailable(f"payment gateway {path} failed after {self.retries + 1} attempts: {last}")
 
-    def begin(
-        self,
-        operation: Operation,
-        key: str,
-        order_id: str,
-        payment_id: str | None,
-        amount: Money | None,
-        token: str | None,
-    ) -> Answer:
-        path, body, ok = _request(operation, order_id, payment_id, amount, token)
+    def begin(self, call: Call, order_id: str) -> Answer:
+        path, body, ok = _request(call, order_id)
+        key = call.key
         payload = json.dumps(body).encode()
         if self.out >= self.concurrency:  # enough calls out: this one goes synchronously
             result = self._retry(path, key, payload, ok, 0, "no attempt")
@@ -186,32 +174,31 @@ class HttpGateway:
         return finish
 
     def authorize(self, key: str, order_id: str, amount: Money, token: str) -> GatewayResult:
-        return self.begin("authorize", key, order_id, None, amount, token)()
+        return self.begin(Call("authorize", key, amount=amount, token=token), order_id)()
 
     def capture(self, key: str, payment_id: str) -> GatewayResult:
-        return self.begin("capture", key, "", payment_id, None, None)()
+        return self.begin(Call("capture", key, payment_id=payment_id), "")()
 
     def void(self, key: str, payment_id: str) -> GatewayResult:
-        return self.begin("void", key, "", payment_id, None, None)()
+        return self.begin(Call("void", key, payment_id=payment_id), "")()
 
     def refund(self, key: str, payment_id: str, amount: Money) -> GatewayResult:
-        return self.begin("refund", key, "", payment_id, amount, None)()
+        return self.begin(Call("refund", key, amount=amount, payment_id=payment_id), "")()
 
 
-def _request(
-    operation: Operation, order_id: str, payment_id: str | None, amount: Money | None, token: str | None
-) -> tuple[str, dict[str, object], tuple[int, ...]]:
-    """The provider's path, body and success statuses for one operation."""
-    match operation:
+def _request(call: Call, order_id: str) -> tuple[str, dict[str, object], tuple[int, ...]]:
+    """The provider's path, body and success statuses for one call."""
+    match call.operation:
         case "authorize":
-            assert amount is not None and token is not None
-            body = {"amount": amount.amount, "currency": amount.currency, "token": token, "order_id": order_id}
+            assert call.amount is not None and call.token is not None
+            amount = call.amount
+            body = {"amount": amount.amount, "currency": amount.currency, "token": call.token, "order_id": order_id}
             return "/v1/payments", body, (201,)
         case "capture" | "void":
-            return f"/v1/payments/{payment_id}/{operation}", {}, (200,)
+            return f"/v1/payments/{call.payment_id}/{call.operation}", {}, (200,)
         case "refund":
-            assert amount is not None
-            return f"/v1/payments/{payment_id}/refunds", {"amount": amount.amount}, (201,)
+            assert call.amount is not None
+            return f"/v1/payments/{call.payment_id}/refunds", {"amount": call.amount.amount}, (201,)
 
 
 @dataclass
@@ -222,16 +209,8 @@ class FakeGateway:
     answers: dict[str, GatewayResult] = field(default_factory=dict)
     payments: dict[str, dict[str, int | str]] = field(default_factory=dict)
 
-    def begin(
-        self,
-        operation: Operation,
-        key: str,
-        order_id: str,
-        payment_id: str | None,
-        amount: Money | None,
-        token: str | None,
-    ) -> Answer:
-        result = dispatch(self, operation, key, order_id, payment_id, amount, token)
+    def begin(self, call: Call, order_id: str) -> Answer:
+        result = dispatch(self, call, order_id)
         return lambda: result
 
     def _once(self, key: str, run: object) -> GatewayResult:

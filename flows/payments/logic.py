@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 from typing import Literal
 
 from flows.outcome import Send
-from flows.payments.gateway import Approved, Declined, GatewayResult, Operation
+from flows.payments.gateway import Approved, Call, Declined, GatewayResult
 
 __all__ = ["Call", "GatewayResult", "Payment", "plan", "settle"]
 from topology.messages import (
@@ -43,15 +43,6 @@ class Payment:
     amount: Money | None = None
     refunded: int = 0
     refunds_done: frozenset[str] = frozenset()
-
-
-@dataclass(frozen=True)
-class Call:
-    operation: Operation
-    key: str
-    amount: Money | None = None
-    token: str | None = None
-    payment_id: str | None = None
 
 
 Plan = Call | list[Send]

@@ -86,9 +86,7 @@ class Bus:
             order_id = message.order_id  # type: ignore[attr-defined]
             payment, plan = payments.plan(self.payments.get(order_id), message, message_id)
             if isinstance(plan, payments.Call):
-                result = dispatch(
-                    self.gateway, plan.operation, plan.key, order_id, plan.payment_id, plan.amount, plan.token
-                )
+                result = dispatch(self.gateway, plan, order_id)
                 payment, sends = payments.settle(payment, plan, result, message_id)
             else:
                 sends = plan

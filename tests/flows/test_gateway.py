@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from flows.exceptions import GatewayUnavailable
-from flows.payments.gateway import Approved, Declined, FakeGateway, HttpGateway, PaymentGateway
+from flows.payments.gateway import Approved, Call, Declined, FakeGateway, HttpGateway, PaymentGateway
 from topology.messages import Money
 from topology.settings import Settings
 
@@ -52,12 +52,14 @@ class GatewayContract:
 
     def test_calls_begun_together_answer_like_calls_made_one_by_one(self, gateway: PaymentGateway) -> None:
         keys = [self.key() for _ in range(5)]
-        answers = [gateway.begin("authorize", key, f"ob{i}", None, EUR, "tok_visa") for i, key in enumerate(keys)]
+        answers = [
+            gateway.begin(Call("authorize", key, amount=EUR, token="tok_visa"), f"ob{i}") for i, key in enumerate(keys)
+        ]
         results = [answer() for answer in reversed(answers)][::-1]  # read in another order than begun
         assert all(isinstance(result, Approved) for result in results)
         assert len({result.payment_id for result in results if isinstance(result, Approved)}) == 5
         assert [gateway.authorize(key, f"ob{i}", EUR, "tok_visa") for i, key in enumerate(keys)] == results
-        declined = gateway.begin("authorize", self.key(), "ob-d", None, EUR, "tok_decline")
+        declined = gateway.begin(Call("authorize", self.key(), amount=EUR, token="tok_decline"), "ob-d")
         assert declined() == Declined("card_declined")
 
 
@@ -111,7 +113,9 @@ class TestHttpGateway(GatewayContract):
 @pytest.mark.stack
 def test_calls_out_at_once_are_capped_and_the_rest_go_synchronously(settings: Settings) -> None:
     gateway = HttpGateway(settings.gateway_url, "test-key", concurrency=2)
-    answers = [gateway.begin("authorize", uuid.uuid4().hex, f"oc{i}", None, EUR, "tok_visa") for i in range(4)]
+    answers = [
+        gateway.begin(Call("authorize", uuid.uuid4().hex, amount=EUR, token="tok_visa"), f"oc{i}") for i in range(4)
+    ]
     assert gateway.out == 2, "two requests written and not yet read; the other two were answered at once"
     assert all(isinstance(answer(), Approved) for answer in answers)
     assert gateway.out == 0
