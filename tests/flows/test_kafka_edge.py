@@ -1,0 +1,74 @@
+"""The flows' Kafka input and output against the real broker: slots, resume offsets, delivery per epoch."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from bytewax.connectors.kafka import KafkaSinkMessage
+from confluent_kafka import Consumer, Producer, TopicPartition
+
+from flows.kafka_input import Slot, TopicsSource
+from flows.kafka_output import TopicsSink
+from tests.conftest import Namespace
+from topology.settings import Settings
+
+pytestmark = pytest.mark.stack
+
+
+def fill(settings: Settings, topics: list[str], per_partition: int) -> None:
+    producer = Producer({"bootstrap.servers": settings.bootstrap_servers})
+    for topic in topics:
+        for partition in range(3):
+            for n in range(per_partition):
+                producer.produce(topic, f"{topic}/{partition}/{n}".encode(), partition=partition)
+    assert producer.flush(15) == 0
+
+
+def drain(slot: Slot, expected: int, timeout_s: float = 15) -> list[str]:
+    seen: list[str] = []
+    deadline = time.monotonic() + timeout_s
+    while len(seen) < expected and time.monotonic() < deadline:
+        seen += [(m.value or b"").decode() for m in slot.next_batch()]
+    time.sleep(0.3)
+    seen += [(m.value or b"").decode() for m in slot.next_batch()]  # nothing more may come
+    return seen
+
+
+def test_slots_share_every_partition_once_and_resume_after_their_offsets(settings: Settings, ns: Namespace) -> None:
+    topics = [ns.create_topic("a", 3), ns.create_topic("b", 3)]
+    fill(settings, topics, 4)
+    source = TopicsSource(settings.bootstrap_servers, topics, {}, slots=2)
+    assert source.list_parts() == ["slot-0-of-2", "slot-1-of-2"]
+    slots = [source.build_part("in", name, None) for name in source.list_parts()]
+    read = [drain(slot, 16 if index == 0 else 8) for index, slot in enumerate(slots)]
+    everything = {f"{t}/{p}/{n}" for t in topics for p in range(3) for n in range(4)}
+    assert sorted(read[0] + read[1]) == sorted(everything), "every record once, across both slots"
+    assert {r.split("/")[1] for r in read[0]} == {"0", "2"} and {r.split("/")[1] for r in read[1]} == {"1"}
+    snapshot = slots[0].snapshot()
+    assert snapshot == {f"{t}:{p}": 4 for t in topics for p in (0, 2)}
+    for slot in slots:
+        slot.close()
+
+    resumed = source.build_part("in", "slot-0-of-2", {**snapshot, f"{topics[0]}:0": 2})
+    assert sorted(drain(resumed, 2)) == [f"{topics[0]}/0/2", f"{topics[0]}/0/3"], "only what came after the offsets"
+    resumed.close()
+
+
+def test_the_output_is_delivered_when_the_epoch_closes_and_a_failed_delivery_fails_it(
+    settings: Settings, ns: Namespace
+) -> None:
+    topic = ns.create_topic("out", 3)
+    sink = TopicsSink(settings.bootstrap_servers, {"linger.ms": "1000"})
+    outbox = sink.build_part("out", sink.list_parts()[0], None)
+    outbox.write_batch([KafkaSinkMessage(key=f"k{n}".encode(), value=b"v", topic=topic) for n in range(5)])
+    outbox.snapshot()  # returns only once the broker has all five, whatever linger says
+    consumer = Consumer({"bootstrap.servers": settings.bootstrap_servers, "group.id": ns.prefix})
+    on_broker = sum(consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1] for p in range(3))
+    consumer.close()
+    assert on_broker == 5, "all five were on the broker when the epoch's snapshot returned"
+
+    doomed = TopicsSink(settings.bootstrap_servers, {"message.timeout.ms": "1000"}).build_part("out", "p", None)
+    doomed.write_batch([KafkaSinkMessage(key=b"k", value=b"v", topic=ns.topic("never-created"))])
+    with pytest.raises(RuntimeError, match=r"failed|not delivered"):
+        doomed.snapshot()
