@@ -10,6 +10,7 @@ often state is snapshotted and output confirmed, not the latency of a hop.
 
 from __future__ import annotations
 
+import gc
 import importlib
 import os
 import subprocess
@@ -51,6 +52,19 @@ def exec_flow(settings: Settings, name: str) -> None:
     os.execv(command[0], command)  # noqa: S606 - argv built from settings
 
 
+def gc_tuning() -> None:
+    """Fewer cyclic collections: a flow keeps every key's state alive, and the collector kept walking it.
+
+    Profiled at 1,000 orders/s with 20,000 orders in the saga's state, the collector took
+    a sixth of the orders flow's time. Flow state is acyclic dataclasses and tuples, freed
+    by reference counting; what the collector finds is rare, so it runs far less often, and
+    what was loaded at start (modules, the dataflow) is moved out of its sight.
+    """
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(50_000, 50, 1_000)
+
+
 def main(name: str) -> None:
     """Run the flow in this process (what ``python -m ops.flowrun NAME`` does)."""
     from bytewax._bytewax import cli_main
@@ -58,6 +72,7 @@ def main(name: str) -> None:
 
     settings = Settings.from_env()
     module = importlib.import_module(f"flows.{name}.flow")
+    gc_tuning()
     cli_main(  # type: ignore[no-untyped-call]
         module.build_flow(settings=settings),
         workers_per_process=settings.flow_workers,
