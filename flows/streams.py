@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
@@ -123,9 +123,11 @@ def emit(sends: Iterable[Send], cause: Cause, service: str, prefix: str, version
     return out
 
 
-def advanced(version: int, sends: Iterable[Send]) -> int:
-    """The entity's version after ``sends`` (one step per event among them)."""
-    return version + sum(1 for send in sends if send.message.KIND == "event")
+def emit_versioned(
+    sends: Sequence[Send], cause: Cause, service: str, prefix: str, version: int
+) -> tuple[list[Out], int]:
+    """``emit`` for a flow that keeps an entity: the records, and the entity's version after them."""
+    return emit(sends, cause, service, prefix, version), version + sum(1 for s in sends if s.message.KIND == "event")
 
 
 @dataclass(frozen=True)
@@ -162,8 +164,8 @@ def entity_flow(
     def step(state: tuple[S | None, int] | None, item: Incoming) -> tuple[tuple[S | None, int], list[Out]]:
         entity, version = state if state is not None else (None, 0)
         entity, sends = handle(entity, item)
-        outs = emit(sends, Cause.of(item.envelope), begun.process.name, begun.prefix, version)
-        return (entity, advanced(version, sends)), outs
+        outs, version = emit_versioned(sends, Cause.of(item.envelope), begun.process.name, begun.prefix, version)
+        return (entity, version), outs
 
     entities = op.stateful_map(step_id, keyed, step)
     emitted = op.flat_map("flatten", entities, lambda key_outs: key_outs[1])

@@ -65,8 +65,7 @@ class OrderSaga(StatefulLogic[Incoming, list[Out], Any]):
         self.prefix = prefix
 
     def _emit(self, sends: list[Send], cause: Cause) -> list[list[Out]]:
-        outs = streams.emit(sends, cause, SERVICE, self.prefix, self.version)
-        self.version = streams.advanced(self.version, sends)
+        outs, self.version = streams.emit_versioned(sends, cause, SERVICE, self.prefix, self.version)
         return [outs]
 
     def on_item(self, value: Incoming) -> tuple[list[list[Out]], bool]:

@@ -60,8 +60,7 @@ class PaymentSteps(StatefulLogic[Incoming, list[Out], Snapshot]):
         return self.port().begin(call, order_id)
 
     def _emit(self, sends: list[Send], cause: Cause) -> list[Out]:
-        outs = streams.emit(sends, cause, SERVICE, self.prefix, self.version)
-        self.version = streams.advanced(self.version, sends)
+        outs, self.version = streams.emit_versioned(sends, cause, SERVICE, self.prefix, self.version)
         return outs
 
     def _finish(self) -> list[Out]:
