@@ -28,11 +28,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from confluent_kafka import Consumer, Producer, TopicPartition
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka.admin import AdminClient, NewTopic, OffsetSpec
 
 from flows.orders.logic import order_line
 from ops.flowrun import recovery_dir
-from ops.kafka_admin import delete_topics_with_prefix
+from ops.kafka_admin import admin_client, delete_topics_with_prefix, end_offsets, list_offsets
 from ops.topology_admin import apply
 from topology.envelope import Principal, decode, encode, envelop
 from topology.messages import AdjustStock, PlaceOrder
@@ -206,16 +206,12 @@ def paced(settings: Settings, tag: str, rate: float, seconds: float) -> int:
 
 def consumed_per_order(settings: Settings, orders: int) -> float:
     """Records the three flows consumed per order: every record on their input topics, over the orders."""
-    consumer = Consumer({"bootstrap.servers": settings.bootstrap_servers, "group.id": f"bench-{uuid.uuid4().hex}"})
-    total = 0
     inputs = {topic for process in PROCESSES if process.name in FLOWS for topic in process.consumes}
-    for topic in inputs:
-        name = topic.name_for(settings.topic_prefix)
-        for partition in range(topic.partitions):
-            low, high = consumer.get_watermark_offsets(TopicPartition(name, partition), timeout=10)
-            total += high - low
-    consumer.close()
-    return total / orders
+    partitions = [TopicPartition(t.name_for(settings.topic_prefix), p) for t in inputs for p in range(t.partitions)]
+    admin, _ = admin_client(settings)
+    ends = end_offsets(admin, partitions)
+    starts = list_offsets(admin, partitions, OffsetSpec.earliest)
+    return sum(ends[key] - starts[key] for key in ends) / orders
 
 
 def main() -> None:

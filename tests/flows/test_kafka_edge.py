@@ -6,10 +6,11 @@ import time
 
 import pytest
 from bytewax.connectors.kafka import KafkaSinkMessage
-from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka import Producer, TopicPartition
 
 from flows.kafka_input import Slot, TopicsSource
 from flows.kafka_output import TopicsSink
+from ops.kafka_admin import admin_client, end_offsets
 from tests.conftest import Namespace
 from topology.settings import Settings
 
@@ -63,9 +64,8 @@ def test_the_output_is_delivered_when_the_epoch_closes_and_a_failed_delivery_fai
     outbox = sink.build_part("out", sink.list_parts()[0], None)
     outbox.write_batch([KafkaSinkMessage(key=f"k{n}".encode(), value=b"v", topic=topic) for n in range(5)])
     outbox.snapshot()  # returns only once the broker has all five, whatever linger says
-    consumer = Consumer({"bootstrap.servers": settings.bootstrap_servers, "group.id": ns.prefix})
-    on_broker = sum(consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1] for p in range(3))
-    consumer.close()
+    admin, _ = admin_client(settings)
+    on_broker = sum(end_offsets(admin, [TopicPartition(topic, p) for p in range(3)]).values())
     assert on_broker == 5, "all five were on the broker when the epoch's snapshot returned"
 
     doomed = TopicsSink(settings.bootstrap_servers, {"message.timeout.ms": "1000"}).build_part("out", "p", None)
