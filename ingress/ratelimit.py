@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import redis
 
@@ -68,20 +69,20 @@ class RateLimiter:
     def check_and_exists(self, caller: str, route_class: str, limit: Limit, key: str) -> tuple[Verdict, bool]:
         """The verdict, and whether ``key`` exists (a revocation, say), in one round trip."""
         keys, args = self._call(caller, route_class, limit)
-        for attempt in (1, 2):
+
+        def run() -> list[Any]:
             # EVALSHA by hand: redis-py's Script in a pipeline asks SCRIPT EXISTS first, a second round trip
             pipe = self.client.pipeline(transaction=False)
             pipe.exists(key)
             pipe.evalsha(self.script.sha, len(keys), *keys, *args)
-            try:
-                found, answer = pipe.execute()
-            except redis.exceptions.NoScriptError:
-                if attempt == 2:
-                    raise
-                self.client.script_load(GCRA)  # a restarted or flushed Redis forgot it
-                continue
-            return self._verdict(answer, limit), bool(found)
-        raise AssertionError("unreachable")
+            return pipe.execute()
+
+        try:
+            found, answer = run()
+        except redis.exceptions.NoScriptError:
+            self.client.script_load(GCRA)  # a restarted or flushed Redis forgot it
+            found, answer = run()
+        return self._verdict(answer, limit), bool(found)
 
     @staticmethod
     def _verdict(answer: list[int], limit: Limit) -> Verdict:
