@@ -108,7 +108,7 @@ class Admit:
     """The caller's one Redis round trip per request: a logged-out token, or over the limit.
 
     A revoked (logged-out) access token gets 401; a caller over its GCRA limit for the route
-    class (reads, writes) gets 429 with Retry-After. Both are asked of Redis in one pipeline.
+    class (reads, writes) gets 429 with Retry-After. Both are asked of Redis in one command.
     """
 
     def __init__(self, limiter: RateLimiter, accounts: Accounts, settings: Settings) -> None:
@@ -126,13 +126,13 @@ class Admit:
         if principal is None:
             return
         route_class = "read" if req.method in ("GET", "HEAD") else "write"
-        verdict, revoked = self.limiter.check_and_exists(
+        verdict = self.limiter.check(
             f"{principal.kind}:{principal.subject}",
             route_class,
             self.limits[route_class],
-            self.accounts.revocation_key(principal),
+            flag=self.accounts.revocation_key(principal),
         )
-        if revoked:
+        if verdict.flagged:
             challenge = {"WWW-Authenticate": 'Bearer realm="shopstream"'}
             raise Problem(401, "invalid-token", "invalid access token", "the token was revoked (logout)", challenge)
         headers = {

@@ -29,18 +29,33 @@ LATENCY = Histogram(
     ["route", "method"],
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
 )
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 
 class Measure:
+    """Counts and times every request; the labelled series are looked up once each (``labels`` takes a lock)."""
+
+    def __init__(self) -> None:
+        self._counts: dict[tuple[str, str, int], Any] = {}
+        self._times: dict[tuple[str, str], Any] = {}
+
     def process_request(self, req: falcon.Request, resp: falcon.Response) -> None:
         req.context.started = time.perf_counter()
 
     def process_response(self, req: falcon.Request, resp: falcon.Response, resource: object, ok: bool) -> None:
         route = req.uri_template or "unmatched"
-        REQUESTS.labels(route, req.method, resp.status_code).inc()
+        method = req.method if req.method in METHODS else "OTHER"  # clients choose the method: bound the series
+        key = (route, method, resp.status_code)
+        count = self._counts.get(key)
+        if count is None:
+            count = self._counts.setdefault(key, REQUESTS.labels(*key))
+        count.inc()
         started = getattr(req.context, "started", None)
         if started is not None:
-            LATENCY.labels(route, req.method).observe(time.perf_counter() - started)
+            timer = self._times.get(key[:2])
+            if timer is None:
+                timer = self._times.setdefault(key[:2], LATENCY.labels(route, method))
+            timer.observe(time.perf_counter() - started)
 
 
 class MetricsResource:

@@ -2,20 +2,25 @@
 
 Each (caller, route class) has a rate and a burst. One Lua call per request checks and
 updates the theoretical arrival time; the answer says whether the request passes, how many
-more would pass now, and when to come back (``Retry-After``, ``RateLimit-*`` headers).
+more would pass now, and when to come back (``Retry-After``, ``RateLimit-*`` headers). The
+same call can also say whether a second key exists (a logged-out token's revocation), so a
+request costs one Redis command.
 """
 
 from __future__ import annotations
 
+import hashlib
 import math
 from dataclasses import dataclass
-from typing import Any
 
 import redis
 
-# KEYS[1]: the caller's cell; ARGV: emission interval (ms), burst tolerance (ms).
+# KEYS[1]: the caller's cell; KEYS[2] (optional): a key whose existence is reported (the request
+# is counted either way); ARGV: emission interval (ms), burst tolerance (ms).
 # Uses the server's clock, so every gunicorn worker and host agrees.
 GCRA = """
+local flagged = 0
+if KEYS[2] then flagged = redis.call('EXISTS', KEYS[2]) end
 local now_parts = redis.call('TIME')
 local now = tonumber(now_parts[1]) * 1000 + math.floor(tonumber(now_parts[2]) / 1000)
 local interval = tonumber(ARGV[1])
@@ -25,11 +30,11 @@ if tat < now then tat = now end
 local new_tat = tat + interval
 local allow_at = new_tat - tolerance - interval
 if now < allow_at then
-  return {0, 0, allow_at - now, tat - now}
+  return {0, 0, allow_at - now, tat - now, flagged}
 end
 redis.call('SET', KEYS[1], new_tat, 'PX', math.ceil(new_tat - now + interval))
 local remaining = math.floor((tolerance - (new_tat - now - interval)) / interval)
-return {1, remaining, 0, new_tat - now}
+return {1, remaining, 0, new_tat - now, flagged}
 """
 
 
@@ -50,47 +55,33 @@ class Verdict:
     remaining: int
     retry_after_s: int
     reset_s: int
+    #: the ``flag`` key passed to ``check`` exists (False when none was passed)
+    flagged: bool = False
 
 
 class RateLimiter:
+    """GCRA checks, each one EVALSHA (the script is loaded again when Redis forgot it)."""
+
     def __init__(self, client: redis.Redis, prefix: str) -> None:
         self.client = client
         self.prefix = prefix
-        self.script = client.register_script(GCRA)
+        self.sha = hashlib.sha1(GCRA.encode(), usedforsecurity=False).hexdigest()  # what EVALSHA names it by
 
-    def _call(self, caller: str, route_class: str, limit: Limit) -> tuple[list[str], list[float]]:
-        tolerance = limit.interval_ms * (limit.burst - 1)
-        return [f"{self.prefix}rl:{route_class}:{caller}"], [limit.interval_ms, tolerance]
-
-    def check(self, caller: str, route_class: str, limit: Limit) -> Verdict:
-        keys, args = self._call(caller, route_class, limit)
-        return self._verdict(self.script(keys=keys, args=args), limit)
-
-    def check_and_exists(self, caller: str, route_class: str, limit: Limit, key: str) -> tuple[Verdict, bool]:
-        """The verdict, and whether ``key`` exists (a revocation, say), in one round trip."""
-        keys, args = self._call(caller, route_class, limit)
-
-        def run() -> list[Any]:
-            # EVALSHA by hand: redis-py's Script in a pipeline asks SCRIPT EXISTS first, a second round trip
-            pipe = self.client.pipeline(transaction=False)
-            pipe.exists(key)
-            pipe.evalsha(self.script.sha, len(keys), *keys, *args)
-            return pipe.execute()
-
+    def check(self, caller: str, route_class: str, limit: Limit, flag: str | None = None) -> Verdict:
+        """Count one request of ``caller`` against ``limit``; ``flag``: a key whose existence the verdict reports."""
+        keys = [f"{self.prefix}rl:{route_class}:{caller}", *([flag] if flag else [])]
+        args = (limit.interval_ms, limit.interval_ms * (limit.burst - 1))
         try:
-            found, answer = run()
+            answer = self.client.evalsha(self.sha, len(keys), *keys, *args)
         except redis.exceptions.NoScriptError:
             self.client.script_load(GCRA)  # a restarted or flushed Redis forgot it
-            found, answer = run()
-        return self._verdict(answer, limit), bool(found)
-
-    @staticmethod
-    def _verdict(answer: list[int], limit: Limit) -> Verdict:
-        allowed, remaining, retry_ms, reset_ms = answer
+            answer = self.client.evalsha(self.sha, len(keys), *keys, *args)
+        allowed, remaining, retry_ms, reset_ms, flagged = answer
         return Verdict(
             allowed=bool(allowed),
             limit=limit.burst,
             remaining=max(0, int(remaining)),
             retry_after_s=math.ceil(float(retry_ms) / 1000),
             reset_s=math.ceil(float(reset_ms) / 1000),
+            flagged=bool(flagged),
         )

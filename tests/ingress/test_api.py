@@ -306,6 +306,18 @@ def test_health_readiness_and_the_openapi_document(api: Api) -> None:
     assert set(doc["paths"]) >= {"/v1/orders", "/v1/orders/{order_id}", "/v1/orders/{order_id}/cancel"}
 
 
+def test_metrics_count_requests_and_bound_the_method_label(api: Api) -> None:
+    api.call("GET", "/healthz", None)
+    api.call("BREW", "/healthz", None)  # any token is a method on the wire: it must not mint a series
+    text = api.call("GET", "/metrics", None).text
+    healthz = [
+        line for line in text.splitlines() if line.startswith("shop_http_requests_total{") and "/healthz" in line
+    ]
+    assert any('method="GET"' in line and 'status="200"' in line for line in healthz), healthz
+    assert any('method="OTHER"' in line for line in healthz), healthz
+    assert not any("BREW" in line for line in text.splitlines())
+
+
 def product(api: Api, sku: str, owner: str | None) -> None:
     api.sql(
         "INSERT INTO products (sku, title, description, brand, category, tags, price_amount, currency,"
