@@ -41,6 +41,7 @@ from sinks.projections import order_doc, postgres_rows, product_doc
 from sinks.search import jsonable
 from tests.sinks.harness import Event, Scope, history
 from topology.processes import PROCESSES
+from topology.runtime import tune_collector
 from topology.settings import Settings
 
 TARGET_RATIO = 0.5
@@ -57,7 +58,7 @@ def raw_postgres(scope: Scope, events: list[Event]) -> dict[str, float]:
     rows = [row for e in events for row in postgres_rows(e.envelope)]
     grouped: dict[str, tuple[tuple[str, ...], list[tuple[object, ...]]]] = {}
     for table, row in rows:
-        grouped.setdefault(table.name, (table.all_columns, []))[1].append(tuple(row[c] for c in table.all_columns))
+        grouped.setdefault(table.name, (table.all_columns, []))[1].append(table.values_of(row))
     out = {}
     with psycopg.connect(scope.settings.pg_url, options=f"-c search_path={scope.name}") as conn:
         for name, (columns, _values) in grouped.items():  # plain tables without keys: pure insert speed
@@ -142,6 +143,7 @@ class DecodeOnly(PostgresSink):
 def quix_ceiling(scope: Scope, events: list[Event], warmup: list[Event]) -> float:
     """Seconds for a decode-only sink (in this process) to commit the whole history."""
     app, _ = build_app("postgres", scope.settings, DecodeOnly(scope.settings))
+    tune_collector()  # as sinks.app.main does in a sink process
     timings: dict[str, float] = {}
 
     def drive() -> None:

@@ -17,6 +17,7 @@ from sinks.mongo import MongoSink
 from sinks.postgres import PostgresSink
 from sinks.redis import RedisSink
 from sinks.search import SearchSink
+from topology.runtime import tune_collector
 from topology.settings import Settings
 
 SINKS: dict[str, type[EventSink]] = {s.name: s for s in (PostgresSink, RedisSink, SearchSink, MongoSink)}
@@ -56,6 +57,7 @@ def main(name: str) -> None:
     if settings.metrics_port:
         start_http_server(settings.metrics_port, addr=settings.host)
     app, sink = build_app(name, settings)
+    tune_collector()
     try:
         app.run()
     finally:

@@ -18,7 +18,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import ClassVar, TypeVar
+from typing import ClassVar, NamedTuple, TypeVar
 
 from confluent_kafka import KafkaError, Message, Producer
 from quixstreams.sinks import BatchingSink, SinkBackpressureError, SinkBatch
@@ -37,9 +37,8 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
-@dataclass(frozen=True)
-class Record:
-    """A decoded event with the Kafka record it came in."""
+class Record(NamedTuple):
+    """A decoded event with the Kafka record it came in (a tuple: made once per event, cheaply)."""
 
     envelope: Envelope
     item: SinkItem
@@ -168,12 +167,10 @@ class EventSink(BatchingSink, ABC):
         started = time.perf_counter()
         records: list[Record] = []
         rejected: dict[tuple[str, int], list[Rejected]] = {}
-        where: dict[int, tuple[str, int]] = {}
         for batch in batches:
             decoded, refused = self.decode_batch(batch)
             records += decoded
             rejected[batch.topic, batch.partition] = refused
-            where.update({id(r.item): (batch.topic, batch.partition) for r in decoded})
         try:
             kept, refused = self.store(records)
         except StoreUnavailable as err:
@@ -182,8 +179,10 @@ class EventSink(BatchingSink, ABC):
                 "%s: %s; pausing %.1fs and reading the batch again", self.name, err, self.settings.sink_retry_after_s
             )
             raise SinkBackpressureError(retry_after=self.settings.sink_retry_after_s) from err
-        for r in refused:
-            rejected[where[id(r.item)]].append(r)
+        if refused:  # back to the partition each came from (rare: worth no bookkeeping per record)
+            where = {id(item): (b.topic, b.partition) for b in batches for item in b}
+            for r in refused:
+                rejected[where[id(r.item)]].append(r)
         if self._dead is None:
             raise SinkError("write before setup(): the dead letter producer is not open")
         for (topic, partition), letters in rejected.items():

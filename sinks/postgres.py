@@ -63,7 +63,7 @@ def write_rows(conn: psycopg.Connection[Any], rows: list[tuple[Table, Row]]) -> 
             columns = sql.SQL(", ").join(map(sql.Identifier, table.all_columns))
             with cur.copy(sql.SQL("COPY {} ({}) FROM STDIN").format(stage(table), columns)) as copy:
                 for row in folded.values():
-                    copy.write_row(tuple(row[c] for c in table.all_columns))
+                    copy.write_row(table.values_of(row))
             cur.execute(upsert(table))
 
 

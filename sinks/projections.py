@@ -15,9 +15,11 @@ rows never differ between replays.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cached_property
+from operator import itemgetter
 from typing import Any
 
 from topology.envelope import Envelope
@@ -55,12 +57,26 @@ class Table:
     columns: tuple[str, ...]
     append_only: bool = False
 
-    @property
+    @cached_property
     def all_columns(self) -> tuple[str, ...]:
         return (*self.key, *self.columns) if self.append_only else (*self.key, *self.columns, "version")
 
-    def key_of(self, row: Row) -> Key:
-        return tuple(row[k] for k in self.key)
+    @cached_property
+    def key_of(self) -> Callable[[Row], Key]:
+        """A row's key, always a tuple (``itemgetter`` of one name would give the bare value)."""
+        return _getter(self.key)
+
+    @cached_property
+    def values_of(self) -> Callable[[Row], tuple[Any, ...]]:
+        """A row's values in ``all_columns`` order."""
+        return _getter(self.all_columns)
+
+
+def _getter(names: tuple[str, ...]) -> Callable[[Row], tuple[Any, ...]]:
+    if len(names) == 1:
+        (name,) = names
+        return lambda row: (row[name],)
+    return itemgetter(*names)
 
 
 ORDERS = Table(
