@@ -11,6 +11,10 @@ order) is pre-encoded. For each store:
 - sink: the sink process already running and assigned (a warm-up record is through), the
   whole history produced to Kafka, timed until the sink's group has committed every record.
 
+Each store is measured in ``--rounds`` raw + sink pairs (this machine's speed drifts by
+a quarter from minute to minute): the table gives medians, the ratio is the median of each
+round's own raw/sink ratio.
+
 Events/s is history events over seconds in both rows, so the ratio is like for like.
 """
 
@@ -18,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import tempfile
 import threading
 import time
@@ -181,43 +186,53 @@ def sink_rate(scope: Scope, sink: str, events: list[Event], warmup: list[Event],
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--orders", type=int, default=10_000)
+    parser.add_argument("--orders", type=int, default=30_000)
     parser.add_argument("--only", nargs="*", default=list(RAW), choices=list(RAW))
     parser.add_argument("--processes", type=int, default=1, help="sink processes in the group (scale-out)")
+    parser.add_argument("--rounds", type=int, default=3, help="raw + sink pairs per store (medians are used)")
     args = parser.parse_args()
     settings = Settings.from_env()
     history_events = history(seed=1, orders=args.orders, skus=200, users=500, tag="bench")
     warmup = history(seed=2, orders=5, skus=2, users=2, tag="warmup")
     print(f"{len(history_events)} events ({args.orders} orders); sink processes: {args.processes}", flush=True)
     logs = Path(tempfile.mkdtemp(prefix="bench-sinks-"))
-    table: list[tuple[str, int, float]] = []
+    table: list[tuple[str, int, list[float]]] = []
     verdicts: list[tuple[str, float, float]] = []
     for sink in ["ceiling", *args.only]:
-        scope = Scope(settings, logs, tuning={})
         process = next(p for p in PROCESSES if p.kind == "sink" and p.name == (sink if sink in RAW else "postgres"))
         events = [e for e in history_events if e.topic in process.consumes]
-        try:
-            if sink == "ceiling":
-                seconds = quix_ceiling(scope, events, warmup)
-                table.append(("Quix + decode, no store write (ceiling)", len(events), seconds))
-                continue
-            raw = RAW[sink](scope, events)
-        finally:
-            scope.close()
-        scope = Scope(settings, logs, tuning={})
-        try:
-            seconds = sink_rate(scope, sink, events, warmup, args.processes)
-        finally:
-            scope.close()
-        table += [(name, len(events), raw_seconds) for name, raw_seconds in raw.items()]
-        table.append((f"{sink} sink (Quix, version-guarded)", len(events), seconds))
-        first_raw = next(iter(raw.values()))
-        verdicts.append((sink, first_raw / seconds, len(events) / seconds))
-    print(f"\n| {'case':<42} | {'events':>7} | {'seconds':>7} | {'events/s':>9} |")
-    print(f"|{'-' * 44}|{'-' * 9}|{'-' * 9}|{'-' * 11}|")
-    for name, count, seconds in table:
-        print(f"| {name:<42} | {count:>7} | {seconds:>7.2f} | {count / seconds:>9,.0f} |")
-    print()
+        raws: dict[str, list[float]] = {}
+        sinks: list[float] = []
+        for _ in range(args.rounds):
+            scope = Scope(settings, logs, tuning={})
+            try:
+                if sink == "ceiling":
+                    sinks.append(quix_ceiling(scope, events, warmup))
+                    continue
+                for name, seconds in RAW[sink](scope, events).items():
+                    raws.setdefault(name, []).append(seconds)
+            finally:
+                scope.close()
+            scope = Scope(settings, logs, tuning={})
+            try:
+                sinks.append(sink_rate(scope, sink, events, warmup, args.processes))
+            finally:
+                scope.close()
+        if sink == "ceiling":
+            table.append(("Quix + decode, no store write (ceiling)", len(events), sinks))
+            continue
+        table += [(name, len(events), seconds) for name, seconds in raws.items()]
+        table.append((f"{sink} sink (Quix, version-guarded)", len(events), sinks))
+        first_raw = next(iter(raws.values()))  # each round's raw and sink ran back to back: compare within rounds
+        ratio = statistics.median(raw / took for raw, took in zip(first_raw, sinks, strict=True))
+        verdicts.append((sink, ratio, len(events) / statistics.median(sinks)))
+    print(f"\n| {'case':<42} | {'events':>7} | {'seconds':>7} | {'events/s':>9} | {'rounds (events/s)':<26} |")
+    print(f"|{'-' * 44}|{'-' * 9}|{'-' * 9}|{'-' * 11}|{'-' * 28}|")
+    for name, count, runs in table:
+        seconds = statistics.median(runs)
+        each = " ".join(f"{count / r:,.0f}" for r in runs)
+        print(f"| {name:<42} | {count:>7} | {seconds:>7.2f} | {count / seconds:>9,.0f} | {each:<26} |")
+    print("\n(seconds and events/s: medians of the rounds; ratios: median of each round's raw/sink)")
     for sink, ratio, rate in verdicts:
         ok = ratio >= TARGET_RATIO and (sink != "postgres" or rate >= PG_TARGET)
         extra = f", >= {PG_TARGET:,} events/s" if sink == "postgres" else ""

@@ -33,6 +33,9 @@ def build_app(name: str, settings: Settings, sink: EventSink | None = None) -> t
         auto_offset_reset="earliest",
         commit_interval=settings.sink_commit_interval_s,
         commit_every=settings.sink_commit_every,
+        # Quix checks whether the checkpoint is due between polls: with its default 1 s poll, the
+        # last records of a burst waited up to commit_interval + 1 s to be written (measured).
+        consumer_poll_timeout=0.05,
         auto_create_topics=False,
         use_changelog_topics=False,
         state_dir=settings.stack_dir / "quix-state" / (prefix.rstrip(".") or "default") / name,
