@@ -186,7 +186,7 @@ def sink_rate(scope: Scope, sink: str, events: list[Event], warmup: list[Event],
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--orders", type=int, default=30_000)
+    parser.add_argument("--orders", type=int, default=10_000)
     parser.add_argument("--only", nargs="*", default=list(RAW), choices=list(RAW))
     parser.add_argument("--processes", type=int, default=1, help="sink processes in the group (scale-out)")
     parser.add_argument("--rounds", type=int, default=3, help="raw + sink pairs per store (medians are used)")
