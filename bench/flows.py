@@ -266,7 +266,7 @@ def main() -> None:
     placed = sorted(paced_run.placed_to_confirmed)
     command = sorted(paced_run.command_to_confirmed)
     rows = [
-        ("baseline: consume + decode + produce loop, median (records/s)", f"{base_rate:,.0f}"),
+        ("baseline: consume+decode+produce loop, median (records/s)", f"{base_rate:,.0f}"),
         ("saga: orders confirmed, pre-loaded burst (orders/s)", f"{saga_rate:,.0f}"),
         ("saga orders/s / baseline records/s", f"{saga_rate / base_rate:.1%}"),
         ("records the flows consumed per order", f"{per_order:.1f}"),
