@@ -56,13 +56,22 @@ FORWARDED = (AdjustStock, UpsertProduct)  # partner commands this flow validates
 
 
 class OrderSaga(StatefulLogic[Incoming, list[Out], Any]):
-    """One order's state; wakes at its deadline to cancel a step that got no answer."""
+    """One order's state; wakes at its deadline to cancel a step that got no answer.
+
+    Bytewax keeps the last time ``notify_at`` gave for a key until it fires: answering None
+    later does not remove it. Left alone, every order that moved on kept its 30 s deadline
+    there, and Bytewax walks all of them twice per activation (rate x 30 s entries: the
+    cost grew with the load). So once an order has nothing due, ``notify_at`` answers
+    "now" once, the stale entry fires at once (``on_notify`` then does nothing), and the
+    next answer is None.
+    """
 
     def __init__(self, resume: tuple[logic.Order, Cause, int] | None, prefix: str) -> None:
         self.order: logic.Order | None = resume[0] if resume is not None else None
         self.cause: Cause | None = resume[1] if resume is not None else None
         self.version = resume[2] if resume is not None else 0  # of the order, carried by its events as seq
         self.prefix = prefix
+        self.scheduled: datetime | None = None  # what Bytewax holds for this key (not snapshotted: a load starts empty)
 
     def _emit(self, sends: list[Send], cause: Cause) -> list[list[Out]]:
         outs, self.version = streams.emit_versioned(sends, cause, SERVICE, self.prefix, self.version)
@@ -74,12 +83,15 @@ class OrderSaga(StatefulLogic[Incoming, list[Out], Any]):
         return self._emit(sends, self.cause), self.order is None  # DISCARD when None
 
     def notify_at(self) -> datetime | None:
-        if self.order is None or self.order.status in logic.TERMINAL:
-            return None
-        return self.order.deadline
+        due = None if self.order is None or self.order.status in logic.TERMINAL else self.order.deadline
+        if due is None and self.scheduled is not None:
+            due = datetime.now(UTC)  # fire the stale entry now rather than at its old deadline
+        self.scheduled = due
+        return due
 
     def on_notify(self) -> tuple[list[list[Out]], bool]:
-        # Bytewax may wake a key for a deadline the order has since left behind; on_timeout then changes nothing.
+        self.scheduled = None  # Bytewax dropped its entry before calling
+        # A wake-up for a deadline the order has since left behind changes nothing (on_timeout checks too).
         if self.order is None or self.cause is None or self.order.deadline is None:
             return [], StatefulLogic.RETAIN
         now = datetime.now(UTC)

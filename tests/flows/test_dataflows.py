@@ -15,6 +15,7 @@ from bytewax.testing import TestingSink, TestingSource, cluster_main, run_main
 
 from flows.catalog.flow import build_flow as catalog_flow
 from flows.inventory.flow import build_flow as inventory_flow
+from flows.orders.flow import OrderSaga
 from flows.orders.flow import build_flow as orders_flow
 from flows.orders.logic import order_line
 from flows.payments.flow import PaymentSteps
@@ -319,3 +320,26 @@ def test_payment_snapshots_from_before_calls_in_flight_still_resume() -> None:
     [[out]], _ = steps.on_item(Incoming(command, PAYMENT_COMMANDS.name, 0, 0))
     event = decode(out.value)
     assert event.type == "PaymentAuthorized" and event.seq == 2
+
+
+def test_an_order_that_moved_on_clears_its_old_deadline_from_the_schedule_at_once() -> None:
+    """Bytewax keeps a key's last notify time until it fires; a settled order must not leave its 30 s deadline."""
+    saga = OrderSaga(None, "")
+    place = PlaceOrder(order_id="o9", customer_id="u1", lines=[order_line("a", 1, 300)], payment_token="tok_visa")
+    steps = [
+        record(ORDER_COMMANDS, "o9", place, 0),
+        record(INVENTORY_EVENTS, "a", StockReserved(sku="a", order_id="o9", quantity=1), 1),
+        record(PAYMENT_EVENTS, "o9", PaymentAuthorized(order_id="o9", payment_id="pay_9", amount=Money(300, "EUR")), 2),
+    ]
+    dues = []
+    for n, step in enumerate(steps):
+        saga.on_item(Incoming(decode(step.value), step.topic, 0, n))
+        dues.append(saga.notify_at())
+    assert dues[0] is not None and dues[0] > now() + timedelta(seconds=20), "waiting for stock: its deadline"
+    assert dues[1] is not None and dues[1] > now() + timedelta(seconds=20), "authorizing: the payment deadline"
+    assert saga.order is not None and saga.order.status == "confirmed"
+    assert dues[2] is not None and dues[2] <= now(), "confirmed: the stale payment deadline is made due now"
+    assert saga.on_notify() == ([], False), "the wake-up changes nothing"
+    assert saga.notify_at() is None, "and then nothing is scheduled"
+    resumed = OrderSaga(saga.snapshot(), "")
+    assert resumed.notify_at() is None, "a resumed settled order schedules nothing"
