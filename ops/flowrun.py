@@ -58,10 +58,10 @@ def main(name: str) -> None:
     from bytewax.recovery import RecoveryConfig
 
     settings = Settings.from_env()
-    module = importlib.import_module(f"flows.{name}.flow")
-    tune_collector()
+    flow = importlib.import_module(f"flows.{name}.flow").build_flow(settings=settings)
+    tune_collector()  # after the dataflow is built, as its docstring asks (the sinks do the same)
     cli_main(  # type: ignore[no-untyped-call]
-        module.build_flow(settings=settings),
+        flow,
         workers_per_process=settings.flow_workers,
         epoch_interval=timedelta(milliseconds=settings.flow_epoch_ms),
         recovery_config=RecoveryConfig(str(recovery_dir(settings, name)), timedelta(0)),  # type: ignore[no-untyped-call]

@@ -85,6 +85,10 @@ class KeyRing:
     def jwks(self) -> dict[str, Any]:
         return {"keys": [key.jwk() for key in (self.current, *self.previous)]}
 
+    def key(self, kid: object) -> SigningKey | None:
+        """The ring's key named ``kid`` (current or still kept), if any."""
+        return next((k for k in (self.current, *self.previous) if k.kid == kid), None)
+
     def issue(self, principal: Principal, ttl: timedelta, now: datetime | None = None) -> str:
         now = now or datetime.now(UTC)
         claims = {
@@ -106,7 +110,7 @@ class KeyRing:
         if known is not None:
             principal, kid = known
             alive = principal.expires_at is not None and self.clock() < principal.expires_at + LEEWAY
-            if alive and any(k.kid == kid for k in (self.current, *self.previous)):
+            if alive and self.key(kid) is not None:
                 return principal
             self.verified.pop(token, None)
         principal, kid = self._verify(token)
@@ -122,7 +126,7 @@ class KeyRing:
             raise InvalidToken(f"malformed token: {err}") from None
         if header.get("alg") != ALGORITHM:
             raise InvalidToken(f"algorithm {header.get('alg')!r} is not accepted")
-        key = next((k for k in (self.current, *self.previous) if k.kid == header.get("kid")), None)
+        key = self.key(header.get("kid"))
         if key is None:
             raise InvalidToken(f"unknown signing key {header.get('kid')!r}")
         try:
