@@ -46,6 +46,7 @@ class Incoming:
     topic: str
     partition: int
     offset: int
+    value: bytes = b""  # the bytes as read, for a stage that passes the message on untouched
 
 
 def derived_id(cause_id: str, index: int, kind: str) -> str:
@@ -67,7 +68,7 @@ def decode_or_dead_letter(msg: In, stage: str, strict: bool = False) -> Incoming
         envelope = decode(msg.value, strict=strict)
     except DecodeError as err:
         return dead_letter(msg, str(err), stage)
-    return Incoming(envelope, msg.topic or "", msg.partition or 0, msg.offset or 0)
+    return Incoming(envelope, msg.topic or "", msg.partition or 0, msg.offset or 0, msg.value or b"")
 
 
 def dead_letter(msg: In, reason: str, stage: str, attempts: int = 1) -> Out:

@@ -15,6 +15,7 @@ from topology.messages import (
     CancelOrder,
     CapturePayment,
     CommitStock,
+    ExpireOrderStep,
     MarkOrderDelivered,
     MarkOrderShipped,
     Message,
@@ -118,6 +119,28 @@ ORDER_EVENTS = Topic(
     "the order lifecycle",
     retention_ms=30 * DAY_MS,
 )
+ORDER_INBOX = Topic(
+    "shop.orders.inbox",
+    6,
+    "order_id",
+    (
+        PlaceOrder,
+        CancelOrder,
+        MarkOrderShipped,
+        MarkOrderDelivered,
+        RequestRefund,
+        StockReserved,
+        StockRejected,
+        PaymentAuthorized,
+        PaymentDeclined,
+        PaymentCaptured,
+        PaymentVoided,
+        PaymentRefunded,
+        ExpireOrderStep,
+    ),
+    "everything the orders saga acts on, one log per order (the orders flow forwards it here):"
+    " a replay after a crash meets an order's messages in the order the first run did",
+)
 INVENTORY_COMMANDS = Topic(
     "shop.inventory.commands",
     6,
@@ -210,6 +233,7 @@ TOPICS: tuple[Topic, ...] = (
     ORDER_COMMANDS,
     PARTNER_COMMANDS,
     ORDER_EVENTS,
+    ORDER_INBOX,
     INVENTORY_COMMANDS,
     INVENTORY_EVENTS,
     STOCK_LEVELS,

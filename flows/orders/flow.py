@@ -1,5 +1,14 @@
 """Wiring of the orders saga. Step ids are a state contract: never rename one without a migration note.
 
+The saga reads one topic, its inbox: the flow forwards to it, keyed by order id, every
+message the saga acts on (commands from the ingress and partners, answers from inventory and
+payments), and sends its own deadline expiries there too. So each order's messages form one
+log. A restart after a crash replays that log in the same order and the saga decides as the
+first run did: what the first run already sent is sent again byte for byte (same ids,
+absorbed downstream), never contradicted. Reading the answers straight from their topics,
+a replay met them in another interleaving (or met a deadline the first run had not), and
+could cancel an order whose stock commit and capture had already gone out.
+
 Run: ``python -m bytewax.run "flows.orders.flow:build_flow()"`` (``shopstream flow orders``).
 """
 
@@ -21,6 +30,7 @@ from flows.streams import Cause, Incoming, Out
 from topology.messages import (
     AdjustStock,
     CancelOrder,
+    ExpireOrderStep,
     MarkOrderDelivered,
     MarkOrderShipped,
     PaymentAuthorized,
@@ -35,7 +45,7 @@ from topology.messages import (
     UpsertProduct,
 )
 from topology.settings import Settings
-from topology.topics import CATALOG_COMMANDS, INVENTORY_COMMANDS, PARTNER_COMMANDS
+from topology.topics import CATALOG_COMMANDS, INVENTORY_COMMANDS, ORDER_INBOX, PARTNER_COMMANDS
 
 SERVICE = "orders"
 SAGA_MESSAGES = (
@@ -53,10 +63,14 @@ SAGA_MESSAGES = (
     PaymentRefunded,
 )
 FORWARDED = (AdjustStock, UpsertProduct)  # partner commands this flow validates and passes on
+TIMERS = (ExpireOrderStep,)  # what the saga sends itself; read from the inbox only
 
 
 class OrderSaga(StatefulLogic[Incoming, list[Out], Any]):
-    """One order's state; wakes at its deadline to cancel a step that got no answer.
+    """One order's state; wakes at its deadline and sends the order an ``ExpireOrderStep``.
+
+    The expiry goes through the inbox: the order is cancelled when the saga reads it back
+    (if the step is still waiting then), so the decision sits in the order's log.
 
     Bytewax keeps the last time ``notify_at`` gave for a key until it fires: answering None
     later does not remove it. Left alone, every order that moved on kept its 30 s deadline
@@ -72,6 +86,9 @@ class OrderSaga(StatefulLogic[Incoming, list[Out], Any]):
         self.version = resume[2] if resume is not None else 0  # of the order, carried by its events as seq
         self.prefix = prefix
         self.scheduled: datetime | None = None  # what Bytewax holds for this key (not snapshotted: a load starts empty)
+        # The deadline whose expiry is on its way through the inbox. Not snapshotted: after a
+        # restart a passed deadline sends its expiry again, with the same id (a no-op if both come).
+        self.expiring: datetime | None = None
 
     def _emit(self, sends: list[Send], cause: Cause) -> list[list[Out]]:
         outs, self.version = streams.emit_versioned(sends, cause, SERVICE, self.prefix, self.version)
@@ -79,11 +96,14 @@ class OrderSaga(StatefulLogic[Incoming, list[Out], Any]):
 
     def on_item(self, value: Incoming) -> tuple[list[list[Out]], bool]:
         self.cause = Cause.of(value.envelope)
-        self.order, sends = logic.handle(self.order, value.envelope.payload, value.envelope.occurred_at)
+        envelope = value.envelope
+        self.order, sends = logic.handle(self.order, envelope.payload, envelope.occurred_at, envelope.id)
         return self._emit(sends, self.cause), self.order is None  # DISCARD when None
 
     def notify_at(self) -> datetime | None:
         due = None if self.order is None or self.order.status in logic.TERMINAL else self.order.deadline
+        if due is not None and due == self.expiring:
+            due = None  # its expiry is sent: the inbox brings it back
         if due is None and self.scheduled is not None:
             due = datetime.now(UTC)  # fire the stale entry now rather than at its old deadline
         self.scheduled = due
@@ -91,23 +111,31 @@ class OrderSaga(StatefulLogic[Incoming, list[Out], Any]):
 
     def on_notify(self) -> tuple[list[list[Out]], bool]:
         self.scheduled = None  # Bytewax dropped its entry before calling
-        # A wake-up for a deadline the order has since left behind changes nothing (on_timeout checks too).
-        if self.order is None or self.cause is None or self.order.deadline is None:
+        order, now = self.order, datetime.now(UTC)
+        # A wake-up for a deadline the order has since left behind, or already sent, changes nothing.
+        if order is None or self.cause is None or order.status in logic.TERMINAL:
             return [], StatefulLogic.RETAIN
-        now = datetime.now(UTC)
+        deadline = order.deadline
+        if deadline is None or deadline == self.expiring or now < deadline:
+            return [], StatefulLogic.RETAIN
+        self.expiring = deadline
+        # The id depends only on the order and the deadline: a restart that sends it again sends the same one.
         timer = Cause(
-            f"{self.order.order_id}:timeout:{self.order.deadline.isoformat()}",
-            self.cause.correlation_id,
-            self.cause.traceparent,
-            now,
+            f"{order.order_id}:timeout:{deadline.isoformat()}", self.cause.correlation_id, self.cause.traceparent, now
         )
-        self.order, sends = logic.on_timeout(self.order, now)
-        return self._emit(sends, timer), StatefulLogic.RETAIN
+        expire = ExpireOrderStep(order_id=order.order_id, deadline=deadline)
+        return self._emit([Send(ORDER_INBOX, order.order_id, expire)], timer), StatefulLogic.RETAIN
 
     def snapshot(self) -> tuple[logic.Order, Cause, int] | None:
         if self.order is None or self.cause is None:
             return None
         return (self.order, self.cause, self.version)
+
+
+def to_inbox(item: Incoming, inbox: str) -> Out:
+    """A message the saga acts on, passed to its inbox untouched, keyed by its order."""
+    order_id: str = item.envelope.payload.order_id  # type: ignore[attr-defined]
+    return Out(key=order_id.encode(), value=item.value, topic=inbox)
 
 
 def forward(item: Incoming, prefix: str) -> list[Out]:
@@ -125,11 +153,14 @@ def build_flow(
     settings, prefix, process = begun.settings, begun.prefix, begun.process
     flow, raw = begun.flow, begun.raw
     strict = frozenset({PARTNER_COMMANDS.name_for(prefix)})
-    valid, dead = streams.split(raw, SERVICE, SAGA_MESSAGES + FORWARDED, process.consumes, prefix, strict)
-    routed = op.branch("route", valid, lambda item: isinstance(item.envelope.payload, FORWARDED))
+    inbox = ORDER_INBOX.name_for(prefix)
+    valid, dead = streams.split(raw, SERVICE, SAGA_MESSAGES + FORWARDED + TIMERS, process.consumes, prefix, strict)
+    read = op.branch("inbox", valid, lambda item: item.topic == inbox)
+    routed = op.branch("route", read.falses, lambda item: isinstance(item.envelope.payload, FORWARDED))
     forwarded = op.flat_map("forward", routed.trues, lambda item: forward(item, prefix))
-    keyed = op.key_on("key", routed.falses, lambda item: item.envelope.payload.order_id)  # type: ignore[attr-defined]
+    queued = op.map("queue", routed.falses, lambda item: to_inbox(item, inbox))
+    keyed = op.key_on("key", read.trues, lambda item: item.envelope.payload.order_id)  # type: ignore[attr-defined]
     saga = op.stateful("saga", keyed, lambda resume: OrderSaga(resume, prefix))
     emitted = op.flat_map("flatten", saga, lambda key_outs: key_outs[1])
-    streams.output(op.merge("all", emitted, forwarded, dead), sink, settings)
+    streams.output(op.merge("all", emitted, forwarded, queued, dead), sink, settings)
     return flow

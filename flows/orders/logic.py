@@ -6,8 +6,11 @@ customer's cancel before shipment or a step that gets no answer before its deadl
 cancels the order and compensates: reserved stock is released (committed stock is put
 back), an authorization is voided, a capture is refunded. Answers that arrive after the
 order moved on are compensated too (a late reservation is released, a late authorization
-voided). Duplicates change nothing. No I/O, no clock: time comes in with each message
-(``now``), and the wiring calls ``on_timeout`` with the time it observes.
+voided). Duplicates change nothing, wherever they come (refunds are remembered by message
+id). No I/O, no clock: time comes in with each message (``now``), and a deadline is acted
+on only when an ``ExpireOrderStep`` for it arrives: the wiring sends that to the order's own
+log when the wall clock passes the deadline, so the decision has a place in the log and a
+replay takes it where the first run did.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from topology.messages import (
     CancelOrder,
     CapturePayment,
     CommitStock,
+    ExpireOrderStep,
     MarkOrderDelivered,
     MarkOrderShipped,
     Message,
@@ -72,9 +76,9 @@ class Order:
     committed: bool = False
     payment: Payment = "none"
     payment_id: str | None = None
-    refunded: int = 0
+    refunded: int = 0  # minor units this order has asked the gateway to refund
     reason: str = ""
-    seen_refunds: frozenset[str] = field(default_factory=frozenset)
+    seen_refunds: frozenset[str] = field(default_factory=frozenset)  # ids of the RequestRefunds applied
 
     @property
     def quantity(self) -> dict[str, int]:
@@ -196,8 +200,11 @@ def _confirm(order: Order, payment_id: str) -> Result:
     return confirmed, sends
 
 
-def handle(order: Order | None, message: Message, now: datetime) -> Result:
-    """Apply one command or event to the order; returns the new state and what to send."""
+def handle(order: Order | None, message: Message, now: datetime, message_id: str) -> Result:
+    """Apply one command or event (``message_id`` is its envelope id) to the order.
+
+    Returns the new state and what to send.
+    """
     if isinstance(message, PlaceOrder):
         return (order, []) if order is not None else place(message, now)
     if order is None:
@@ -237,8 +244,8 @@ def handle(order: Order | None, message: Message, now: datetime) -> Result:
             return order, []
         case PaymentVoided():
             return replace(order, payment="voided"), []
-        case PaymentRefunded(amount=amount):
-            return replace(order, refunded=min(order.total.amount, order.refunded + amount.amount)), []
+        case PaymentRefunded():  # the answer to a refund this order asked for and counted then
+            return order, []
         case CancelOrder(reason=reason):
             if order.status in ("reserving", "authorizing", "confirmed"):
                 return _cancel(order, reason)
@@ -255,7 +262,11 @@ def handle(order: Order | None, message: Message, now: datetime) -> Result:
                 return replace(order, status="delivered"), [_send_event(order, OrderDelivered(order_id=order.order_id))]
             return order, []
         case RequestRefund(amount=amount, reason=reason):
-            return _refund(order, amount, reason)
+            if message_id in order.seen_refunds:
+                return order, []
+            return _refund(replace(order, seen_refunds=order.seen_refunds | {message_id}), amount, reason)
+        case ExpireOrderStep(deadline=deadline):
+            return _expire(order, deadline)
     return order, []
 
 
@@ -280,9 +291,9 @@ def _orphan(message: Message) -> Result:
     return None, []
 
 
-def on_timeout(order: Order, now: datetime) -> Result:
-    """Called by the wiring once ``now`` passes ``order.deadline``."""
-    if order.deadline is None or now < order.deadline or order.status in TERMINAL:
+def _expire(order: Order, deadline: datetime) -> Result:
+    """The step that set ``deadline`` got no answer in time: cancel, unless the order has moved on."""
+    if order.deadline != deadline or order.status in TERMINAL:
         return order, []
     step = "stock reservation" if order.status == "reserving" else "payment authorization"
     return _cancel(order, f"{step} timed out")

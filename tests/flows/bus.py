@@ -2,7 +2,8 @@
 
 Messages wait in one FIFO queue per (topic, key), as on a Kafka partition; a test picks
 which queue delivers next (any interleaving across keys), may deliver a message twice (as
-after a crash and replay), may inject a customer's cancel, and may fire deadlines.
+after a crash and replay), may inject a customer's cancel, and may fire deadlines (an expiry is queued for the order,
+as the flow sends it through the order's inbox, and may arrive after the order moved on).
 """
 
 from __future__ import annotations
@@ -18,13 +19,14 @@ from flows.orders.flow import SAGA_MESSAGES
 from flows.outcome import Send
 from flows.payments import logic as payments
 from flows.payments.gateway import FakeGateway, dispatch
-from topology.messages import AdjustStock, CancelOrder, Message, PlaceOrder
+from topology.messages import AdjustStock, CancelOrder, ExpireOrderStep, Message, PlaceOrder
 from topology.topics import (
     INVENTORY_COMMANDS,
     INVENTORY_EVENTS,
     NOTIFICATION_COMMANDS,
     ORDER_COMMANDS,
     ORDER_EVENTS,
+    ORDER_INBOX,
     PAYMENT_COMMANDS,
     PAYMENT_EVENTS,
     STOCK_LEVELS,
@@ -69,11 +71,11 @@ class Bus:
             self.last[queue] = (message_id, message)
         self.now += timedelta(milliseconds=5)
         topic = queue[0]
-        if topic in (ORDER_COMMANDS.name, INVENTORY_EVENTS.name, PAYMENT_EVENTS.name):
-            if not isinstance(message, SAGA_MESSAGES):
+        if topic in (ORDER_COMMANDS.name, INVENTORY_EVENTS.name, PAYMENT_EVENTS.name, ORDER_INBOX.name):
+            if not isinstance(message, (*SAGA_MESSAGES, ExpireOrderStep)):
                 return  # declared on the topic, not the saga's business (the flow skips it too)
             order_id: str = message.order_id  # type: ignore[attr-defined]
-            state, sends = orders.handle(self.orders.get(order_id), message, self.now)
+            state, sends = orders.handle(self.orders.get(order_id), message, self.now, message_id)
             if state is not None:
                 self.orders[order_id] = state
             self.send(sends)
@@ -96,9 +98,9 @@ class Bus:
     def fire_deadlines(self, after: timedelta) -> None:
         self.now += after
         for order_id, order in sorted(self.orders.items()):
-            state, sends = orders.on_timeout(order, self.now)
-            self.orders[order_id] = state  # type: ignore[assignment]
-            self.send(sends)
+            if order.deadline is not None and order.deadline <= self.now and order.status not in orders.TERMINAL:
+                expire = ExpireOrderStep(order_id=order_id, deadline=order.deadline)
+                self.send([Send(ORDER_INBOX, order_id, expire)])
 
     def drain(self, limit: int = 100_000) -> None:
         for _ in range(limit):

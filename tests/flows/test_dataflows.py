@@ -29,6 +29,7 @@ from topology.envelope import Envelope, Principal, decode, encode, envelop
 from topology.messages import (
     AdjustStock,
     AuthorizePayment,
+    ExpireOrderStep,
     Message,
     Money,
     PaymentAuthorized,
@@ -46,6 +47,7 @@ from topology.topics import (
     INVENTORY_COMMANDS,
     INVENTORY_EVENTS,
     ORDER_COMMANDS,
+    ORDER_INBOX,
     PARTNER_COMMANDS,
     PAYMENT_COMMANDS,
     PAYMENT_EVENTS,
@@ -97,6 +99,22 @@ def types(events: list[tuple[str, Envelope]]) -> list[str]:
     return [e.type for _, e in events]
 
 
+def through_inbox(runner: Runner, items: list[Any]) -> tuple[list[KafkaSinkMessage], list[KafkaSinkMessage]]:
+    """The orders flow twice, as the broker would feed it: what it sent to its inbox comes back as input.
+
+    Returns the outputs of both passes: the first forwards (and validates), the second runs the saga.
+    """
+    first: list[KafkaSinkMessage] = []
+    runner(orders_flow(TestingSource(items), TestingSink(first), SETTINGS))
+    inbox = [
+        KafkaSourceMessage(key=m.key, value=m.value, topic=m.topic, partition=0, offset=n)
+        for n, m in enumerate(m for m in first if m.topic == ORDER_INBOX.name)
+    ]
+    second: list[KafkaSinkMessage] = []
+    runner(orders_flow(TestingSource(inbox), TestingSink(second), SETTINGS))
+    return first, second
+
+
 @pytest.mark.parametrize("runner", RUNNERS.values(), ids=RUNNERS.keys())
 def test_inventory_never_oversells_and_dead_letters_poison(runner: Runner) -> None:
     items = [record(INVENTORY_COMMANDS, "sku-1", AdjustStock(sku="sku-1", delta=3, reason="delivery"), 0)]
@@ -146,9 +164,13 @@ def test_orders_saga_steps_and_partner_validation(runner: Runner) -> None:
     bad = msgspec.json.decode(encode(envelop(place, producer=Principal("partner", "p1"), occurred_at=now())))
     bad["payload"]["discount"] = 100
     items.append(raw(PARTNER_COMMANDS, "o2", msgspec.json.encode(bad), 5))
-    out: list[KafkaSinkMessage] = []
-    runner(orders_flow(TestingSource(items), TestingSink(out), SETTINGS))
-    events, dead = outputs(out)
+    first, second = through_inbox(runner, items)
+    queued = sorted((m.key, m.value) for m in first if m.topic == ORDER_INBOX.name)
+    assert queued == sorted((b"o1", i.value) for i in items[:4]), (
+        "the saga's messages reach its inbox untouched, keyed by order"
+    )
+    assert not [m for m in second if m.topic == ORDER_INBOX.name], "the saga's own inputs are not sent again"
+    events, dead = outputs(first + second)
     by_type = {e.type: (t, e) for t, e in events}
     assert by_type["OrderPlaced"][1].payload.total == Money(700, "EUR")
     assert by_type["AuthorizePayment"][0] == PAYMENT_COMMANDS.name
@@ -199,7 +221,10 @@ def test_events_carry_their_entity_version_and_commands_none(runner: Runner) -> 
     stock_items = [record(INVENTORY_COMMANDS, s, AdjustStock(sku=s, delta=5), i) for i, s in enumerate("xyxxy")]
     for build, items in ((orders_flow, order_items), (inventory_flow, stock_items)):
         out: list[KafkaSinkMessage] = []
-        runner(build(TestingSource(items), TestingSink(out), SETTINGS))
+        if build is orders_flow:
+            out = through_inbox(runner, items)[1]
+        else:
+            runner(build(TestingSource(items), TestingSink(out), SETTINGS))
         events, _ = outputs(out)
         seqs: dict[str, list[int]] = {}
         for _, envelope in events:
@@ -343,3 +368,69 @@ def test_an_order_that_moved_on_clears_its_old_deadline_from_the_schedule_at_onc
     assert saga.notify_at() is None, "and then nothing is scheduled"
     resumed = OrderSaga(saga.snapshot(), "")
     assert resumed.notify_at() is None, "a resumed settled order schedules nothing"
+
+
+def test_a_passed_deadline_goes_through_the_inbox_and_cancels_once() -> None:
+    """The expiry is a message in the order's log: sent once per deadline, same id after a restart, acted on once."""
+    place = PlaceOrder(order_id="o5", customer_id="u1", lines=[order_line("a", 1, 300)], payment_token="tok_visa")
+    placed = envelop(place, producer=Principal("user", "u1"), occurred_at=now() - timedelta(seconds=31))
+    saga = OrderSaga(None, "")
+    saga.on_item(Incoming(placed, ORDER_INBOX.name, 0, 0))
+    due = saga.notify_at()
+    assert due is not None and due < now(), "the reservation deadline has passed"
+    snapshot = saga.snapshot()
+    [[sent]], _ = saga.on_notify()
+    assert sent.topic == ORDER_INBOX.name and sent.key == b"o5"
+    expiry = decode(sent.value)
+    assert expiry.type == "ExpireOrderStep" and expiry.payload.deadline == due
+    assert saga.order is not None and saga.order.status == "reserving", "nothing is decided until it is read back"
+    assert saga.notify_at() is None and saga.on_notify() == ([], False), "one expiry per deadline"
+
+    restarted = OrderSaga(snapshot, "")
+    restarted.notify_at()
+    [[again]], _ = restarted.on_notify()
+    assert decode(again.value).id == expiry.id, "a restart sends the same expiry again"
+
+    [outs], _ = saga.on_item(Incoming(expiry, ORDER_INBOX.name, 0, 1))
+    cancelled = [decode(o.value) for o in outs]
+    assert [e.type for e in cancelled if e.type == "OrderCancelled"] == ["OrderCancelled"]
+    assert "stock reservation timed out" in cancelled[0].payload.reason  # type: ignore[attr-defined]
+    assert saga.on_item(Incoming(decode(again.value), ORDER_INBOX.name, 0, 2)) == ([[]], False), "the copy: nothing"
+
+
+def test_an_expiry_on_any_other_topic_is_dead_lettered() -> None:
+    expire = ExpireOrderStep(order_id="o6", deadline=now())
+    out: list[KafkaSinkMessage] = []
+    run_main(orders_flow(TestingSource([record(ORDER_COMMANDS, "o6", expire, 0)]), TestingSink(out), SETTINGS))
+    events, dead = outputs(out)
+    assert events == []
+    assert ["ExpireOrderStep does not belong on shop.orders.commands" in d.error for _, d in dead] == [True]
+
+
+@pytest.mark.parametrize("runner", RUNNERS.values(), ids=RUNNERS.keys())
+def test_a_replay_long_after_the_deadlines_decides_as_the_first_run_did(runner: Runner) -> None:
+    """After a crash the saga meets old messages whose deadlines the wall clock has passed: the log decides, not the clock."""
+    place = PlaceOrder(order_id="o4", customer_id="u1", lines=[order_line("a", 1, 300)], payment_token="tok_visa")
+    then = now() - timedelta(seconds=31)
+    answers: list[Message] = [
+        place,
+        StockReserved(sku="a", order_id="o4", quantity=1),
+        PaymentAuthorized(order_id="o4", payment_id="pay_4", amount=Money(300, "EUR")),
+    ]
+    items = [
+        raw(
+            ORDER_INBOX,
+            "o4",
+            encode(envelop(m, producer=Principal("user", "u1"), occurred_at=then + timedelta(milliseconds=n))),
+            n,
+        )
+        for n, m in enumerate(answers)
+    ]
+    runs = []
+    for _ in range(2):  # the first run, and a replay of the same log
+        out: list[KafkaSinkMessage] = []
+        runner(orders_flow(TestingSource(items, batch_size=1), TestingSink(out), SETTINGS))
+        runs.append(sorted(m.value for m in out if m.topic != ORDER_INBOX.name))
+    assert runs[0] == runs[1], "the replay sends byte for byte what the first run sent"
+    decided = [decode(v).type for v in runs[0]]
+    assert "OrderConfirmed" in decided and "OrderCancelled" not in decided

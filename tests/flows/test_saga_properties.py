@@ -9,6 +9,8 @@ from hypothesis import strategies as st
 
 from flows.orders.logic import PAYMENT_TIMEOUT, TERMINAL
 from tests.flows.bus import Bus, cancel, place, restock
+from topology.messages import Money, RequestRefund
+from topology.topics import ORDER_COMMANDS
 
 SKUS = ("red", "blue", "green")
 
@@ -139,3 +141,21 @@ def test_cancel_after_confirmation_refunds_and_restocks() -> None:
     assert bus.stock["red"].total == 3
     [payment] = bus.gateway.payments.values()
     assert payment["captured"] == payment["refunded"] == 500
+
+
+def test_partial_refunds_add_up_and_a_repeated_request_refunds_once() -> None:
+    bus = Bus()
+    restock(bus, "red", 3)
+    place(bus, "o1", [("red", 2)])
+    bus.drain()
+    bus.command(ORDER_COMMANDS.name, "o1", RequestRefund(order_id="o1", amount=Money(100, "EUR"), reason="dented"))
+    queue = (ORDER_COMMANDS.name, "o1")
+    bus.deliver(queue)
+    bus.deliver(queue, duplicate=True)  # the same command again, as a replay can bring it
+    bus.drain()
+    [payment] = bus.gateway.payments.values()
+    assert payment["refunded"] == 100
+    bus.command(ORDER_COMMANDS.name, "o1", RequestRefund(order_id="o1", amount=Money(400, "EUR"), reason="lost"))
+    bus.drain()
+    [payment] = bus.gateway.payments.values()
+    assert payment["captured"] == payment["refunded"] == 500, "the gateway's answers are not counted twice"

@@ -24,6 +24,7 @@ from topology.messages.inventory import (
 from topology.messages.notifications import NotificationFailed, NotificationSent, SendNotification
 from topology.messages.orders import (
     CancelOrder,
+    ExpireOrderStep,
     MarkOrderDelivered,
     MarkOrderShipped,
     OrderCancelled,
@@ -54,6 +55,7 @@ ALL_MESSAGES: tuple[type[Message], ...] = (
     MarkOrderShipped,
     MarkOrderDelivered,
     RequestRefund,
+    ExpireOrderStep,
     OrderPlaced,
     OrderConfirmed,
     OrderCancelled,
@@ -99,6 +101,7 @@ __all__ = [
     "CancelOrder",
     "CapturePayment",
     "CommitStock",
+    "ExpireOrderStep",
     "MarkOrderDelivered",
     "MarkOrderShipped",
     "Message",

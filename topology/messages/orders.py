@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated
 
 import msgspec
@@ -44,6 +45,18 @@ class RequestRefund(Command, frozen=True, kw_only=True):
     order_id: Id
     amount: Money
     reason: Reason
+
+
+class ExpireOrderStep(Command, frozen=True, kw_only=True):
+    """The saga's own timer: the step waiting until ``deadline`` got no answer in time.
+
+    The orders flow sends it to itself through its inbox when the wall clock passes a
+    deadline, and cancels only when it reads it back, so a replay meets it at the same place
+    in the order's log as the first run did.
+    """
+
+    order_id: Id
+    deadline: Annotated[datetime, msgspec.Meta(tz=True)]  # aware, UTC
 
 
 class OrderPlaced(Event, frozen=True, kw_only=True):
