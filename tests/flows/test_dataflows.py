@@ -409,7 +409,7 @@ def test_an_expiry_on_any_other_topic_is_dead_lettered() -> None:
 
 @pytest.mark.parametrize("runner", RUNNERS.values(), ids=RUNNERS.keys())
 def test_a_replay_long_after_the_deadlines_decides_as_the_first_run_did(runner: Runner) -> None:
-    """After a crash the saga meets old messages whose deadlines the wall clock has passed: the log decides, not the clock."""
+    """A replay meets old messages whose deadlines the wall clock has passed: the log decides, not the clock."""
     place = PlaceOrder(order_id="o4", customer_id="u1", lines=[order_line("a", 1, 300)], payment_token="tok_visa")
     then = now() - timedelta(seconds=31)
     answers: list[Message] = [
