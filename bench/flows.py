@@ -143,32 +143,41 @@ class Timings:
 def confirmed(settings: Settings, tag: str, count: int, timeout_s: float) -> Timings:
     """Wait for ``count`` orders tagged ``tag`` to end; how long each confirmed one took.
 
-    Only Kafka timestamps are used, so how fast this reader catches up does not count.
+    Only Kafka timestamps are used, so how fast this reader catches up does not count. The
+    command and the events are on different topics, which this reader may see in either
+    order, so the timings are worked out once everything has been read.
     """
     consumer = reader(settings, ORDER_COMMANDS, ORDER_EVENTS)
     stamps: dict[str, dict[str, float]] = {}
-    timings = Timings([], [], [])
+    ended: set[str] = set()
     cancelled: set[str] = set()
     deadline = time.monotonic() + timeout_s
-    while len(timings.confirmed_at) < count and time.monotonic() < deadline:
-        for msg in consumer.consume(2000, timeout=0.5):
+    done = False  # every order ended: read on until the topics are quiet, for commands not read yet
+    while time.monotonic() < deadline:
+        batch = consumer.consume(2000, timeout=1.0 if done else 0.5)
+        if done and not batch:
+            break
+        for msg in batch:
             if msg.error() is not None:
                 continue
             event = decode(msg.value())
             order_id = event.payload.order_id  # type: ignore[attr-defined]
             if not order_id.startswith(tag):
                 continue
-            at = msg.timestamp()[1] / 1000
-            seen = stamps.setdefault(order_id, {})
-            seen.setdefault(event.type, at)
+            stamps.setdefault(order_id, {}).setdefault(event.type, msg.timestamp()[1] / 1000)
+            if event.type in ("OrderConfirmed", "OrderCancelled"):
+                ended.add(order_id)
             if event.type == "OrderCancelled":
-                cancelled.add(order_id)
-                count -= 1  # terminal, but not a confirmation: it has no latency to report
-            elif event.type == "OrderConfirmed" and "OrderPlaced" in seen and "PlaceOrder" in seen:
-                timings.placed_to_confirmed.append(at - seen["OrderPlaced"])
-                timings.command_to_confirmed.append(at - seen["PlaceOrder"])
-                timings.confirmed_at.append(at)
+                cancelled.add(order_id)  # terminal, but not a confirmation: it has no latency to report
+        done = len(ended) >= count
     consumer.close()
+    timings = Timings([], [], [])
+    for seen in stamps.values():
+        if {"PlaceOrder", "OrderPlaced", "OrderConfirmed"} <= seen.keys():
+            at = seen["OrderConfirmed"]
+            timings.placed_to_confirmed.append(at - seen["OrderPlaced"])
+            timings.command_to_confirmed.append(at - seen["PlaceOrder"])
+            timings.confirmed_at.append(at)
     if cancelled:
         print(f"note: {len(cancelled)} orders tagged {tag!r} were cancelled (e.g. a step timed out)", file=sys.stderr)
     return timings
