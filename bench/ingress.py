@@ -7,12 +7,15 @@ load generator, vegeta, into .tools/bin with ``go install``). Each ingress reque
 Kafka produce confirmed (acks=all) before the 202. Prints a table:
 
 - hello: peak requests/s of ``bench/hello.py`` (POST, 202);
+- floor: peak of ``bench/floor.py``, the hello-world plus only what every accepted command
+  must cost (one rate-limit round trip to Redis, one Kafka produce confirmed before the 202):
+  the most any such ingress can reach here, so the targets can be read against it;
 - ingress: peak accepted commands/s (202s), checked against the records on the topic;
 - latency: p50/p99 of the ingress at half its peak rate.
 
-The two peaks are measured in ``--rounds`` alternating pairs (this machine's speed drifts
-by a quarter from minute to minute); the verdicts use the medians, and the ratio is the
-median of each pair's ratio.
+The peaks are measured in ``--rounds`` alternating rounds of the three (this machine's speed
+drifts by a quarter from minute to minute); the verdicts use the medians, and the ratios are
+the medians of each round's ratio.
 """
 
 from __future__ import annotations
@@ -111,8 +114,9 @@ def main() -> None:
                 " updated_at, version) VALUES ('mug', 'Mug', '', '', '', '{}', 900, 'EUR', now(), 1)"
             )
         env = {**scope.settings.to_env(), "SHOP_RATE_WRITES_PER_S": "1000000", "SHOP_RATE_BURST": "1000000"}
-        hello_port, ingress_port = free_port(), free_port()
+        hello_port, floor_port, ingress_port = free_port(), free_port(), free_port()
         processes.append(serve("bench.hello:app", env, hello_port, folder / "hello.log"))
+        processes.append(serve("bench.floor:app_from_env()", env, floor_port, folder / "floor.log"))
         processes.append(serve("ingress.wsgi:app_from_env()", env, ingress_port, folder / "ingress.log"))
         keys = load_keys(settings, settings.stack_dir / "keys")
         body = base64.b64encode(
@@ -134,27 +138,35 @@ def main() -> None:
             for n in range(500)
         ]
         hello = [{"method": "POST", "url": f"http://127.0.0.1:{hello_port}/hello", "body": body.decode()}]
+        floor = [{"method": "POST", "url": f"http://127.0.0.1:{floor_port}/floor", "body": body.decode()}]
         hello_targets = targets_file(folder, "hello", hello)
+        floor_targets = targets_file(folder, "floor", floor)
         order_targets = targets_file(folder, "orders", orders)
-        attack(hello_targets, 2, None)  # warm up both
-        attack(order_targets, 2, None)
+        for warm in (hello_targets, floor_targets, order_targets):
+            attack(warm, 2, None)
         admin, _ = admin_client(scope.settings)
         topic = ORDER_COMMANDS.name_for(scope.settings.topic_prefix)
         partitions = [TopicPartition(topic, p) for p in range(ORDER_COMMANDS.partitions)]
-        before = sum(end_offsets(admin, partitions).values())
-        pairs = []
+        on_kafka = 0  # records the ingress rounds added (the floor writes to the same topic)
+        rounds = []
         for _ in range(args.rounds):
-            pairs.append((attack(hello_targets, args.seconds, None), attack(order_targets, args.seconds, None)))
-        on_kafka = sum(end_offsets(admin, partitions).values()) - before
-        peak = statistics.median(accepted(p, "202") for _, p in pairs)
+            hello_report = attack(hello_targets, args.seconds, None)
+            floor_report = attack(floor_targets, args.seconds, None)
+            before_orders = sum(end_offsets(admin, partitions).values())
+            order_report = attack(order_targets, args.seconds, None)
+            on_kafka += sum(end_offsets(admin, partitions).values()) - before_orders
+            rounds.append((hello_report, floor_report, order_report))
+        peak = statistics.median(accepted(p, "202") for _, _, p in rounds)
         half_report = attack(order_targets, args.seconds, max(1, int(peak / 2)))
     finally:
         stop_all(processes)
         scope.close()
-    hello_rate = statistics.median(accepted(h, "202") for h, _ in pairs)
+    hello_rate = statistics.median(accepted(h, "202") for h, _, _ in rounds)
+    floor_rate = statistics.median(accepted(f, "202") for _, f, _ in rounds)
     rows = []
-    for n, (hello_report, peak_report) in enumerate(pairs, start=1):
+    for n, (hello_report, floor_report, peak_report) in enumerate(rounds, start=1):
         rows.append((f"round {n}: hello-world (bare Falcon), peak", hello_report, accepted(hello_report, "202")))
+        rows.append((f"round {n}: floor (hello + Redis + Kafka), peak", floor_report, accepted(floor_report, "202")))
         rows.append((f"round {n}: ingress POST /v1/orders, peak", peak_report, accepted(peak_report, "202")))
     rows.append((f"ingress at half peak ({int(peak / 2)}/s)", half_report, accepted(half_report, "202")))
     print(f"\n| {'case':<46} | {'requests':>8} | {'2xx/s':>8} | {'p50 ms':>7} | {'p99 ms':>7} | {'errors':>6} |")
@@ -167,10 +179,13 @@ def main() -> None:
             f" {lat['99th'] / 1e6:>7.1f} | {errors:>6} |"
         )
     p99 = half_report["latencies"]["99th"] / 1e6
-    answers = sum(p["status_codes"].get("202", 0) for _, p in pairs)
-    print(f"\ncommands on Kafka during the peak runs: {on_kafka} (202 answers: {answers})")
-    print(f"medians: hello-world {hello_rate:,.0f}/s, ingress {peak:,.0f}/s")
-    ratio = statistics.median(accepted(p, "202") / max(accepted(h, "202"), 1e-9) for h, p in pairs)
+    answers = sum(p["status_codes"].get("202", 0) for _, _, p in rounds)
+    print(f"\ncommands on Kafka during the ingress peak runs: {on_kafka} (202 answers: {answers})")
+    print(f"medians: hello-world {hello_rate:,.0f}/s, floor {floor_rate:,.0f}/s, ingress {peak:,.0f}/s")
+    ratio = statistics.median(accepted(p, "202") / max(accepted(h, "202"), 1e-9) for h, _, p in rounds)
+    floor_ratio = statistics.median(accepted(f, "202") / max(accepted(h, "202"), 1e-9) for h, f, _ in rounds)
+    of_floor = statistics.median(accepted(p, "202") / max(accepted(f, "202"), 1e-9) for _, f, p in rounds)
+    print(f"floor / hello-world {floor_ratio:.2f}; ingress / floor {of_floor:.2f} (medians of rounds)")
     checks = [
         (f"accepted commands/s >= {TARGET_CMDS:,} (median)", peak >= TARGET_CMDS, f"{peak:,.0f}"),
         (f"ingress / hello-world >= {TARGET_RATIO} (median of rounds)", ratio >= TARGET_RATIO, f"{ratio:.2f}"),
