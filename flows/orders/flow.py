@@ -27,43 +27,14 @@ from flows import streams
 from flows.orders import logic
 from flows.outcome import Send
 from flows.streams import Cause, Incoming, Out
-from topology.messages import (
-    AdjustStock,
-    CancelOrder,
-    ExpireOrderStep,
-    MarkOrderDelivered,
-    MarkOrderShipped,
-    PaymentAuthorized,
-    PaymentCaptured,
-    PaymentDeclined,
-    PaymentRefunded,
-    PaymentVoided,
-    PlaceOrder,
-    RequestRefund,
-    StockRejected,
-    StockReserved,
-    UpsertProduct,
-)
+from topology.messages import AdjustStock, ExpireOrderStep, UpsertProduct
 from topology.settings import Settings
 from topology.topics import CATALOG_COMMANDS, INVENTORY_COMMANDS, ORDER_INBOX, PARTNER_COMMANDS
 
 SERVICE = "orders"
-SAGA_MESSAGES = (
-    PlaceOrder,
-    CancelOrder,
-    MarkOrderShipped,
-    MarkOrderDelivered,
-    RequestRefund,
-    StockReserved,
-    StockRejected,
-    PaymentAuthorized,
-    PaymentDeclined,
-    PaymentCaptured,
-    PaymentVoided,
-    PaymentRefunded,
-)
 FORWARDED = (AdjustStock, UpsertProduct)  # partner commands this flow validates and passes on
 TIMERS = (ExpireOrderStep,)  # what the saga sends itself; read from the inbox only
+SAGA_MESSAGES = tuple(m for m in ORDER_INBOX.messages if m not in TIMERS)  # forwarded to the inbox
 
 
 class OrderSaga(StatefulLogic[Incoming, list[Out], Any]):
