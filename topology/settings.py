@@ -104,6 +104,8 @@ class Settings(BaseSettings):
     # How long a flow's producer gathers records into one request per broker (latency for fewer requests).
     flow_linger_ms: int = Field(5, ge=0, le=1000)
     recovery_partitions: int = Field(1, ge=1, le=64)
+    # How long the orders saga waits for a stock or payment answer before it cancels the order.
+    order_step_timeout_s: float = Field(30.0, gt=0, le=86_400)
 
     # Ingress (the HTTP API under gunicorn)
     ingress_port: int = Field(18000, ge=1, le=65535)

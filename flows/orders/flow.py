@@ -14,7 +14,7 @@ Run: ``python -m bytewax.run "flows.orders.flow:build_flow()"`` (``shopstream fl
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import bytewax.operators as op
@@ -51,11 +51,14 @@ class OrderSaga(StatefulLogic[Incoming, list[Out], Any]):
     next answer is None.
     """
 
-    def __init__(self, resume: tuple[logic.Order, Cause, int] | None, prefix: str) -> None:
+    def __init__(
+        self, resume: tuple[logic.Order, Cause, int] | None, prefix: str, deadlines: logic.Deadlines = logic.DEADLINES
+    ) -> None:
         self.order: logic.Order | None = resume[0] if resume is not None else None
         self.cause: Cause | None = resume[1] if resume is not None else None
         self.version = resume[2] if resume is not None else 0  # of the order, carried by its events as seq
         self.prefix = prefix
+        self.deadlines = deadlines
         self.scheduled: datetime | None = None  # what Bytewax holds for this key (not snapshotted: a load starts empty)
         # The deadline whose expiry is on its way through the inbox. Not snapshotted: after a
         # restart a passed deadline sends its expiry again, with the same id (a no-op if both come).
@@ -68,7 +71,9 @@ class OrderSaga(StatefulLogic[Incoming, list[Out], Any]):
     def on_item(self, value: Incoming) -> tuple[list[list[Out]], bool]:
         self.cause = Cause.of(value.envelope)
         envelope = value.envelope
-        self.order, sends = logic.handle(self.order, envelope.payload, envelope.occurred_at, envelope.id)
+        self.order, sends = logic.handle(
+            self.order, envelope.payload, envelope.occurred_at, envelope.id, self.deadlines
+        )
         return self._emit(sends, self.cause), self.order is None  # DISCARD when None
 
     def notify_at(self) -> datetime | None:
@@ -131,7 +136,9 @@ def build_flow(
     forwarded = op.flat_map("forward", routed.trues, lambda item: forward(item, prefix))
     queued = op.map("queue", routed.falses, lambda item: to_inbox(item, inbox))
     keyed = op.key_on("key", read.trues, lambda item: item.envelope.payload.order_id)  # type: ignore[attr-defined]
-    saga = op.stateful("saga", keyed, lambda resume: OrderSaga(resume, prefix))
+    step = timedelta(seconds=settings.order_step_timeout_s)
+    deadlines = logic.Deadlines(reserve=step, payment=step)
+    saga = op.stateful("saga", keyed, lambda resume: OrderSaga(resume, prefix, deadlines))
     emitted = op.flat_map("flatten", saga, lambda key_outs: key_outs[1])
     streams.output(op.merge("all", emitted, forwarded, queued, dead), sink, settings)
     return flow

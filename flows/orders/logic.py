@@ -63,6 +63,17 @@ PAYMENT_TIMEOUT = timedelta(seconds=30)
 
 
 @dataclass(frozen=True)
+class Deadlines:
+    """How long each step waits for its answer before the order is cancelled."""
+
+    reserve: timedelta = RESERVE_TIMEOUT
+    payment: timedelta = PAYMENT_TIMEOUT
+
+
+DEADLINES = Deadlines()
+
+
+@dataclass(frozen=True)
 class Order:
     order_id: str
     customer_id: str
@@ -107,7 +118,7 @@ def _notify(order: Order, template: str, body: str) -> Send:
     )
 
 
-def place(command: PlaceOrder, now: datetime) -> Result:
+def place(command: PlaceOrder, now: datetime, deadlines: Deadlines = DEADLINES) -> Result:
     quantities: dict[str, int] = {}
     for line in command.lines:
         quantities[line.sku] = quantities.get(line.sku, 0) + line.quantity
@@ -120,7 +131,7 @@ def place(command: PlaceOrder, now: datetime) -> Result:
         total=Money(amount, next(iter(currencies))),
         payment_token=command.payment_token,
         status="reserving",
-        deadline=now + RESERVE_TIMEOUT,
+        deadline=now + deadlines.reserve,
         pending=frozenset(quantities),
     )
     placed = OrderPlaced(order_id=order.order_id, customer_id=order.customer_id, lines=command.lines, total=order.total)
@@ -178,8 +189,8 @@ def _cancel(order: Order, reason: str) -> Result:
     return cancelled, [*sends, *_cancelled_events(cancelled)]
 
 
-def _authorize(order: Order, now: datetime) -> Result:
-    authorizing = replace(order, status="authorizing", payment="authorizing", deadline=now + PAYMENT_TIMEOUT)
+def _authorize(order: Order, now: datetime, deadlines: Deadlines) -> Result:
+    authorizing = replace(order, status="authorizing", payment="authorizing", deadline=now + deadlines.payment)
     command = AuthorizePayment(order_id=order.order_id, amount=order.total, payment_token=order.payment_token)
     return authorizing, [Send(PAYMENT_COMMANDS, order.order_id, command)]
 
@@ -200,20 +211,22 @@ def _confirm(order: Order, payment_id: str) -> Result:
     return confirmed, sends
 
 
-def handle(order: Order | None, message: Message, now: datetime, message_id: str) -> Result:
+def handle(
+    order: Order | None, message: Message, now: datetime, message_id: str, deadlines: Deadlines = DEADLINES
+) -> Result:
     """Apply one command or event (``message_id`` is its envelope id) to the order.
 
     Returns the new state and what to send.
     """
     if isinstance(message, PlaceOrder):
-        return (order, []) if order is not None else place(message, now)
+        return (order, []) if order is not None else place(message, now, deadlines)
     if order is None:
         return _orphan(message)
     match message:
         case StockReserved(sku=sku):
             if order.status == "reserving" and sku in order.pending:
                 order = replace(order, pending=order.pending - {sku}, reserved=order.reserved | {sku})
-                return _authorize(order, now) if not order.pending else (order, [])
+                return _authorize(order, now, deadlines) if not order.pending else (order, [])
             if sku in order.pending:  # the order moved on while this reservation was in flight: give it back
                 released = replace(order, pending=order.pending - {sku})
                 return released, [Send(INVENTORY_COMMANDS, sku, ReleaseStock(sku=sku, order_id=order.order_id))]

@@ -37,9 +37,10 @@ class LiveFlows:
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     run_id: str = field(default_factory=lambda: uuid.uuid4().hex[:10])
     producer: Producer | None = None
+    env: dict[str, str] = field(default_factory=dict)  # more SHOP_* settings for the flow processes
 
     def start(self, name: str) -> None:
-        env = {**os.environ, "SHOP_TOPIC_PREFIX": self.settings.topic_prefix, "SHOP_FLOW_EPOCH_MS": "100"}
+        env = {**os.environ, "SHOP_TOPIC_PREFIX": self.settings.topic_prefix, "SHOP_FLOW_EPOCH_MS": "100", **self.env}
         log = (self.logs / f"{name}.log").open("ab")
         self.processes[name] = subprocess.Popen(
             [str(BIN / "shopstream"), "flow", name],

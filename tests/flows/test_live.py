@@ -21,17 +21,30 @@ pytestmark = pytest.mark.stack
 SKUS = [f"sku-{i}" for i in range(10)]
 
 
-@pytest.fixture
-def live(settings: Settings, ns: Namespace, tmp_path: Path) -> Iterator[LiveFlows]:
+def running(settings: Settings, ns: Namespace, logs: Path, env: dict[str, str]) -> Iterator[LiveFlows]:
     private = settings.model_copy(update={"topic_prefix": f"{ns.prefix}."})
     prepare(private)
-    flows = LiveFlows(private, tmp_path)
+    flows = LiveFlows(private, logs, env=env)
     for name in FLOWS:
         flows.start(name)
     yield flows
     flows.stop()
     cleanup(private)
     delete_topics_with_prefix(settings, private.topic_prefix)
+
+
+@pytest.fixture
+def live(settings: Settings, ns: Namespace, tmp_path: Path) -> Iterator[LiveFlows]:
+    yield from running(settings, ns, tmp_path, {})
+
+
+@pytest.fixture
+def live_short_deadlines(settings: Settings, ns: Namespace, tmp_path: Path) -> Iterator[LiveFlows]:
+    """The flows with a 2 s step deadline (an outage of a few seconds outlasts every deadline in flight).
+
+    With the default 1 s epoch: a kill loses up to a second of outputs that the replay must re-send.
+    """
+    yield from running(settings, ns, tmp_path, {"SHOP_ORDER_STEP_TIMEOUT_S": "2", "SHOP_FLOW_EPOCH_MS": "1000"})
 
 
 def check(live: LiveFlows, seen: Observed, stock: dict[str, int], orders: dict[str, list[tuple[str, int]]]) -> None:
@@ -127,3 +140,43 @@ def test_sigkill_under_load_loses_nothing_and_duplicates_nothing(live: LiveFlows
     check(live, seen, stock, orders)
     replayed = len(seen.events) - len({e.id for e in seen.events})
     print(f"records re-sent after the kills (same id, absorbed downstream): {replayed}")
+
+
+def test_a_restart_after_the_deadlines_passed_contradicts_nothing_sent_before(live_short_deadlines: LiveFlows) -> None:
+    """The orders flow is down longer than its deadlines while stock and payments keep answering.
+
+    On restart the saga replays the epoch the kill cut short, whose stock commits and captures
+    already went out, with every deadline of it passed by the wall clock: it must re-send
+    those, not cancel the orders (deciding by the clock, it did, and the committed units were lost).
+    """
+    live = live_short_deadlines
+    rng = random.Random(13)
+    stock = {sku: 60 for sku in SKUS}
+    for sku, units in stock.items():
+        live.restock(sku, units)
+    warm_up = f"{live.run_id}-warm"
+    live.place(warm_up, [(SKUS[0], 1)])
+    live.flush()
+    assert warm_up in observe(live.settings, {warm_up}, timeout_s=60).final(), "the flows never started"
+    orders = {f"{live.run_id}-d{i:04d}": [(rng.choice(SKUS), rng.randint(1, 2))] for i in range(400)}
+    pending = list(orders.items())
+    orders[warm_up] = [(SKUS[0], 1)]  # counted with the rest: its 2 s may have run out while the flows started
+
+    def steady_stream() -> None:  # ~100 orders/s for ~4 s
+        sender = LiveFlows(live.settings, live.logs)
+        for index, (order_id, lines) in enumerate(pending):
+            sender.place(order_id, lines)
+            if index % 10 == 9:
+                sender.flush()
+                time.sleep(0.1)
+        sender.flush()
+
+    stream = threading.Thread(target=steady_stream)
+    stream.start()
+    time.sleep(1.5)
+    live.kill("orders")  # mid-stream, with the last epoch's confirmations on their way
+    time.sleep(4)  # every deadline in flight passes; inventory and payments answer meanwhile
+    live.start("orders")
+    stream.join()
+    seen = observe(live.settings, set(orders), timeout_s=120)
+    check(live, seen, stock, orders)
