@@ -145,9 +145,9 @@ def test_sigkill_under_load_loses_nothing_and_duplicates_nothing(live: LiveFlows
 def test_a_restart_after_the_deadlines_passed_contradicts_nothing_sent_before(live_short_deadlines: LiveFlows) -> None:
     """The orders flow is down longer than its deadlines while stock and payments keep answering.
 
-    On restart the saga replays the epoch the kill cut short, whose stock commits and captures
-    already went out, with every deadline of it passed by the wall clock: it must re-send
-    those, not cancel the orders (deciding by the clock, it did, and the committed units were lost).
+    On restart the saga replays the epoch the kill cut short (its stock commits and captures
+    already went out) with every deadline in it passed by the wall clock, and meets the answers
+    that came while it was down: whatever it decides must agree with what was already sent.
     """
     live = live_short_deadlines
     rng = random.Random(13)
