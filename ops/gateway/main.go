@@ -7,6 +7,11 @@
 // to a journal before it is answered and the journal is replayed at start, so a restart (or
 // a SIGKILL) keeps every payment and idempotency record. Faults live in memory only.
 //
+// As at real providers, an idempotency key is remembered for a day (-key-ttl), and so is a
+// sent message; payments are kept. Expired records leave memory every minute, and the journal
+// is rewritten without them at start and whenever it holds more than twice what is live, so
+// neither grows with the stand-in's age.
+//
 // It is written in Go so that, on a machine the flows share with it, the provider's own cost
 // stays small next to theirs: a real provider does not run on our cores at all.
 //
@@ -26,7 +31,7 @@
 //	PUT  /_admin/faults              {mode: "none"|"error"|"slow", rate: 0..1, delay_s, count}
 //	GET  /healthz
 //
-// Run: gateway -listen 127.0.0.1:18080 -journal .stack/data/gateway/journal.jsonl
+// Run: gateway -listen 127.0.0.1:18080 -journal .stack/data/gateway/journal.jsonl [-key-ttl 24h]
 package main
 
 import (
@@ -65,17 +70,19 @@ type Payment struct {
 }
 
 type Message struct {
-	ID      string `json:"id"`
-	Channel string `json:"channel"`
-	To      string `json:"to"`
-	Body    string `json:"body"`
+	ID      string    `json:"id"`
+	Channel string    `json:"channel"`
+	To      string    `json:"to"`
+	Body    string    `json:"body"`
+	At      time.Time `json:"at"`
 }
 
-// answer is what an idempotent write returned the first time.
+// answer is what an idempotent write returned the first time, and when.
 type answer struct {
 	Fingerprint string          `json:"fingerprint"`
 	Status      int             `json:"status"`
 	Body        json.RawMessage `json:"body"`
+	At          time.Time       `json:"at"`
 }
 
 // entry is one journal line: the answer under its key and the state it left behind.
@@ -99,12 +106,19 @@ type provider struct {
 	payments map[string]*Payment
 	messages []Message
 	faults   faults
+	path     string
+	keyTTL   time.Duration
 	journal  *os.File
 	out      *bufio.Writer
+	lines    int // lines in the journal file
 }
 
-func open(path string) (*provider, error) {
-	p := &provider{answers: map[string]answer{}, payments: map[string]*Payment{}, faults: faults{Mode: "none", DelayS: 5}}
+func open(path string, keyTTL time.Duration) (*provider, error) {
+	p := &provider{
+		answers: map[string]answer{}, payments: map[string]*Payment{}, faults: faults{Mode: "none", DelayS: 5},
+		path: path, keyTTL: keyTTL,
+	}
+	loaded := time.Now().UTC()
 	if f, err := os.Open(path); err == nil {
 		lines := bufio.NewScanner(f)
 		lines.Buffer(make([]byte, 1<<20), 1<<20)
@@ -113,22 +127,117 @@ func open(path string) (*provider, error) {
 			if err := json.Unmarshal(lines.Bytes(), &e); err != nil {
 				break // a torn last line from a crash mid-write: everything before it stands
 			}
+			if e.Answer.At.IsZero() { // journals from before records had a time: their day starts now
+				e.Answer.At = loaded
+			}
+			if e.Message != nil && e.Message.At.IsZero() {
+				e.Message.At = loaded
+			}
 			p.apply(e)
+			p.lines++
 		}
 		f.Close()
 	} else if !errors.Is(err, os.ErrNotExist) {
 		return nil, err
 	}
-	journal, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	if err != nil {
+	p.expire(loaded)
+	if err := p.compact(); err != nil {
 		return nil, err
 	}
-	p.journal, p.out = journal, bufio.NewWriter(journal)
 	return p, nil
 }
 
+// expire forgets idempotency records and messages older than the key TTL; payments stay.
+func (p *provider) expire(now time.Time) {
+	cutoff := now.Add(-p.keyTTL)
+	for key, seen := range p.answers {
+		if seen.At.Before(cutoff) {
+			delete(p.answers, key)
+		}
+	}
+	kept := p.messages[:0]
+	for _, message := range p.messages {
+		if !message.At.Before(cutoff) {
+			kept = append(kept, message)
+		}
+	}
+	p.messages = kept
+}
+
+// live is how many journal lines the current state needs.
+func (p *provider) live() int {
+	return len(p.answers) + len(p.payments) + len(p.messages)
+}
+
+// compact rewrites the journal with what is live (written aside, synced, then renamed over it).
+func (p *provider) compact() error {
+	if p.out != nil {
+		if err := p.out.Flush(); err != nil {
+			return err
+		}
+		p.journal.Close()
+	}
+	aside := p.path + ".compacting"
+	f, err := os.Create(aside)
+	if err != nil {
+		return err
+	}
+	out := bufio.NewWriter(f)
+	written := 0
+	put := func(e entry) {
+		line, _ := json.Marshal(e)
+		out.Write(line)
+		out.WriteByte('\n')
+		written++
+	}
+	for key, seen := range p.answers {
+		put(entry{Key: key, Answer: seen})
+	}
+	for _, payment := range p.payments {
+		put(entry{Payment: payment})
+	}
+	for i := range p.messages {
+		put(entry{Message: &p.messages[i]})
+	}
+	if err := out.Flush(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	f.Close()
+	if err := os.Rename(aside, p.path); err != nil {
+		return err
+	}
+	journal, err := os.OpenFile(p.path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return err
+	}
+	p.journal, p.out, p.lines = journal, bufio.NewWriter(journal), written
+	return nil
+}
+
+// tidy runs every interval: expired records leave memory, and a journal grown past twice the
+// live state (plus some slack) is compacted.
+func (p *provider) tidy(interval time.Duration) {
+	for now := range time.Tick(interval) {
+		p.mu.Lock()
+		p.expire(now.UTC())
+		if p.lines > 2*p.live()+1000 {
+			if err := p.compact(); err != nil {
+				log.Fatalf("gateway: cannot compact the journal %s: %v", p.path, err)
+			}
+		}
+		p.mu.Unlock()
+	}
+}
+
 func (p *provider) apply(e entry) {
-	p.answers[e.Key] = e.Answer
+	if e.Key != "" { // lines a compaction wrote for payments and messages carry no key
+		p.answers[e.Key] = e.Answer
+	}
 	if e.Payment != nil {
 		copied := *e.Payment
 		p.payments[copied.ID] = &copied
@@ -149,6 +258,7 @@ func (p *provider) record(e entry) error {
 	if err := p.out.Flush(); err != nil {
 		return err
 	}
+	p.lines++
 	p.apply(e)
 	return nil
 }
@@ -248,7 +358,11 @@ func (p *provider) write(w http.ResponseWriter, r *http.Request, name string, op
 	}
 	status, result, payment, message := op(p, body, target)
 	data, _ := json.Marshal(result)
-	if err := p.record(entry{key, answer{fingerprint, status, data}, payment, message}); err != nil {
+	now := time.Now().UTC()
+	if message != nil {
+		message.At = now
+	}
+	if err := p.record(entry{key, answer{fingerprint, status, data, now}, payment, message}); err != nil {
 		problem(w, http.StatusInternalServerError, "journal write failed", err.Error())
 		return
 	}
@@ -442,11 +556,13 @@ func (p *provider) routes() *http.ServeMux {
 func main() {
 	listen := flag.String("listen", "127.0.0.1:18080", "address to serve on")
 	journal := flag.String("journal", "gateway.jsonl", "append-only journal of every write")
+	keyTTL := flag.Duration("key-ttl", 24*time.Hour, "how long an idempotency key (and a sent message) is remembered")
 	flag.Parse()
-	p, err := open(*journal)
+	p, err := open(*journal, *keyTTL)
 	if err != nil {
 		log.Fatalf("gateway: cannot open the journal %s: %v", *journal, err)
 	}
+	go p.tidy(min(time.Minute, max(*keyTTL/4, 100*time.Millisecond)))
 	log.Printf("gateway: %d payments, %d idempotency records from %s; serving on %s",
 		len(p.payments), len(p.answers), *journal, *listen)
 	server := &http.Server{Addr: *listen, Handler: p.routes(), ReadHeaderTimeout: 10 * time.Second}

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import subprocess
+import time
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
 
 from flows.exceptions import GatewayUnavailable
 from flows.payments.gateway import Approved, Call, Declined, FakeGateway, HttpGateway, PaymentGateway
+from ops.stack.stores import Gateway
+from tests.conftest import free_port
 from topology.messages import Money
 from topology.settings import Settings
 
@@ -120,3 +125,61 @@ def test_calls_out_at_once_are_capped_and_the_rest_go_synchronously(settings: Se
     assert all(isinstance(answer(), Approved) for answer in answers)
     assert gateway.out == 0
     assert len(gateway.idle) == 3, "the two out and one the synchronous calls shared, all back in the pool"
+
+
+@pytest.mark.stack
+def test_the_stand_in_forgets_keys_after_their_ttl_keeps_payments_and_compacts_its_journal(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """Idempotency keys live a day at real providers (here 1 s); the journal stays the size of what is live."""
+    binary = Gateway(settings).binary  # built by the stack from ops/gateway
+    journal = tmp_path / "journal.jsonl"
+
+    def serve() -> tuple[subprocess.Popen[bytes], str]:
+        port = free_port()
+        process = subprocess.Popen(
+            [str(binary), "-listen", f"127.0.0.1:{port}", "-journal", str(journal), "-key-ttl", "1s"],
+            stderr=subprocess.DEVNULL,
+        )
+        url = f"http://127.0.0.1:{port}"
+        for _ in range(100):
+            try:
+                httpx.get(f"{url}/healthz", timeout=0.5)
+                return process, url
+            except httpx.TransportError:
+                time.sleep(0.05)
+        process.kill()
+        raise AssertionError("the stand-in did not start")
+
+    def authorize(url: str, key: str, amount: int) -> httpx.Response:
+        body = {"amount": amount, "currency": "EUR", "token": "tok_visa", "order_id": "ttl-1"}
+        return httpx.post(f"{url}/v1/payments", json=body, headers={"Idempotency-Key": key}, timeout=5)
+
+    process, url = serve()
+    try:
+        first = authorize(url, "k1", 500)
+        assert authorize(url, "k1", 500).json() == first.json(), "within the TTL: the first answer again"
+        assert authorize(url, "k1", 700).status_code == 409, "within the TTL: another body is refused"
+        for n in range(50):
+            paid = authorize(url, f"many-{n}", 100).json()["id"]
+            httpx.post(f"{url}/v1/payments/{paid}/capture", headers={"Idempotency-Key": f"cap-{n}"}, timeout=5)
+        time.sleep(2.5)  # past the TTL, and past a tidy-up
+        after = authorize(url, "k1", 700)
+        assert after.status_code == 201 and after.json()["id"] != first.json()["id"], "the key was forgotten"
+        payment = httpx.get(f"{url}/v1/payments/{first.json()['id']}", timeout=5)
+        assert payment.status_code == 200, "payments are kept"
+    finally:
+        process.kill()
+        process.wait(10)
+    lines_before = len(journal.read_text().splitlines())
+    time.sleep(1.5)  # every key expires by the time it starts again
+    process, url = serve()
+    try:
+        assert httpx.get(f"{url}/v1/payments/{first.json()['id']}", timeout=5).status_code == 200
+    finally:
+        process.kill()
+        process.wait(10)
+    lines = journal.read_text().splitlines()
+    assert lines_before == 102, "every write was journalled"
+    assert len(lines) == 52, "compacted at start: the 52 payments (50 captured), no expired key"
+    assert sum('"captured"' in line and '"state":"captured"' in line for line in lines) == 50
