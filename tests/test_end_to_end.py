@@ -1,0 +1,126 @@
+"""The system end to end, as ``make run`` runs it: HTTP in, the flows, the sinks, and reads back over HTTP.
+
+Everything under private names (tests.sinks.harness.Scope): gunicorn serving the ingress, the
+orders, inventory, payments and catalog flows, and the PostgreSQL and Redis sinks, each its
+own process on the real stack. A product and its stock go in through the API, a customer
+orders, and the order's status (read from the replica the PostgreSQL sink feeds) and the stock
+level (from Redis, which the Redis sink fills) come back through the API.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from ingress.auth.tokens import Principal, Role
+from ingress.wsgi import load_keys
+from tests.conftest import free_port
+from tests.processes import stop_all
+from tests.sinks.harness import Scope
+from topology.settings import PROJECT_ROOT, Settings
+
+pytestmark = pytest.mark.stack
+BIN = Path(sys.executable).parent
+FLOWS = ("orders", "inventory", "payments", "catalog")
+SINKS = ("postgres", "redis")
+
+
+@pytest.fixture
+def system(settings: Settings, tmp_path: Path) -> Iterator[tuple[Scope, str]]:
+    scope = Scope(settings, tmp_path)
+    port = free_port()
+    env = {**os.environ, **scope.settings.to_env(), "SHOP_INGRESS_PORT": str(port), "SHOP_INGRESS_WORKERS": "1"}
+    processes: list[subprocess.Popen[bytes]] = []
+
+    def spawn(name: str, argv: list[str]) -> None:
+        log = (tmp_path / f"{name}.log").open("ab")
+        processes.append(
+            subprocess.Popen(
+                argv, cwd=PROJECT_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            )
+        )
+
+    spawn("ingress", [str(BIN / "gunicorn"), "-c", "ingress/gunicorn.conf.py", "ingress.wsgi:app_from_env()"])
+    for flow in FLOWS:
+        spawn(flow, [str(BIN / "shopstream"), "flow", flow])
+    for sink in SINKS:
+        spawn(f"sink-{sink}", [str(BIN / "shopstream"), "sink", sink])
+    base = f"http://127.0.0.1:{port}"
+    try:
+        eventually(lambda: httpx.get(f"{base}/healthz", timeout=2).status_code == 200, 60, "the ingress never started")
+        yield scope, base
+    finally:
+        stop_all(processes)
+        scope.close()
+
+
+def eventually(check: Callable[[], Any], timeout_s: float, failure: str) -> Any:
+    """``check()`` until it gives something true (transport errors count as not yet)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            result = check()
+        except httpx.TransportError:
+            result = None
+        if result:
+            return result
+        assert time.monotonic() < deadline, failure
+        time.sleep(0.25)
+
+
+def test_an_order_placed_over_http_is_confirmed_and_read_back(system: tuple[Scope, str]) -> None:
+    scope, base = system
+    keys = load_keys(scope.settings, scope.settings.stack_dir / "keys")  # the ring the ingress verifies with
+
+    def bearer(subject: str, role: Role) -> dict[str, str]:
+        token = keys.issue(Principal(subject, "user", frozenset({role})), timedelta(minutes=10))
+        return {"Authorization": f"Bearer {token}"}
+
+    admin, ann = bearer("root", "admin"), bearer("ann", "customer")
+    with httpx.Client(base_url=base, timeout=10) as api:
+        product = {"title": "Blue mug", "price_amount": 1250, "currency": "EUR"}
+        assert api.put("/v1/products/mug-e2e", json=product, headers=admin).status_code == 202
+        restock = api.post("/v1/stock/mug-e2e/adjustments", json={"delta": 5, "reason": "delivery"}, headers=admin)
+        assert restock.status_code == 202, restock.text
+        eventually(
+            lambda: api.get("/v1/stock/mug-e2e", headers=admin).json().get("available") == 5,
+            60,
+            "the stock never reached the read model",
+        )
+        order = {"lines": [{"sku": "mug-e2e", "quantity": 2}], "payment_token": "tok_visa"}
+        placed = eventually(
+            lambda: (r := api.post("/v1/orders", json=order, headers=ann)).status_code == 202 and r,
+            60,
+            "the catalog price never reached the replica",
+        )
+        status_url = placed.json()["status_url"]
+        confirmed = eventually(
+            lambda: (
+                (r := api.get(status_url, params={"wait": 2}, headers=ann)).status_code == 200
+                and r.json()["status"] == "confirmed"
+                and r.json()
+            ),
+            90,
+            "the order was never confirmed in the read model",
+        )
+        assert confirmed["customer_id"] == "ann"
+        assert confirmed["total_amount"] == 2500
+        assert [line["sku"] for line in confirmed["lines"]] == ["mug-e2e"]
+        assert [h["status"] for h in confirmed["history"]][:1] == ["placed"]
+        level = eventually(
+            lambda: (r := api.get("/v1/stock/mug-e2e", headers=admin).json())["total"] == 3 and r,
+            60,
+            "the committed units never left the stock level",
+        )
+        assert level["available"] == 3 and level["reserved"] == 0
+        other = api.get(status_url, headers=bearer("bob", "customer"))
+        assert other.status_code == 404, "another customer does not learn the order exists"
