@@ -105,22 +105,22 @@ def test_a_thousand_orders_race_for_limited_stock(live: LiveFlows) -> None:
     assert all(r.ok for r in flow_health.values()), flow_health
 
 
-def test_sigkill_under_load_loses_nothing_and_duplicates_nothing(live: LiveFlows) -> None:
-    rng = random.Random(11)
-    stock = {sku: 80 for sku in SKUS}
-    for sku, units in stock.items():
-        live.restock(sku, units)
+def stocked_and_warm(live: LiveFlows, units: int) -> tuple[dict[str, int], dict[str, list[tuple[str, int]]]]:
+    """Every SKU restocked, then one order through the flows; it is returned to be counted with the rest."""
+    stock = {sku: units for sku in SKUS}
+    for sku, count in stock.items():
+        live.restock(sku, count)
     warm_up = f"{live.run_id}-warm"
     live.place(warm_up, [(SKUS[0], 1)])
     live.flush()
     assert warm_up in observe(live.settings, {warm_up}, timeout_s=60).final(), "the flows never started"
-    stock[SKUS[0]] -= 1
-    orders: dict[str, list[tuple[str, int]]] = {}
-    for i in range(900):
-        orders[f"{live.run_id}-k{i:04d}"] = [(rng.choice(SKUS), rng.randint(1, 2))]
-    pending = list(orders.items())
+    return stock, {warm_up: [(SKUS[0], 1)]}
 
-    def steady_stream() -> None:  # ~100 orders/s for ~9 s while the flows are being killed
+
+def stream(live: LiveFlows, pending: list[tuple[str, list[tuple[str, int]]]]) -> threading.Thread:
+    """The orders placed at ~100 a second on a thread (and producer) of their own, already started."""
+
+    def steady() -> None:
         sender = LiveFlows(live.settings, live.logs)
         for index, (order_id, lines) in enumerate(pending):
             sender.place(order_id, lines)
@@ -129,13 +129,22 @@ def test_sigkill_under_load_loses_nothing_and_duplicates_nothing(live: LiveFlows
                 time.sleep(0.1)
         sender.flush()
 
-    stream = threading.Thread(target=steady_stream)
-    stream.start()
+    thread = threading.Thread(target=steady)
+    thread.start()
+    return thread
+
+
+def test_sigkill_under_load_loses_nothing_and_duplicates_nothing(live: LiveFlows) -> None:
+    rng = random.Random(11)
+    stock, orders = stocked_and_warm(live, 80)
+    pending = [(f"{live.run_id}-k{i:04d}", [(rng.choice(SKUS), rng.randint(1, 2))]) for i in range(900)]
+    orders.update(pending)
+    placing = stream(live, pending)  # ~9 s while the flows are being killed
     for victim in ("orders", "inventory", "payments", "orders"):
         time.sleep(1.5)
         live.kill(victim)  # mid-stream: records are in flight in and out of the victim
         live.start(victim)
-    stream.join()
+    placing.join()
     seen = observe(live.settings, set(orders), timeout_s=240)
     check(live, seen, stock, orders)
     replayed = len(seen.events) - len({e.id for e in seen.events})
@@ -148,35 +157,18 @@ def test_a_restart_after_the_deadlines_passed_contradicts_nothing_sent_before(li
     On restart the saga replays the epoch the kill cut short (its stock commits and captures
     already went out) with every deadline in it passed by the wall clock, and meets the answers
     that came while it was down: whatever it decides must agree with what was already sent.
+    The warm-up order is counted with the rest: its 2 s may run out while the flows start.
     """
     live = live_short_deadlines
     rng = random.Random(13)
-    stock = {sku: 60 for sku in SKUS}
-    for sku, units in stock.items():
-        live.restock(sku, units)
-    warm_up = f"{live.run_id}-warm"
-    live.place(warm_up, [(SKUS[0], 1)])
-    live.flush()
-    assert warm_up in observe(live.settings, {warm_up}, timeout_s=60).final(), "the flows never started"
-    orders = {f"{live.run_id}-d{i:04d}": [(rng.choice(SKUS), rng.randint(1, 2))] for i in range(400)}
-    pending = list(orders.items())
-    orders[warm_up] = [(SKUS[0], 1)]  # counted with the rest: its 2 s may have run out while the flows started
-
-    def steady_stream() -> None:  # ~100 orders/s for ~4 s
-        sender = LiveFlows(live.settings, live.logs)
-        for index, (order_id, lines) in enumerate(pending):
-            sender.place(order_id, lines)
-            if index % 10 == 9:
-                sender.flush()
-                time.sleep(0.1)
-        sender.flush()
-
-    stream = threading.Thread(target=steady_stream)
-    stream.start()
+    stock, orders = stocked_and_warm(live, 60)
+    pending = [(f"{live.run_id}-d{i:04d}", [(rng.choice(SKUS), rng.randint(1, 2))]) for i in range(400)]
+    orders.update(pending)
+    placing = stream(live, pending)  # ~4 s
     time.sleep(1.5)
     live.kill("orders")  # mid-stream, with the last epoch's confirmations on their way
     time.sleep(4)  # every deadline in flight passes; inventory and payments answer meanwhile
     live.start("orders")
-    stream.join()
+    placing.join()
     seen = observe(live.settings, set(orders), timeout_s=120)
     check(live, seen, stock, orders)
