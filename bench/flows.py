@@ -32,7 +32,7 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic, OffsetSpec
 
 from flows.orders.logic import order_line
-from ops.flowrun import recovery_dir
+from ops.flowrun import recovery_root
 from ops.kafka_admin import admin_client, delete_topics_with_prefix, end_offsets, list_offsets
 from ops.topology_admin import apply
 from topology.envelope import Principal, decode, encode, envelop
@@ -269,8 +269,7 @@ def main() -> None:
             process.terminate()
         for process in processes:
             process.wait(30)
-        for name in FLOWS:
-            shutil.rmtree(recovery_dir(settings, name), ignore_errors=True)
+        shutil.rmtree(recovery_root(settings), ignore_errors=True)
         delete_topics_with_prefix(settings, settings.topic_prefix)
     placed = sorted(paced_run.placed_to_confirmed)
     command = sorted(paced_run.command_to_confirmed)

@@ -26,9 +26,13 @@ FLOWS = tuple(p.name for p in PROCESSES if p.kind == "flow")
 BUILT = ("orders", "inventory", "payments", "users", "catalog", "notifications")
 
 
+def recovery_root(settings: Settings) -> Path:
+    """The folder of every flow's recovery store under these settings' topic prefix."""
+    return settings.recovery_dir / (settings.topic_prefix.rstrip(".") or "default")
+
+
 def recovery_dir(settings: Settings, name: str) -> Path:
-    prefix = settings.topic_prefix.rstrip(".") or "default"
-    return settings.recovery_dir / prefix / name
+    return recovery_root(settings) / name
 
 
 def argv(settings: Settings, name: str) -> list[str]:

@@ -10,6 +10,7 @@ level (from Redis, which the Redis sink fills) come back through the API.
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -23,6 +24,7 @@ import pytest
 
 from ingress.auth.tokens import Principal, Role
 from ingress.wsgi import load_keys
+from ops.flowrun import recovery_root
 from tests.conftest import free_port
 from tests.processes import stop_all
 from tests.sinks.harness import Scope
@@ -60,6 +62,7 @@ def system(settings: Settings, tmp_path: Path) -> Iterator[tuple[Scope, str]]:
         yield scope, base
     finally:
         stop_all(processes)
+        shutil.rmtree(recovery_root(scope.settings), ignore_errors=True)
         scope.close()
 
 

@@ -18,7 +18,7 @@ import httpx
 from confluent_kafka import Consumer, Producer
 
 from flows.orders.logic import order_line
-from ops.flowrun import recovery_dir
+from ops.flowrun import recovery_root
 from ops.topology_admin import apply
 from tests.processes import stop_all
 from topology.envelope import Envelope, Principal, decode, encode, envelop
@@ -149,8 +149,7 @@ def gateway_stats(settings: Settings) -> dict[str, dict[str, int]]:
 
 
 def cleanup(settings: Settings) -> None:
-    for name in FLOWS:
-        shutil.rmtree(recovery_dir(settings, name), ignore_errors=True)
+    shutil.rmtree(recovery_root(settings), ignore_errors=True)
 
 
 def prepare(settings: Settings) -> None:
