@@ -69,17 +69,22 @@ class OrderSaga(StatefulLogic[Incoming, list[Out], Any]):
         return [outs]
 
     def on_item(self, value: Incoming) -> tuple[list[list[Out]], bool]:
-        self.cause = Cause.of(value.envelope)
         envelope = value.envelope
+        self.cause = Cause.of(envelope)
         self.order, sends = logic.handle(
             self.order, envelope.payload, envelope.occurred_at, envelope.id, self.deadlines
         )
         return self._emit(sends, self.cause), self.order is None  # DISCARD when None
 
+    def _unexpired(self) -> datetime | None:
+        """The deadline the order waits on whose expiry has not been sent yet, if any."""
+        order = self.order
+        if order is None or order.status in logic.TERMINAL or order.deadline == self.expiring:
+            return None
+        return order.deadline
+
     def notify_at(self) -> datetime | None:
-        due = None if self.order is None or self.order.status in logic.TERMINAL else self.order.deadline
-        if due is not None and due == self.expiring:
-            due = None  # its expiry is sent: the inbox brings it back
+        due = self._unexpired()  # an expiry already sent: the inbox brings it back
         if due is None and self.scheduled is not None:
             due = datetime.now(UTC)  # fire the stale entry now rather than at its old deadline
         self.scheduled = due
@@ -87,12 +92,9 @@ class OrderSaga(StatefulLogic[Incoming, list[Out], Any]):
 
     def on_notify(self) -> tuple[list[list[Out]], bool]:
         self.scheduled = None  # Bytewax dropped its entry before calling
-        order, now = self.order, datetime.now(UTC)
+        order, deadline, now = self.order, self._unexpired(), datetime.now(UTC)
         # A wake-up for a deadline the order has since left behind, or already sent, changes nothing.
-        if order is None or self.cause is None or order.status in logic.TERMINAL:
-            return [], StatefulLogic.RETAIN
-        deadline = order.deadline
-        if deadline is None or deadline == self.expiring or now < deadline:
+        if order is None or self.cause is None or deadline is None or now < deadline:
             return [], StatefulLogic.RETAIN
         self.expiring = deadline
         # The id depends only on the order and the deadline: a restart that sends it again sends the same one.
