@@ -29,6 +29,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -94,6 +95,11 @@ def customer(n: int) -> Principal:
 
 def accepted(report: dict[str, Any], code: str) -> float:
     return report["status_codes"].get(code, 0) / report["duration"] * 1e9
+
+
+def median_ratio(rounds: Sequence[Sequence[dict[str, Any]]], case: int, against: int) -> float:
+    """The median over the rounds of one case's 202s/s against another's in the same round."""
+    return statistics.median(accepted(r[case], "202") / max(accepted(r[against], "202"), 1e-9) for r in rounds)
 
 
 def main() -> None:
@@ -182,9 +188,9 @@ def main() -> None:
     answers = sum(p["status_codes"].get("202", 0) for _, _, p in rounds)
     print(f"\ncommands on Kafka during the ingress peak runs: {on_kafka} (202 answers: {answers})")
     print(f"medians: hello-world {hello_rate:,.0f}/s, floor {floor_rate:,.0f}/s, ingress {peak:,.0f}/s")
-    ratio = statistics.median(accepted(p, "202") / max(accepted(h, "202"), 1e-9) for h, _, p in rounds)
-    floor_ratio = statistics.median(accepted(f, "202") / max(accepted(h, "202"), 1e-9) for h, f, _ in rounds)
-    of_floor = statistics.median(accepted(p, "202") / max(accepted(f, "202"), 1e-9) for _, f, p in rounds)
+    ratio = median_ratio(rounds, 2, 0)
+    floor_ratio = median_ratio(rounds, 1, 0)
+    of_floor = median_ratio(rounds, 2, 1)
     print(f"floor / hello-world {floor_ratio:.2f}; ingress / floor {of_floor:.2f} (medians of rounds)")
     checks = [
         (f"accepted commands/s >= {TARGET_CMDS:,} (median)", peak >= TARGET_CMDS, f"{peak:,.0f}"),
