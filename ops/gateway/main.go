@@ -9,7 +9,8 @@
 //
 // As at real providers, an idempotency key is remembered for a day (-key-ttl), and so is a
 // sent message; payments are kept. Expired records leave memory every minute, and the journal
-// is rewritten without them at start and whenever it holds more than twice what is live, so
+// is rewritten without them at start (when it holds more than what is live) and whenever it
+// holds more than twice what is live, so
 // neither grows with the stand-in's age.
 //
 // It is written in Go so that, on a machine the flows share with it, the provider's own cost
@@ -141,9 +142,17 @@ func open(path string, keyTTL time.Duration) (*provider, error) {
 		return nil, err
 	}
 	p.expire(loaded)
-	if err := p.compact(); err != nil {
+	if p.lines > p.live() { // something expired or was overwritten: rewrite the journal without it
+		if err := p.compact(); err != nil {
+			return nil, err
+		}
+		return p, nil
+	}
+	journal, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
 		return nil, err
 	}
+	p.journal, p.out = journal, bufio.NewWriter(journal)
 	return p, nil
 }
 
