@@ -10,8 +10,7 @@
 // As at real providers, an idempotency key is remembered for a day (-key-ttl), and so is a
 // sent message; payments are kept. Expired records leave memory every minute, and the journal
 // is rewritten without them at start (when it holds more than what is live) and whenever it
-// holds more than twice what is live, so
-// neither grows with the stand-in's age.
+// holds more than twice what is live, so neither grows with the stand-in's age.
 //
 // It is written in Go so that, on a machine the flows share with it, the provider's own cost
 // stays small next to theirs: a real provider does not run on our cores at all.
