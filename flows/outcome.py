@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from topology.messages import Message
-from topology.topics import Topic
+from topology.topics import ORDER_INBOX, Topic
 
 
 @dataclass(frozen=True)
@@ -13,3 +13,17 @@ class Send:
     topic: Topic
     key: str
     message: Message
+    # The same envelope (same id, same bytes) to these topics too, each with its own key.
+    copies: tuple[tuple[Topic, str], ...] = ()
+
+
+def answer(topic: Topic, key: str, message: Message) -> Send:
+    """An event the orders saga waits for: on ``topic``, and the same envelope in the order's inbox.
+
+    The saga reads only its inbox (one log per order, so a replay meets an order's messages
+    in the same order). A participant answering there itself, as an orchestrated saga's
+    participants answer on the orchestrator's reply channel, spares the orders flow reading
+    the answer from the event topic and forwarding it: a consume, a produce and a hop less.
+    """
+    order_id: str = message.order_id  # type: ignore[attr-defined]
+    return Send(topic, key, message, ((ORDER_INBOX, order_id),))

@@ -95,7 +95,7 @@ class Cause:
 
 
 def emit(sends: Iterable[Send], cause: Cause, service: str, prefix: str, version: int | None = None) -> list[Out]:
-    """Envelop each message (caused by ``cause``, with a stable id) and encode it for its topic.
+    """Envelop each message (caused by ``cause``, with a stable id) and encode it for its topic (and copies).
 
     ``version`` is the version of the entity the flow's state holds, before these sends: each
     event among them carries the next one as ``seq`` (a flow emits events only about the
@@ -120,7 +120,10 @@ def emit(sends: Iterable[Send], cause: Cause, service: str, prefix: str, version
             producer=producer,
             payload=send.message,
         )
-        out.append(KafkaSinkMessage(key=send.key.encode(), value=encode(envelope), topic=send.topic.name_for(prefix)))
+        value = encode(envelope)
+        out.append(KafkaSinkMessage(key=send.key.encode(), value=value, topic=send.topic.name_for(prefix)))
+        for topic, key in send.copies:
+            out.append(KafkaSinkMessage(key=key.encode(), value=value, topic=topic.name_for(prefix)))
     return out
 
 

@@ -90,7 +90,7 @@ PROCESSES: tuple[Process, ...] = (
     Process(
         "orders",
         "flow",
-        consumes=(ORDER_COMMANDS, PARTNER_COMMANDS, INVENTORY_EVENTS, PAYMENT_EVENTS, ORDER_INBOX),
+        consumes=(ORDER_COMMANDS, PARTNER_COMMANDS, ORDER_INBOX),
         produces=(
             ORDER_INBOX,
             ORDER_EVENTS,
@@ -100,8 +100,10 @@ PROCESSES: tuple[Process, ...] = (
             CATALOG_COMMANDS,
         ),
     ),
-    Process("inventory", "flow", consumes=(INVENTORY_COMMANDS,), produces=(INVENTORY_EVENTS, STOCK_LEVELS)),
-    Process("payments", "flow", consumes=(PAYMENT_COMMANDS,), produces=(PAYMENT_EVENTS,), calls=("payment gateway",)),
+    Process("inventory", "flow", consumes=(INVENTORY_COMMANDS,), produces=(INVENTORY_EVENTS, STOCK_LEVELS, ORDER_INBOX)),
+    Process(
+        "payments", "flow", consumes=(PAYMENT_COMMANDS,), produces=(PAYMENT_EVENTS, ORDER_INBOX), calls=("payment gateway",)
+    ),
     Process("users", "flow", consumes=(USER_COMMANDS,), produces=(USER_EVENTS,)),
     Process("catalog", "flow", consumes=(CATALOG_COMMANDS,), produces=(CATALOG_EVENTS,), calls=("object store",)),
     Process(

@@ -138,8 +138,9 @@ ORDER_INBOX = Topic(
         PaymentRefunded,
         ExpireOrderStep,
     ),
-    "everything the orders saga acts on, one log per order (the orders flow forwards it here):"
-    " a replay after a crash meets an order's messages in the order the first run did",
+    "everything the orders saga acts on, one log per order (the orders flow forwards the commands,"
+    " inventory and payments answer here): a replay after a crash meets an order's messages in the"
+    " order the first run did",
 )
 INVENTORY_COMMANDS = Topic(
     "shop.inventory.commands",

@@ -20,7 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-from flows.outcome import Send
+from flows.outcome import Send, answer
 from topology.messages import (
     AdjustStock,
     CommitStock,
@@ -69,6 +69,11 @@ def _event(stock: Stock, message: Message) -> Send:
     return Send(INVENTORY_EVENTS, stock.sku, message)
 
 
+def _answer(stock: Stock, message: StockReserved | StockRejected) -> Send:
+    """A reservation's outcome: an event, and the answer in the order's saga inbox."""
+    return answer(INVENTORY_EVENTS, stock.sku, message)
+
+
 def _take(stock: Stock, order_id: str, outcome: Settled) -> int | None:
     held = stock.reservations.pop(order_id, None)
     if held is not None:
@@ -84,17 +89,17 @@ def handle(stock: Stock | None, message: Message, command_id: str) -> tuple[Stoc
             stock = stock or Stock(sku)
             held = stock.reservations.get(order_id)
             if held is not None:
-                return stock, [_event(stock, StockReserved(sku=sku, order_id=order_id, quantity=held))]
+                return stock, [_answer(stock, StockReserved(sku=sku, order_id=order_id, quantity=held))]
             rejected = StockRejected(sku=sku, order_id=order_id, requested=quantity, available=stock.available)
             earlier = stock.settled.get(order_id)
             if earlier is not None:
-                return stock, [_event(stock, rejected)] if earlier == "rejected" else []
+                return stock, [_answer(stock, rejected)] if earlier == "rejected" else []
             if quantity > stock.available:
                 _remember(stock.settled, order_id, "rejected")  # type: ignore[arg-type]
-                return stock, [_event(stock, rejected)]
+                return stock, [_answer(stock, rejected)]
             stock.reservations[order_id] = quantity
             stock.reserved += quantity
-            return stock, [_event(stock, StockReserved(sku=sku, order_id=order_id, quantity=quantity)), _level(stock)]
+            return stock, [_answer(stock, StockReserved(sku=sku, order_id=order_id, quantity=quantity)), _level(stock)]
         case ReleaseStock(sku=sku, order_id=order_id):
             stock = stock or Stock(sku)
             held = _take(stock, order_id, "released")

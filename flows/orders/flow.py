@@ -1,9 +1,9 @@
 """Wiring of the orders saga. Step ids are a state contract: never rename one without a migration note.
 
-The saga reads one topic, its inbox: the flow forwards to it, keyed by order id, every
-message the saga acts on (commands from the ingress and partners, answers from inventory and
-payments), and sends its own deadline expiries there too. So each order's messages form one
-log. A restart after a crash replays that log in the same order and the saga decides as the
+The saga reads one topic, its inbox, keyed by order id: the flow forwards to it the order
+commands from the ingress and partners, inventory and payments put their answers there
+(besides their event topics: ``flows.outcome.answer``), and the saga sends its own deadline
+expiries there too. So each order's messages form one log. A restart after a crash replays that log in the same order and the saga decides as the
 first run did: what the first run already sent is sent again byte for byte (same ids,
 absorbed downstream), never contradicted. Reading the answers straight from their topics,
 a replay met them in another interleaving (or met a deadline the first run had not), and
@@ -33,8 +33,6 @@ from topology.topics import CATALOG_COMMANDS, INVENTORY_COMMANDS, ORDER_INBOX, P
 
 SERVICE = "orders"
 FORWARDED = (AdjustStock, UpsertProduct)  # partner commands this flow validates and passes on
-TIMERS = (ExpireOrderStep,)  # what the saga sends itself; read from the inbox only
-SAGA_MESSAGES = tuple(m for m in ORDER_INBOX.messages if m not in TIMERS)  # forwarded to the inbox
 
 
 class OrderSaga(StatefulLogic[Incoming, list[Out], Any]):
@@ -111,7 +109,7 @@ class OrderSaga(StatefulLogic[Incoming, list[Out], Any]):
 
 
 def to_inbox(item: Incoming, inbox: str) -> Out:
-    """A message the saga acts on, passed to its inbox untouched, keyed by its order."""
+    """An order command, validated, passed to the saga's inbox untouched, keyed by its order."""
     order_id: str = item.envelope.payload.order_id  # type: ignore[attr-defined]
     return Out(key=order_id.encode(), value=item.value, topic=inbox)
 
@@ -132,7 +130,8 @@ def build_flow(
     flow, raw = begun.flow, begun.raw
     strict = frozenset({PARTNER_COMMANDS.name_for(prefix)})
     inbox = ORDER_INBOX.name_for(prefix)
-    valid, dead = streams.split(raw, SERVICE, SAGA_MESSAGES + FORWARDED + TIMERS, process.consumes, prefix, strict)
+    accepts = ORDER_INBOX.messages + FORWARDED  # each only on the topics that declare it
+    valid, dead = streams.split(raw, SERVICE, accepts, process.consumes, prefix, strict)
     read = op.branch("inbox", valid, lambda item: item.topic == inbox)
     routed = op.branch("route", read.falses, lambda item: isinstance(item.envelope.payload, FORWARDED))
     forwarded = op.flat_map("forward", routed.trues, lambda item: forward(item, prefix))

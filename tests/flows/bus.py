@@ -15,7 +15,6 @@ from datetime import UTC, datetime, timedelta
 
 from flows.inventory import logic as inventory
 from flows.orders import logic as orders
-from flows.orders.flow import SAGA_MESSAGES
 from flows.outcome import Send
 from flows.payments import logic as payments
 from flows.payments.gateway import FakeGateway, dispatch
@@ -32,6 +31,8 @@ from topology.topics import (
     STOCK_LEVELS,
 )
 
+# Read by sinks and the notification flow, not by the saga: the answers reach it as copies in its inbox.
+UNREAD = (ORDER_EVENTS, STOCK_LEVELS, NOTIFICATION_COMMANDS, INVENTORY_EVENTS, PAYMENT_EVENTS)
 T0 = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 
 
@@ -46,15 +47,16 @@ class Bus:
     published: list[tuple[str, str, Message]] = field(default_factory=list)  # (topic, id, message) of events
     ids: itertools.count = field(default_factory=itertools.count)  # type: ignore[type-arg]
     last: dict[tuple[str, str], tuple[str, Message]] = field(default_factory=dict)
+    repeated: set[str] = field(default_factory=set)  # ids delivered twice already
 
     def send(self, sends: list[Send]) -> None:
         for item in sends:
             message_id = f"m{next(self.ids)}"
             if item.topic in (ORDER_EVENTS, STOCK_LEVELS, NOTIFICATION_COMMANDS):
                 self.published.append((item.topic.name, message_id, item.message))
-            if item.topic in (ORDER_EVENTS, STOCK_LEVELS, NOTIFICATION_COMMANDS):
-                continue  # read by sinks and the notification flow, not by the saga
-            self.queues.setdefault((item.topic.name, item.key), deque()).append((message_id, item.message))
+            for topic, key in ((item.topic, item.key), *item.copies):  # a copy keeps the id, as emit does
+                if topic not in UNREAD:
+                    self.queues.setdefault((topic.name, key), deque()).append((message_id, item.message))
 
     def command(self, topic_name: str, key: str, message: Message) -> None:
         topic = ORDER_COMMANDS if topic_name == ORDER_COMMANDS.name else INVENTORY_COMMANDS
@@ -64,16 +66,16 @@ class Bus:
         return sorted(k for k, q in self.queues.items() if q)
 
     def deliver(self, queue: tuple[str, str], duplicate: bool = False) -> None:
-        if duplicate and queue in self.last:
+        """The queue's next message; with ``duplicate``, its last one again, once (a replay repeats a message once)."""
+        if duplicate and queue in self.last and self.last[queue][0] not in self.repeated:
             message_id, message = self.last[queue]
+            self.repeated.add(message_id)
         else:
             message_id, message = self.queues[queue].popleft()
             self.last[queue] = (message_id, message)
         self.now += timedelta(milliseconds=5)
         topic = queue[0]
-        if topic in (ORDER_COMMANDS.name, INVENTORY_EVENTS.name, PAYMENT_EVENTS.name, ORDER_INBOX.name):
-            if not isinstance(message, (*SAGA_MESSAGES, ExpireOrderStep)):
-                return  # declared on the topic, not the saga's business (the flow skips it too)
+        if topic in (ORDER_COMMANDS.name, ORDER_INBOX.name):  # the flow forwards commands to the inbox untouched
             order_id: str = message.order_id  # type: ignore[attr-defined]
             state, sends = orders.handle(self.orders.get(order_id), message, self.now, message_id)
             if state is not None:

@@ -102,13 +102,17 @@ def types(events: list[tuple[str, Envelope]]) -> list[str]:
 def through_inbox(runner: Runner, items: list[Any]) -> tuple[list[KafkaSinkMessage], list[KafkaSinkMessage]]:
     """The orders flow twice, as the broker would feed it: what it sent to its inbox comes back as input.
 
-    Returns the outputs of both passes: the first forwards (and validates), the second runs the saga.
+    Items on the inbox itself (the participants' answers) are held back and follow what the
+    first pass forwarded there. Returns the outputs of both passes: the first forwards (and
+    validates), the second runs the saga.
     """
     first: list[KafkaSinkMessage] = []
-    runner(orders_flow(TestingSource(items), TestingSink(first), SETTINGS))
+    commands = [i for i in items if i.topic != ORDER_INBOX.name]
+    runner(orders_flow(TestingSource(commands), TestingSink(first), SETTINGS))
+    queued = [m for m in first if m.topic == ORDER_INBOX.name] + [i for i in items if i.topic == ORDER_INBOX.name]
     inbox = [
-        KafkaSourceMessage(key=m.key, value=m.value, topic=m.topic, partition=0, offset=n)
-        for n, m in enumerate(m for m in first if m.topic == ORDER_INBOX.name)
+        KafkaSourceMessage(key=m.key, value=m.value, topic=ORDER_INBOX.name, partition=0, offset=n)
+        for n, m in enumerate(queued)
     ]
     second: list[KafkaSinkMessage] = []
     runner(orders_flow(TestingSource(inbox), TestingSink(second), SETTINGS))
@@ -128,16 +132,24 @@ def test_inventory_never_oversells_and_dead_letters_poison(runner: Runner) -> No
     out: list[KafkaSinkMessage] = []
     runner(inventory_flow(TestingSource(items), TestingSink(out), SETTINGS))
     events, dead = outputs(out)
-    reserved = [e.payload.order_id for t, e in events if e.type == "StockReserved"]
-    rejected = [e.payload.order_id for t, e in events if e.type == "StockRejected"]
+    published = [e for t, e in events if t == INVENTORY_EVENTS.name]
+    reserved = [e.payload.order_id for e in published if e.type == "StockReserved"]
+    rejected = [e.payload.order_id for e in published if e.type == "StockRejected"]
     assert sorted(reserved) == ["o0", "o1", "o2"]
     assert sorted(rejected) == ["o3", "o4", "o9"]
     levels = [e.payload for t, e in events if e.type == "StockLevelChanged"]
     assert all(level.available >= 0 for level in levels)
     assert min(level.available for level in levels if level.sku == "sku-1") == 0
     assert {t for t, e in events if e.type.startswith("Stock") and e.type != "StockLevelChanged"} == {
-        INVENTORY_EVENTS.name
+        INVENTORY_EVENTS.name,
+        ORDER_INBOX.name,
     }
+    answers = sorted((m.key, m.value) for m in out if m.topic == ORDER_INBOX.name)
+    assert answers == sorted(
+        (e.payload.order_id.encode(), m.value)
+        for m, (t, e) in zip((m for m in out if not m.topic.endswith(".dlq")), events, strict=True)
+        if t == INVENTORY_EVENTS.name and e.type in ("StockReserved", "StockRejected")
+    ), "each reservation's outcome is also in the order's inbox: the same bytes, keyed by the order"
     assert sorted(d.offset for _, d in dead) == [7, 8]
     reasons = {d.offset: d.error for _, d in dead}
     assert "not a valid envelope" in reasons[7]
@@ -156,19 +168,17 @@ def test_orders_saga_steps_and_partner_validation(runner: Runner) -> None:
     )
     items = [
         record(ORDER_COMMANDS, "o1", place, 0),
-        record(INVENTORY_EVENTS, "a", StockReserved(sku="a", order_id="o1", quantity=2), 1),
-        record(INVENTORY_EVENTS, "b", StockReserved(sku="b", order_id="o1", quantity=1), 2),
-        record(PAYMENT_EVENTS, "o1", PaymentAuthorized(order_id="o1", payment_id="pay_1", amount=Money(700, "EUR")), 3),
+        record(ORDER_INBOX, "o1", StockReserved(sku="a", order_id="o1", quantity=2), 1),
+        record(ORDER_INBOX, "o1", StockReserved(sku="b", order_id="o1", quantity=1), 2),
+        record(ORDER_INBOX, "o1", PaymentAuthorized(order_id="o1", payment_id="pay_1", amount=Money(700, "EUR")), 3),
         record(PARTNER_COMMANDS, "sku-p", AdjustStock(sku="sku-p", delta=10), 4, Principal("partner", "p1")),
     ]
     bad = msgspec.json.decode(encode(envelop(place, producer=Principal("partner", "p1"), occurred_at=now())))
     bad["payload"]["discount"] = 100
     items.append(raw(PARTNER_COMMANDS, "o2", msgspec.json.encode(bad), 5))
     first, second = through_inbox(runner, items)
-    queued = sorted((m.key, m.value) for m in first if m.topic == ORDER_INBOX.name)
-    assert queued == sorted((b"o1", i.value) for i in items[:4]), (
-        "the saga's messages reach its inbox untouched, keyed by order"
-    )
+    queued = [(m.key, m.value) for m in first if m.topic == ORDER_INBOX.name]
+    assert queued == [(b"o1", items[0].value)], "the order command reaches the inbox untouched, keyed by order"
     assert not [m for m in second if m.topic == ORDER_INBOX.name], "the saga's own inputs are not sent again"
     events, dead = outputs(first + second)
     by_type = {e.type: (t, e) for t, e in events}
@@ -205,9 +215,14 @@ def test_payments_are_idempotent_and_declines_are_events() -> None:
     run_main(payments_flow(TestingSource(items), TestingSink(out), SETTINGS, gateway=gateway))
     events, dead = outputs(out)
     assert dead == []
-    assert types(events) == ["PaymentAuthorized", "PaymentAuthorized", "PaymentDeclined"]
+    published = [(t, e) for t, e in events if t == PAYMENT_EVENTS.name]
+    assert types(published) == ["PaymentAuthorized", "PaymentAuthorized", "PaymentDeclined"]
     assert len(gateway.payments) == 1, "one card charge for two identical commands"
-    assert events[0][1].payload.payment_id == events[1][1].payload.payment_id
+    assert published[0][1].payload.payment_id == published[1][1].payload.payment_id
+    answers = [(m.key, m.value) for m in out if m.topic == ORDER_INBOX.name]
+    assert answers == [(m.key, m.value) for m in out if m.topic == PAYMENT_EVENTS.name], (
+        "every payment outcome is also the order's answer in its inbox, the same bytes"
+    )
 
 
 @pytest.mark.parametrize("runner", RUNNERS.values(), ids=RUNNERS.keys())
@@ -215,8 +230,8 @@ def test_events_carry_their_entity_version_and_commands_none(runner: Runner) -> 
     place = PlaceOrder(order_id="o1", customer_id="u1", lines=[order_line("a", 1, 300)], payment_token="tok_visa")
     order_items = [
         record(ORDER_COMMANDS, "o1", place, 0),
-        record(INVENTORY_EVENTS, "a", StockReserved(sku="a", order_id="o1", quantity=1), 1),
-        record(PAYMENT_EVENTS, "o1", PaymentAuthorized(order_id="o1", payment_id="p", amount=Money(300, "EUR")), 2),
+        record(ORDER_INBOX, "o1", StockReserved(sku="a", order_id="o1", quantity=1), 1),
+        record(ORDER_INBOX, "o1", PaymentAuthorized(order_id="o1", payment_id="p", amount=Money(300, "EUR")), 2),
     ]
     stock_items = [record(INVENTORY_COMMANDS, s, AdjustStock(sku=s, delta=5), i) for i, s in enumerate("xyxxy")]
     for build, items in ((orders_flow, order_items), (inventory_flow, stock_items)):
@@ -302,7 +317,7 @@ def test_recovery_resumes_after_an_abort_without_overselling(tmp_path: Path) -> 
     out: list[KafkaSinkMessage] = []
     source = TestingSource(items)
     run_main(inventory_flow(source, TestingSink(out), SETTINGS), epoch_interval=timedelta(0), recovery_config=recovery)
-    before = len(out)
+    before = len({decode(m.value).id for m in out})  # an answer's copy in the inbox has the event's id
     assert before > 0
     run_main(inventory_flow(source, TestingSink(out), SETTINGS), epoch_interval=timedelta(0), recovery_config=recovery)
     events, _ = outputs(out)
@@ -329,9 +344,9 @@ def test_a_payment_call_in_flight_at_a_snapshot_is_made_again_under_its_key_on_r
     snapshot = steps.snapshot()
     assert snapshot[2] is not None and snapshot[2][0].key == "o7:authorize"
 
-    first = [decode(o.value) for o in steps.on_notify()[0][0]]
+    first = [decode(o.value) for o in steps.on_notify()[0][0] if o.topic == PAYMENT_EVENTS.name]
     resumed = PaymentSteps(snapshot, lambda: gateway, "")  # a restart from the snapshot taken mid-call
-    again = [decode(o.value) for o in resumed.on_eof()[0][0]]
+    again = [decode(o.value) for o in resumed.on_eof()[0][0] if o.topic == PAYMENT_EVENTS.name]
     assert [e.type for e in again] == ["PaymentAuthorized"]
     assert again == first, "the same key gets the provider's first answer: same payment, same event id"
     assert len(gateway.payments) == 1, "one charge"
@@ -342,7 +357,7 @@ def test_payment_snapshots_from_before_calls_in_flight_still_resume() -> None:
     command = decode(record(PAYMENT_COMMANDS, "o8", authorize, 0).value)
     old = (Payment("o8", status="authorized", payment_id="pay_1", amount=Money(900, "EUR")), 1)
     steps = PaymentSteps(old, FakeGateway, "")
-    [[out]], _ = steps.on_item(Incoming(command, PAYMENT_COMMANDS.name, 0, 0))
+    [[out, _copy]], _ = steps.on_item(Incoming(command, PAYMENT_COMMANDS.name, 0, 0))
     event = decode(out.value)
     assert event.type == "PaymentAuthorized" and event.seq == 2
 
@@ -353,8 +368,8 @@ def test_an_order_that_moved_on_clears_its_old_deadline_from_the_schedule_at_onc
     place = PlaceOrder(order_id="o9", customer_id="u1", lines=[order_line("a", 1, 300)], payment_token="tok_visa")
     steps = [
         record(ORDER_COMMANDS, "o9", place, 0),
-        record(INVENTORY_EVENTS, "a", StockReserved(sku="a", order_id="o9", quantity=1), 1),
-        record(PAYMENT_EVENTS, "o9", PaymentAuthorized(order_id="o9", payment_id="pay_9", amount=Money(300, "EUR")), 2),
+        record(ORDER_INBOX, "o9", StockReserved(sku="a", order_id="o9", quantity=1), 1),
+        record(ORDER_INBOX, "o9", PaymentAuthorized(order_id="o9", payment_id="pay_9", amount=Money(300, "EUR")), 2),
     ]
     dues = []
     for n, step in enumerate(steps):
