@@ -5,7 +5,12 @@ pre-loaded into Kafka, no HTTP ingress. Prints a table:
 
 - baseline: a confluent-kafka loop that consumes the pre-loaded commands and produces one
   record per command to the order events topic, same broker, same run;
-- saga: the three flow processes taking every order to a terminal state;
+- saga: the three flow processes taking every order to a terminal state: orders that ended
+  over the time from the first OrderPlaced to the last OrderConfirmed or OrderCancelled.
+  (A pre-loaded burst runs in phases: every order is placed and reserved, then authorized,
+  then confirmed, so the confirmations alone come at about twice that rate. Until 2026-11-27
+  this bench reported that rate as the peak, and so measured latency at what was in truth
+  about the whole rate.)
 - latency: OrderPlaced -> OrderConfirmed (the records' Kafka timestamps) at half the saga's
   measured peak rate, with PlaceOrder -> OrderConfirmed (the first hop included) beside it.
 
@@ -138,6 +143,8 @@ class Timings:
     placed_to_confirmed: list[float]  # OrderPlaced -> OrderConfirmed, seconds: the target's measure
     command_to_confirmed: list[float]  # PlaceOrder -> OrderConfirmed, seconds: with the first hop
     confirmed_at: list[float]  # when each OrderConfirmed was produced
+    placed_at: list[float]  # when each ended order's OrderPlaced was produced
+    ended_at: list[float]  # when each order's OrderConfirmed or OrderCancelled was produced
 
 
 def confirmed(settings: Settings, tag: str, count: int, timeout_s: float) -> Timings:
@@ -171,8 +178,12 @@ def confirmed(settings: Settings, tag: str, count: int, timeout_s: float) -> Tim
                 cancelled.add(order_id)  # terminal, but not a confirmation: it has no latency to report
         done = len(ended) >= count
     consumer.close()
-    timings = Timings([], [], [])
+    timings = Timings([], [], [], [], [])
     for seen in stamps.values():
+        ends = [seen[kind] for kind in ("OrderConfirmed", "OrderCancelled") if kind in seen]
+        if ends and "OrderPlaced" in seen:
+            timings.placed_at.append(seen["OrderPlaced"])
+            timings.ended_at.append(min(ends))
         if {"PlaceOrder", "OrderPlaced", "OrderConfirmed"} <= seen.keys():
             at = seen["OrderConfirmed"]
             timings.placed_to_confirmed.append(at - seen["OrderPlaced"])
@@ -251,9 +262,10 @@ def main() -> None:
         peak = confirmed(settings, "p", args.orders, timeout_s=600)
         if len(peak.confirmed_at) < args.orders // 2:
             raise SystemExit(f"only {len(peak.confirmed_at)} of {args.orders} orders confirmed; see {logs}")
+        saga_rate = len(peak.ended_at) / (max(peak.ended_at) - min(peak.placed_at))
         ends = sorted(peak.confirmed_at)
-        window = ends[int(len(ends) * 0.05) :]  # skip flow start-up: rate over the last 95%
-        saga_rate = (len(window) - 1) / (window[-1] - window[0])
+        window = ends[int(len(ends) * 0.05) :]
+        confirming = (len(window) - 1) / (window[-1] - window[0])  # the last phase's own rate, for the record
         settle(settings, args.orders)  # let the captures behind the confirmations finish before pacing
         per_order = consumed_per_order(settings, args.orders)
         half = saga_rate / 2
@@ -275,7 +287,7 @@ def main() -> None:
     command = sorted(paced_run.command_to_confirmed)
     rows = [
         ("baseline: consume+decode+produce loop, median (records/s)", f"{base_rate:,.0f}"),
-        ("saga: orders confirmed, pre-loaded burst (orders/s)", f"{saga_rate:,.0f}"),
+        ("saga: orders to a terminal state, pre-loaded burst (orders/s)", f"{saga_rate:,.0f}"),
         ("saga orders/s / baseline records/s", f"{saga_rate / base_rate:.1%}"),
         ("records the flows consumed per order", f"{per_order:.1f}"),
         ("saga records consumed/s / baseline records/s", f"{saga_rate * per_order / base_rate:.1%}"),
@@ -289,6 +301,7 @@ def main() -> None:
         rows.append((f"OrderPlaced -> OrderConfirmed at {rate:,.0f}/s: p50 / p99 (ms)", latency_pair(ordered)))
     print(f"{args.orders:,} orders pre-loaded; {len(SKUS)} SKUs; one worker per flow; 2 cores")
     print("baseline rounds (records/s): " + ", ".join(f"{r:,.0f}" for r in base_rates))
+    print(f"the burst's confirmations alone came at {confirming:,.0f}/s (last 95%; its last phase, not the saga's rate)")
     print(f"| {'case':<58} | {'value':>10} |")
     print(f"|{'-' * 60}|{'-' * 12}|")
     for name, value in rows:
