@@ -287,7 +287,7 @@ def main() -> None:
     command = sorted(paced_run.command_to_confirmed)
     rows = [
         ("baseline: consume+decode+produce loop, median (records/s)", f"{base_rate:,.0f}"),
-        ("saga: orders to a terminal state, pre-loaded burst (orders/s)", f"{saga_rate:,.0f}"),
+        ("saga: orders ended, pre-loaded burst (orders/s)", f"{saga_rate:,.0f}"),
         ("saga orders/s / baseline records/s", f"{saga_rate / base_rate:.1%}"),
         ("records the flows consumed per order", f"{per_order:.1f}"),
         ("saga records consumed/s / baseline records/s", f"{saga_rate * per_order / base_rate:.1%}"),
@@ -301,7 +301,9 @@ def main() -> None:
         rows.append((f"OrderPlaced -> OrderConfirmed at {rate:,.0f}/s: p50 / p99 (ms)", latency_pair(ordered)))
     print(f"{args.orders:,} orders pre-loaded; {len(SKUS)} SKUs; one worker per flow; 2 cores")
     print("baseline rounds (records/s): " + ", ".join(f"{r:,.0f}" for r in base_rates))
-    print(f"the burst's confirmations alone came at {confirming:,.0f}/s (last 95%; its last phase, not the saga's rate)")
+    print(
+        f"the burst's confirmations alone came at {confirming:,.0f}/s (last 95%; its last phase, not the saga's rate)"
+    )
     print(f"| {'case':<58} | {'value':>10} |")
     print(f"|{'-' * 60}|{'-' * 12}|")
     for name, value in rows:

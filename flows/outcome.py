@@ -17,13 +17,19 @@ class Send:
     copies: tuple[tuple[Topic, str], ...] = ()
 
 
-def answer(topic: Topic, key: str, message: Message) -> Send:
-    """An event the orders saga waits for: on ``topic``, and the same envelope in the order's inbox.
+def event(topic: Topic, key: str, message: Message) -> Send:
+    """An event on its topic and, when the orders saga acts on its type, the same envelope in the order's inbox.
 
     The saga reads only its inbox (one log per order, so a replay meets an order's messages
     in the same order). A participant answering there itself, as an orchestrated saga's
     participants answer on the orchestrator's reply channel, spares the orders flow reading
     the answer from the event topic and forwarding it: a consume, a produce and a hop less.
+    What the inbox declares decides which events are answers.
     """
+    if type(message) not in ANSWERS:
+        return Send(topic, key, message)
     order_id: str = message.order_id  # type: ignore[attr-defined]
     return Send(topic, key, message, ((ORDER_INBOX, order_id),))
+
+
+ANSWERS = frozenset(ORDER_INBOX.messages)

@@ -100,9 +100,15 @@ PROCESSES: tuple[Process, ...] = (
             CATALOG_COMMANDS,
         ),
     ),
-    Process("inventory", "flow", consumes=(INVENTORY_COMMANDS,), produces=(INVENTORY_EVENTS, STOCK_LEVELS, ORDER_INBOX)),
     Process(
-        "payments", "flow", consumes=(PAYMENT_COMMANDS,), produces=(PAYMENT_EVENTS, ORDER_INBOX), calls=("payment gateway",)
+        "inventory", "flow", consumes=(INVENTORY_COMMANDS,), produces=(INVENTORY_EVENTS, STOCK_LEVELS, ORDER_INBOX)
+    ),
+    Process(
+        "payments",
+        "flow",
+        consumes=(PAYMENT_COMMANDS,),
+        produces=(PAYMENT_EVENTS, ORDER_INBOX),
+        calls=("payment gateway",),
     ),
     Process("users", "flow", consumes=(USER_COMMANDS,), produces=(USER_EVENTS,)),
     Process("catalog", "flow", consumes=(CATALOG_COMMANDS,), produces=(CATALOG_EVENTS,), calls=("object store",)),

@@ -133,9 +133,6 @@ ORDER_INBOX = Topic(
         StockRejected,
         PaymentAuthorized,
         PaymentDeclined,
-        PaymentCaptured,
-        PaymentVoided,
-        PaymentRefunded,
         ExpireOrderStep,
     ),
     "everything the orders saga acts on, one log per order (the orders flow forwards the commands,"

@@ -20,7 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-from flows.outcome import Send, answer
+from flows.outcome import Send, event
 from topology.messages import (
     AdjustStock,
     CommitStock,
@@ -66,12 +66,7 @@ def _level(stock: Stock) -> Send:
 
 
 def _event(stock: Stock, message: Message) -> Send:
-    return Send(INVENTORY_EVENTS, stock.sku, message)
-
-
-def _answer(stock: Stock, message: StockReserved | StockRejected) -> Send:
-    """A reservation's outcome: an event, and the answer in the order's saga inbox."""
-    return answer(INVENTORY_EVENTS, stock.sku, message)
+    return event(INVENTORY_EVENTS, stock.sku, message)  # a reservation's outcome also answers the order's saga
 
 
 def _take(stock: Stock, order_id: str, outcome: Settled) -> int | None:
@@ -89,17 +84,17 @@ def handle(stock: Stock | None, message: Message, command_id: str) -> tuple[Stoc
             stock = stock or Stock(sku)
             held = stock.reservations.get(order_id)
             if held is not None:
-                return stock, [_answer(stock, StockReserved(sku=sku, order_id=order_id, quantity=held))]
+                return stock, [_event(stock, StockReserved(sku=sku, order_id=order_id, quantity=held))]
             rejected = StockRejected(sku=sku, order_id=order_id, requested=quantity, available=stock.available)
             earlier = stock.settled.get(order_id)
             if earlier is not None:
-                return stock, [_answer(stock, rejected)] if earlier == "rejected" else []
+                return stock, [_event(stock, rejected)] if earlier == "rejected" else []
             if quantity > stock.available:
                 _remember(stock.settled, order_id, "rejected")  # type: ignore[arg-type]
-                return stock, [_answer(stock, rejected)]
+                return stock, [_event(stock, rejected)]
             stock.reservations[order_id] = quantity
             stock.reserved += quantity
-            return stock, [_answer(stock, StockReserved(sku=sku, order_id=order_id, quantity=quantity)), _level(stock)]
+            return stock, [_event(stock, StockReserved(sku=sku, order_id=order_id, quantity=quantity)), _level(stock)]
         case ReleaseStock(sku=sku, order_id=order_id):
             stock = stock or Stock(sku)
             held = _take(stock, order_id, "released")

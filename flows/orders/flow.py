@@ -1,13 +1,14 @@
 """Wiring of the orders saga. Step ids are a state contract: never rename one without a migration note.
 
 The saga reads one topic, its inbox, keyed by order id: the flow forwards to it the order
-commands from the ingress and partners, inventory and payments put their answers there
-(besides their event topics: ``flows.outcome.answer``), and the saga sends its own deadline
-expiries there too. So each order's messages form one log. A restart after a crash replays that log in the same order and the saga decides as the
-first run did: what the first run already sent is sent again byte for byte (same ids,
-absorbed downstream), never contradicted. Reading the answers straight from their topics,
-a replay met them in another interleaving (or met a deadline the first run had not), and
-could cancel an order whose stock commit and capture had already gone out.
+commands from the ingress and partners, inventory and payments put there the answers the
+saga acts on (besides their event topics: ``flows.outcome.event``), and the saga sends its
+own deadline expiries there too. So each order's messages form one log. A restart after a
+crash replays that log in the same order and the saga decides as the first run did: what
+the first run already sent is sent again byte for byte (same ids, absorbed downstream),
+never contradicted. Reading the answers straight from their topics, a replay met them in
+another interleaving (or met a deadline the first run had not), and could cancel an order
+whose stock commit and capture had already gone out.
 
 Run: ``python -m bytewax.run "flows.orders.flow:build_flow()"`` (``shopstream flow orders``).
 """

@@ -38,10 +38,7 @@ from topology.messages import (
     OrderPlaced,
     OrderShipped,
     PaymentAuthorized,
-    PaymentCaptured,
     PaymentDeclined,
-    PaymentRefunded,
-    PaymentVoided,
     PlaceOrder,
     RefundPayment,
     ReleaseStock,
@@ -166,9 +163,8 @@ def _cancel(order: Order, reason: str) -> Result:
             )
         else:
             sends.append(Send(INVENTORY_COMMANDS, sku, ReleaseStock(sku=sku, order_id=order.order_id)))
-    payment = order.payment
-    if order.committed or payment == "captured":  # a capture was requested: only a refund undoes it
-        payment = "captured"
+    # A confirmed order asked for its capture then (the saga does not wait for the answer): only a refund undoes it.
+    payment = "captured" if order.committed else order.payment
     if payment in ("authorizing", "authorized"):
         sends.append(Send(PAYMENT_COMMANDS, order.order_id, VoidPayment(order_id=order.order_id)))
         payment = "voided"
@@ -250,14 +246,6 @@ def handle(
         case PaymentDeclined(reason=reason):
             if order.status == "authorizing":
                 return _cancel(replace(order, payment="declined"), f"payment declined: {reason}")
-            return order, []
-        case PaymentCaptured():
-            if order.payment == "authorized":
-                return replace(order, payment="captured"), []
-            return order, []
-        case PaymentVoided():
-            return replace(order, payment="voided"), []
-        case PaymentRefunded():  # the answer to a refund this order asked for and counted then
             return order, []
         case CancelOrder(reason=reason):
             if order.status in ("reserving", "authorizing", "confirmed"):

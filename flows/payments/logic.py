@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Literal
 
-from flows.outcome import Send, answer
+from flows.outcome import Send, event
 from flows.payments.gateway import Approved, Call, Declined, GatewayResult
 
 __all__ = ["Call", "GatewayResult", "Payment", "plan", "settle"]
@@ -49,8 +49,7 @@ Plan = Call | list[Send]
 
 
 def _event(order_id: str, message: Message) -> list[Send]:
-    """Every payment outcome is also an answer to the order's saga, in its inbox."""
-    return [answer(PAYMENT_EVENTS, order_id, message)]
+    return [event(PAYMENT_EVENTS, order_id, message)]  # an authorization's outcome also answers the order's saga
 
 
 def plan(payment: Payment | None, command: Message, command_id: str) -> tuple[Payment, Plan]:
