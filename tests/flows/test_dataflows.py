@@ -341,8 +341,11 @@ def test_a_payment_call_in_flight_at_a_snapshot_is_made_again_under_its_key_on_r
     command = decode(record(PAYMENT_COMMANDS, "o7", authorize, 0).value)
     incoming = Incoming(command, PAYMENT_COMMANDS.name, 0, 0)
     steps = PaymentSteps(None, lambda: gateway, "")
+    before = now()
     outs, _ = steps.on_item(incoming)
     assert outs == [[]], "the call is out: no event before its answer"
+    due = steps.notify_at()
+    assert due is not None and due < before, "due before the activation began, so Bytewax wakes the key at once"
     snapshot = steps.snapshot()
     assert snapshot[2] is not None and snapshot[2][0].key == "o7:authorize"
 
