@@ -5,6 +5,8 @@ pre-loaded into Kafka, no HTTP ingress. Prints a table:
 
 - baseline: a confluent-kafka loop that consumes the pre-loaded commands and produces one
   record per command to the order events topic, same broker, same run;
+- floor: ``bench.flow_floor``, a Bytewax flow with the flows' own Kafka input and output and a
+  stateful step that only counts: one record in, one out, what any flow step costs at least;
 - saga: the three flow processes taking every order to a terminal state: orders that ended
   over the time from the first OrderPlaced to the last OrderConfirmed or OrderCancelled.
   (A pre-loaded burst runs in phases: every order is placed and reserved, then authorized,
@@ -123,6 +125,20 @@ def baseline(settings: Settings, count: int, round_no: int = 0) -> float:
     producer.flush(60)
     consumer.close()
     return count / (time.perf_counter() - (began or time.perf_counter()))
+
+
+def floor(settings: Settings, count: int, round_no: int) -> float:
+    """The rate of ``bench.flow_floor`` (a do-nothing Bytewax flow) over the pre-loaded commands, records/s."""
+    target = f"{settings.topic_prefix}bench.floor"
+    admin = AdminClient({"bootstrap.servers": settings.bootstrap_servers})
+    if round_no == 0:
+        admin.create_topics([NewTopic(target, ORDER_EVENTS.partitions, 1)])[target].result(timeout=30)
+    recovery = recovery_root(settings) / f"floor{round_no}"
+    argv = [sys.executable, "-m", "bench.flow_floor", settings.topic_prefix, str(count), str(recovery)]
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=300, check=False)
+    if done.returncode != 0 or not done.stdout.strip():
+        raise SystemExit(f"the floor flow failed: {done.stderr[-2000:]}")
+    return float(done.stdout.split()[-1])
 
 
 def start_flows(settings: Settings, logs: Path) -> list[subprocess.Popen[bytes]]:
@@ -256,8 +272,11 @@ def main() -> None:
     processes: list[subprocess.Popen[bytes]] = []
     try:
         preload(settings, args.orders, "p")
-        base_rates = [baseline(settings, args.orders, n) for n in range(BASELINE_ROUNDS)]
-        base_rate = statistics.median(base_rates)
+        base_rates, floor_rates = [], []
+        for n in range(BASELINE_ROUNDS):  # alternating, so drift touches both alike
+            base_rates.append(baseline(settings, args.orders, n))
+            floor_rates.append(floor(settings, args.orders, n))
+        base_rate, floor_rate = statistics.median(base_rates), statistics.median(floor_rates)
         processes = start_flows(settings, logs)
         peak = confirmed(settings, "p", args.orders, timeout_s=600)
         if len(peak.confirmed_at) < args.orders // 2:
@@ -287,6 +306,8 @@ def main() -> None:
     command = sorted(paced_run.command_to_confirmed)
     rows = [
         ("baseline: consume+decode+produce loop, median (records/s)", f"{base_rate:,.0f}"),
+        ("floor: a do-nothing Bytewax flow, median (records/s)", f"{floor_rate:,.0f}"),
+        ("floor / baseline", f"{floor_rate / base_rate:.1%}"),
         ("saga: orders ended, pre-loaded burst (orders/s)", f"{saga_rate:,.0f}"),
         ("saga orders/s / baseline records/s", f"{saga_rate / base_rate:.1%}"),
         ("records the flows consumed per order", f"{per_order:.1f}"),
@@ -301,6 +322,7 @@ def main() -> None:
         rows.append((f"OrderPlaced -> OrderConfirmed at {rate:,.0f}/s: p50 / p99 (ms)", latency_pair(ordered)))
     print(f"{args.orders:,} orders pre-loaded; {len(SKUS)} SKUs; one worker per flow; 2 cores")
     print("baseline rounds (records/s): " + ", ".join(f"{r:,.0f}" for r in base_rates))
+    print("floor rounds (records/s): " + ", ".join(f"{r:,.0f}" for r in floor_rates))
     print(
         f"the burst's confirmations alone came at {confirming:,.0f}/s (last 95%; its last phase, not the saga's rate)"
     )
