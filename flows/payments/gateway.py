@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
@@ -76,6 +77,18 @@ def dispatch(gateway: PaymentGateway, call: Call, order_id: str) -> GatewayResul
             return gateway.refund(call.key, call.payment_id or "", call.amount)
 
 
+@dataclass
+class _Out:
+    """A call whose request is written; its answer (or why the attempt failed) once read."""
+
+    connection: Connection
+    ok: tuple[int, ...]
+    outcome: GatewayResult | str | None = None
+
+    def read(self, gateway: HttpGateway) -> None:
+        self.outcome = gateway._receive(self.connection, self.ok)
+
+
 class HttpGateway:
     """Talks to the provider's HTTP API (in development: the stand-in the stack starts).
 
@@ -83,7 +96,10 @@ class HttpGateway:
     answers parsed by httptools). ``begin`` writes a request on a connection of its own and
     returns; its answer is read when asked for, so a worker can have up to ``concurrency``
     calls out at once on one thread (no thread pool fighting the worker for the GIL). A call
-    whose first attempt fails is retried, synchronously, under the same key.
+    begun with that many out first reads the oldest one's answer, which waits with its call
+    until asked for: the worker never stops to make a call from start to end while others
+    are out (it did, and a batch larger than ``concurrency`` was made one call at a time). A
+    call whose first attempt fails is retried, synchronously, under the same key.
     """
 
     def __init__(
@@ -104,7 +120,7 @@ class HttpGateway:
         self.headers = {"Authorization": f"Bearer {api_key}", "Content-Type": "application/json"}
         self.retries, self.backoff_s, self.concurrency = retries, backoff_s, concurrency
         self.idle: list[Connection] = []
-        self.out = 0  # calls begun whose answer has not been read yet
+        self.out: deque[_Out] = deque()  # calls begun whose answer has not been read yet, oldest first
 
     def _send(self, path: str, key: str, payload: bytes) -> Connection:
         connection = self.idle.pop() if self.idle else None
@@ -156,19 +172,22 @@ class HttpGateway:
         path, body, ok = _request(call, order_id)
         key = call.key
         payload = json.dumps(body).encode()
-        if self.out >= self.concurrency:  # enough calls out: this one goes synchronously
-            result = self._retry(path, key, payload, ok, 0, "no attempt")
-            return lambda: result
+        if len(self.out) >= self.concurrency:  # enough calls out: the oldest one's answer frees a connection
+            self.out.popleft().read(self)
         try:
             connection = self._send(path, key, payload)
         except TransportError as err:
             failed = f"{type(err).__name__}: {err}"
             return lambda: self._retry(path, key, payload, ok, 1, failed)
-        self.out += 1
+        out = _Out(connection, ok)
+        self.out.append(out)
 
         def finish() -> GatewayResult:
-            self.out -= 1
-            outcome = self._receive(connection, ok)
+            if out.outcome is None:
+                self.out.remove(out)
+                out.read(self)
+            outcome = out.outcome
+            assert outcome is not None
             return self._retry(path, key, payload, ok, 1, outcome) if isinstance(outcome, str) else outcome
 
         return finish

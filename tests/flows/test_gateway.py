@@ -116,15 +116,19 @@ class TestHttpGateway(GatewayContract):
 
 
 @pytest.mark.stack
-def test_calls_out_at_once_are_capped_and_the_rest_go_synchronously(settings: Settings) -> None:
+def test_calls_out_at_once_are_capped_by_reading_the_oldest_answer_first(settings: Settings) -> None:
     gateway = HttpGateway(settings.gateway_url, "test-key", concurrency=2)
     answers = [
-        gateway.begin(Call("authorize", uuid.uuid4().hex, amount=EUR, token="tok_visa"), f"oc{i}") for i in range(4)
+        gateway.begin(Call("authorize", uuid.uuid4().hex, amount=EUR, token="tok_visa"), f"oc{i}") for i in range(5)
     ]
-    assert gateway.out == 2, "two requests written and not yet read; the other two were answered at once"
-    assert all(isinstance(answer(), Approved) for answer in answers)
-    assert gateway.out == 0
-    assert len(gateway.idle) == 3, "the two out and one the synchronous calls shared, all back in the pool"
+    assert len(gateway.out) == 2, "two requests written and not yet read"
+    assert len(gateway.idle) == 0, "each read freed the connection the next request went out on"
+    assert [out.outcome is None for out in gateway.out] == [True, True]
+    results = [answer() for answer in reversed(answers)]  # in any order: answers read early wait with their call
+    assert all(isinstance(result, Approved) for result in results)
+    assert len({result.payment_id for result in results}) == 5  # type: ignore[union-attr]
+    assert len(gateway.out) == 0
+    assert len(gateway.idle) == 2, "the two connections, back in the pool"
 
 
 @pytest.mark.stack
