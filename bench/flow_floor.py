@@ -35,9 +35,9 @@ from topology.topics import ORDER_COMMANDS
 class CountingOutbox(Outbox):
     """The flows' outbox; once ``count`` records are written it waits for their delivery and reports the rate."""
 
-    def __init__(self, outbox: Outbox, count: int, target: str) -> None:
+    def __init__(self, outbox: Outbox, count: int) -> None:
         super().__init__(outbox.producer, outbox.flush_timeout_s)
-        self.count, self.target, self.written = count, target, 0
+        self.count, self.written = count, 0
 
     def write_batch(self, items: list[Out]) -> None:
         super().write_batch(items)
@@ -49,12 +49,12 @@ class CountingOutbox(Outbox):
 
 
 class CountingSink(TopicsSink):
-    def __init__(self, sink: TopicsSink, count: int, target: str) -> None:
+    def __init__(self, sink: TopicsSink, count: int) -> None:
         super().__init__(sink.brokers, sink.config, sink.producers, sink.flush_timeout_s)
-        self.count, self.target = count, target
+        self.count = count
 
     def build_part(self, step_id: str, for_part: str, resume_state: None) -> Outbox:
-        return CountingOutbox(super().build_part(step_id, for_part, resume_state), self.count, self.target)
+        return CountingOutbox(super().build_part(step_id, for_part, resume_state), self.count)
 
 
 STARTED = [0.0]
@@ -74,7 +74,7 @@ def build(settings: Settings, count: int, target: str) -> Dataflow:
     keyed = op.key_on("key", raw, lambda msg: (msg.key or b"").decode())
     counted = op.stateful_map("count", keyed, lambda state, msg: passed_on(state, msg, target))
     records = op.map("value", counted, lambda key_record: key_record[1])
-    op.output("out", op.key_on("out-key", records, routing_key), CountingSink(streams.sink(settings), count, target))
+    op.output("out", op.key_on("out-key", records, routing_key), CountingSink(streams.sink(settings), count))
     return flow
 
 

@@ -131,9 +131,9 @@ def baseline(settings: Settings, count: int, round_no: int = 0) -> float:
 
 def floor(settings: Settings, count: int, round_no: int) -> float:
     """The rate of ``bench.flow_floor`` (a do-nothing Bytewax flow) over the pre-loaded commands, records/s."""
-    target = f"{settings.topic_prefix}bench.floor"
-    admin = AdminClient({"bootstrap.servers": settings.bootstrap_servers})
-    if round_no == 0:
+    if round_no == 0:  # the rounds share one output topic
+        target = f"{settings.topic_prefix}bench.floor"
+        admin = AdminClient({"bootstrap.servers": settings.bootstrap_servers})
         admin.create_topics([NewTopic(target, ORDER_EVENTS.partitions, 1)])[target].result(timeout=30)
     recovery = recovery_root(settings) / f"floor{round_no}"
     argv = [sys.executable, "-m", "bench.flow_floor", settings.topic_prefix, str(count), str(recovery)]
