@@ -85,9 +85,6 @@ class _Out:
     ok: tuple[int, ...]
     outcome: GatewayResult | str | None = None
 
-    def read(self, gateway: HttpGateway) -> None:
-        self.outcome = gateway._receive(self.connection, self.ok)
-
 
 class HttpGateway:
     """Talks to the provider's HTTP API (in development: the stand-in the stack starts).
@@ -153,6 +150,10 @@ class HttpGateway:
             return Declined(str(code or f"http {reply.status}"))
         return f"http {reply.status}"
 
+    def _read(self, out: _Out) -> None:
+        """Read a call's answer off its connection; it waits with the call until asked for."""
+        out.outcome = self._receive(out.connection, out.ok)
+
     def _retry(self, path: str, key: str, payload: bytes, ok: tuple[int, ...], first: int, last: str) -> GatewayResult:
         for attempt in range(first, self.retries + 1):
             if attempt > 0:
@@ -173,7 +174,7 @@ class HttpGateway:
         key = call.key
         payload = json.dumps(body).encode()
         if len(self.out) >= self.concurrency:  # enough calls out: the oldest one's answer frees a connection
-            self.out.popleft().read(self)
+            self._read(self.out.popleft())
         try:
             connection = self._send(path, key, payload)
         except TransportError as err:
@@ -185,7 +186,7 @@ class HttpGateway:
         def finish() -> GatewayResult:
             if out.outcome is None:
                 self.out.remove(out)
-                out.read(self)
+                self._read(out)
             outcome = out.outcome
             assert outcome is not None
             return self._retry(path, key, payload, ok, 1, outcome) if isinstance(outcome, str) else outcome
