@@ -10,13 +10,12 @@ pre-loaded into Kafka, no HTTP ingress. Prints a table:
 - saga: the three flow processes taking every order to a terminal state: orders that ended
   over the time from the first OrderPlaced to the last OrderConfirmed or OrderCancelled.
   (A pre-loaded burst runs in phases: every order is placed and reserved, then authorized,
-  then confirmed, so the confirmations alone come at about twice that rate. Until 2026-11-27
-  this bench reported that rate as the peak, and so measured latency at what was in truth
-  about the whole rate.)
+  then confirmed, so the confirmations' own rate is the last phase's speed, not the saga's:
+  it is printed beside the peak, never used as it.)
 - latency: OrderPlaced -> OrderConfirmed (the records' Kafka timestamps) at half the saga's
   measured peak rate, with PlaceOrder -> OrderConfirmed (the first hop included) beside it,
-  after ``--warmup-seconds`` (5) of paced orders that are not counted: right after a restart
-  the broker's JIT has not met small requests yet and costs about 1.5 times the CPU per order.
+  after ``--warmup-seconds`` (5) of paced orders that are not counted, so that a broker just
+  restarted, whose JIT has not met small requests yet, is warm before anything is measured.
 
 The baseline counts records and the saga counts orders; each order is several records
 through the flows, so the table also gives the records the flows consumed per order

@@ -13,8 +13,8 @@ Kafka produce confirmed (acks=all) before the 202. Prints a table:
 - ingress: peak accepted commands/s (202s), checked against the records on the topic;
 - latency: p50/p99 of the ingress at half its peak rate.
 
-The peaks are measured in ``--rounds`` alternating rounds of the three (this machine's speed
-drifts by a quarter from minute to minute); the verdicts use the medians, and the ratios are
+The peaks are measured in ``--rounds`` alternating rounds of the three, so drift in the
+machine's speed touches every case alike; the verdicts use the medians, and the ratios are
 the medians of each round's ratio.
 """
 
