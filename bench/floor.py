@@ -14,7 +14,7 @@ import redis
 
 from ingress.bus import KafkaBus
 from ingress.ratelimit import Limit, RateLimiter
-from topology.envelope import Principal, envelop
+from topology.envelope import Producer, envelop
 from topology.messages import Money, OrderLine, PlaceOrder
 from topology.settings import Settings
 from topology.topics import ORDER_COMMANDS
@@ -31,7 +31,7 @@ class Floor:
             lines=[OrderLine("mug", 1, Money(900, "EUR"))],
             payment_token="tok_visa",
         )
-        self.envelope = envelop(command, producer=Principal("user", "floor"), occurred_at=datetime.now(UTC))
+        self.envelope = envelop(command, producer=Producer("user", "floor"), occurred_at=datetime.now(UTC))
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         req.bounded_stream.read()

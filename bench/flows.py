@@ -43,7 +43,8 @@ from flows.orders.logic import order_line
 from ops.flowrun import recovery_root
 from ops.kafka_admin import admin_client, delete_topics_with_prefix, end_offsets, list_offsets
 from ops.topology_admin import apply
-from topology.envelope import Principal, decode, encode, envelop
+from topology.envelope import Producer as MessageProducer
+from topology.envelope import decode, encode, envelop
 from topology.messages import AdjustStock, PlaceOrder
 from topology.processes import PROCESSES
 from topology.settings import Settings
@@ -61,7 +62,7 @@ def place(order_id: str, i: int) -> bytes:
         payment_token="tok_visa",
         lines=[order_line(SKUS[i % len(SKUS)], 1, 1999)],
     )
-    return encode(envelop(command, producer=Principal("user", f"c{i % 997}"), occurred_at=datetime.now(UTC)))
+    return encode(envelop(command, producer=MessageProducer("user", f"c{i % 997}"), occurred_at=datetime.now(UTC)))
 
 
 def reader(settings: Settings, *topics: Topic) -> Consumer:
@@ -85,7 +86,7 @@ def preload(settings: Settings, count: int, tag: str) -> None:
         producer.produce(
             INVENTORY_COMMANDS.name_for(settings.topic_prefix),
             key=sku.encode(),
-            value=encode(envelop(stock, producer=Principal("service", "bench"), occurred_at=datetime.now(UTC))),
+            value=encode(envelop(stock, producer=MessageProducer("service", "bench"), occurred_at=datetime.now(UTC))),
         )
     for i in range(count):
         order_id = f"{tag}{i}"

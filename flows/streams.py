@@ -25,7 +25,7 @@ from flows.kafka_input import TopicsSource
 from flows.kafka_output import TopicsSink, routing_key
 from flows.outcome import Send
 from topology.dlq import DeadLetter
-from topology.envelope import Envelope, Principal, decode, encode
+from topology.envelope import Envelope, Producer, decode, encode
 from topology.exceptions import DecodeError
 from topology.processes import PROCESSES, Process
 from topology.settings import Settings
@@ -101,7 +101,7 @@ def emit(sends: Iterable[Send], cause: Cause, service: str, prefix: str, version
     event among them carries the next one as ``seq`` (a flow emits events only about the
     entity its state is keyed on), so sinks can keep the newest. Commands carry no ``seq``.
     """
-    producer = Principal("service", service)
+    producer = Producer("service", service)
     out: list[Out] = []
     for index, send in enumerate(sends):
         seq = None

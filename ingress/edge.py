@@ -22,8 +22,7 @@ from ingress.policy import Action, Decision, Resource, decide
 from ingress.problems import Problem
 from ingress.readmodel import ReadModel
 from ingress.schemas import Accepted
-from topology.envelope import TRACEPARENT, Envelope, envelop
-from topology.envelope import Principal as Producer
+from topology.envelope import TRACEPARENT, Envelope, Producer, envelop
 from topology.messages import Message
 from topology.settings import Settings
 from topology.topics import Topic

@@ -18,8 +18,7 @@ from ingress.bus import BusUnavailable, CommandBus
 from ingress.edge import read_body
 from ingress.problems import Problem
 from ingress.ratelimit import Limit, RateLimiter
-from topology.envelope import Principal as Producer
-from topology.envelope import envelop
+from topology.envelope import Producer, envelop
 from topology.messages import RegisterUser
 from topology.messages.users import Email, Name
 from topology.settings import Settings

@@ -21,7 +21,7 @@ from topology.messages import REGISTRY, Message
 TRACEPARENT = r"^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$"
 
 
-class Principal(msgspec.Struct, frozen=True):
+class Producer(msgspec.Struct, frozen=True):
     """Who produced a message: a user, a partner or a service of the system."""
 
     kind: Literal["user", "partner", "service"]
@@ -39,7 +39,7 @@ class Envelope(msgspec.Struct, frozen=True, kw_only=True):
     #: The entity's version after this event (1, 2, ... per key), stamped by the flow that owns
     #: the entity; sinks keep the newest and ignore older or repeated ones. None on commands.
     seq: int | None = None
-    producer: Principal
+    producer: Producer
     payload: Message
 
     def __post_init__(self) -> None:
@@ -56,7 +56,7 @@ class _RawEnvelope(msgspec.Struct, frozen=True, kw_only=True):
     causation_id: Annotated[str, msgspec.Meta(max_length=64)] | None = None
     traceparent: Annotated[str, msgspec.Meta(pattern=TRACEPARENT)] | None = None
     seq: Annotated[int, msgspec.Meta(ge=1, le=2**62)] | None = None
-    producer: Principal
+    producer: Producer
     payload: msgspec.Raw
 
 
@@ -72,7 +72,7 @@ def new_id() -> str:
 def envelop(
     payload: Message,
     *,
-    producer: Principal,
+    producer: Producer,
     occurred_at: datetime,
     correlation_id: str | None = None,
     causation: Envelope | None = None,

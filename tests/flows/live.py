@@ -21,7 +21,8 @@ from flows.orders.logic import order_line
 from ops.flowrun import recovery_root
 from ops.topology_admin import apply
 from tests.processes import stop_all
-from topology.envelope import Envelope, Principal, decode, encode, envelop
+from topology.envelope import Envelope, decode, encode, envelop
+from topology.envelope import Producer as MessageProducer
 from topology.messages import AdjustStock, PlaceOrder
 from topology.settings import Settings
 from topology.topics import INVENTORY_COMMANDS, INVENTORY_EVENTS, ORDER_COMMANDS, ORDER_EVENTS, STOCK_LEVELS
@@ -73,7 +74,7 @@ class LiveFlows:
 
     def restock(self, sku: str, units: int) -> None:
         command = AdjustStock(sku=sku, delta=units, reason="test stock")
-        envelope = envelop(command, producer=Principal("partner", "p1"), occurred_at=datetime.now(UTC))
+        envelope = envelop(command, producer=MessageProducer("partner", "p1"), occurred_at=datetime.now(UTC))
         self.send(INVENTORY_COMMANDS.name_for(self.settings.topic_prefix), sku, envelope)
 
     def place(self, order_id: str, lines: list[tuple[str, int]], token: str = "tok_visa") -> None:
@@ -83,7 +84,7 @@ class LiveFlows:
             payment_token=token,
             lines=[order_line(sku, qty, 1999) for sku, qty in lines],
         )
-        envelope = envelop(command, producer=Principal("user", f"c-{order_id}"), occurred_at=datetime.now(UTC))
+        envelope = envelop(command, producer=MessageProducer("user", f"c-{order_id}"), occurred_at=datetime.now(UTC))
         self.send(ORDER_COMMANDS.name_for(self.settings.topic_prefix), order_id, envelope)
 
 

@@ -25,7 +25,7 @@ from flows.payments.logic import Payment
 from flows.streams import Incoming
 from flows.users.flow import build_flow as users_flow
 from topology.dlq import DeadLetter
-from topology.envelope import Envelope, Principal, decode, encode, envelop
+from topology.envelope import Envelope, Producer, decode, encode, envelop
 from topology.messages import (
     AdjustStock,
     AuthorizePayment,
@@ -72,9 +72,9 @@ RUNNERS: dict[str, Runner] = {
 }
 
 
-def record(topic: Topic, key: str, message: Message, offset: int, who: Principal | None = None) -> KafkaSourceMessage:
+def record(topic: Topic, key: str, message: Message, offset: int, who: Producer | None = None) -> KafkaSourceMessage:
     envelope = envelop(
-        message, producer=who or Principal("user", "u1"), occurred_at=now() + timedelta(milliseconds=offset)
+        message, producer=who or Producer("user", "u1"), occurred_at=now() + timedelta(milliseconds=offset)
     )
     return raw(topic, key, encode(envelope), offset)
 
@@ -172,9 +172,9 @@ def test_orders_saga_steps_and_partner_validation(runner: Runner) -> None:
         record(ORDER_INBOX, "o1", StockReserved(sku="a", order_id="o1", quantity=2), 1),
         record(ORDER_INBOX, "o1", StockReserved(sku="b", order_id="o1", quantity=1), 2),
         record(ORDER_INBOX, "o1", PaymentAuthorized(order_id="o1", payment_id="pay_1", amount=Money(700, "EUR")), 3),
-        record(PARTNER_COMMANDS, "sku-p", AdjustStock(sku="sku-p", delta=10), 4, Principal("partner", "p1")),
+        record(PARTNER_COMMANDS, "sku-p", AdjustStock(sku="sku-p", delta=10), 4, Producer("partner", "p1")),
     ]
-    bad = msgspec.json.decode(encode(envelop(place, producer=Principal("partner", "p1"), occurred_at=now())))
+    bad = msgspec.json.decode(encode(envelop(place, producer=Producer("partner", "p1"), occurred_at=now())))
     bad["payload"]["discount"] = 100
     items.append(raw(PARTNER_COMMANDS, "o2", msgspec.json.encode(bad), 5))
     first, second = through_inbox(runner, items)
@@ -393,7 +393,7 @@ def test_an_order_that_moved_on_clears_its_old_deadline_from_the_schedule_at_onc
 def test_a_passed_deadline_goes_through_the_inbox_and_cancels_once() -> None:
     """The expiry is a message in the order's log: sent once per deadline, same id after a restart, acted on once."""
     place = PlaceOrder(order_id="o5", customer_id="u1", lines=[order_line("a", 1, 300)], payment_token="tok_visa")
-    placed = envelop(place, producer=Principal("user", "u1"), occurred_at=now() - timedelta(seconds=31))
+    placed = envelop(place, producer=Producer("user", "u1"), occurred_at=now() - timedelta(seconds=31))
     saga = OrderSaga(None, "")
     saga.on_item(Incoming(placed, ORDER_INBOX.name, 0, 0))
     due = saga.notify_at()
@@ -441,7 +441,7 @@ def test_a_replay_long_after_the_deadlines_decides_as_the_first_run_did(runner: 
         raw(
             ORDER_INBOX,
             "o4",
-            encode(envelop(m, producer=Principal("user", "u1"), occurred_at=then + timedelta(milliseconds=n))),
+            encode(envelop(m, producer=Producer("user", "u1"), occurred_at=then + timedelta(milliseconds=n))),
             n,
         )
         for n, m in enumerate(answers)

@@ -34,7 +34,8 @@ from ops.kafka_admin import delete_topics_with_prefix, reader
 from ops.topology_admin import apply, lag
 from tests.processes import stop_all
 from topology.dlq import DeadLetter
-from topology.envelope import Envelope, Principal, encode
+from topology.envelope import Envelope, encode
+from topology.envelope import Producer as MessageProducer
 from topology.messages import (
     Message,
     Money,
@@ -90,7 +91,7 @@ def _event(topic: Topic, key: str, message: Message, seq: int | None, n: int, ta
         correlation_id=uuid.uuid5(ID_SPACE, f"{tag}/{key}").hex,
         traceparent=f"00-{uuid.uuid5(ID_SPACE, f'{tag}/{key}/trace').hex}-{n:016x}-01",
         seq=seq,
-        producer=Principal("service", topic.name.split(".")[1]),
+        producer=MessageProducer("service", topic.name.split(".")[1]),
         payload=message,
     )
     return Event(topic, key, envelope)

@@ -9,14 +9,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from topology.envelope import Envelope, Principal, decode, encode, envelop
+from topology.envelope import Envelope, Producer, decode, encode, envelop
 from topology.exceptions import DecodeError, UnknownMessageType
 from topology.messages import ALL_MESSAGES, REGISTRY, Money, OrderLine, OrderPlaced, PlaceOrder
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 TRACE = "00-" + "a" * 32 + "-" + "b" * 16 + "-01"
 TOKEN = "tok_visa"
-USER = Principal("user", "u-1")
+USER = Producer("user", "u-1")
 
 
 def place_order(quantity: int = 2) -> PlaceOrder:
@@ -47,7 +47,7 @@ def test_caused_message_inherits_correlation_and_trace() -> None:
     total = Money(3998, "EUR")
     effect = envelop(
         OrderPlaced(order_id="o-1", customer_id="u-1", lines=cause.payload.lines, total=total),  # type: ignore[attr-defined]
-        producer=Principal("service", "orders"),
+        producer=Producer("service", "orders"),
         occurred_at=NOW,
         causation=cause,
     )
