@@ -111,7 +111,7 @@ PROCESSES: tuple[Process, ...] = (
         calls=("payment gateway",),
     ),
     Process("users", "flow", consumes=(USER_COMMANDS,), produces=(USER_EVENTS,)),
-    Process("catalog", "flow", consumes=(CATALOG_COMMANDS,), produces=(CATALOG_EVENTS,), calls=("object store",)),
+    Process("catalog", "flow", consumes=(CATALOG_COMMANDS,), produces=(CATALOG_EVENTS,)),
     Process(
         "notifications",
         "flow",
