@@ -186,6 +186,9 @@ def run(procfile: Path = typer.Option(PROJECT_ROOT / "Procfile", help="The Procf
     if not processes:
         typer.echo(f"{procfile} lists no processes yet; the stack stays up (`shopstream stack down` stops it).")
         return
+    api = f"http://{settings.host}:{settings.ingress_port}"
+    typer.echo(f"API: {api} once the ingress is up (OpenAPI at {api}/openapi.json)")
+    typer.echo(f"  try: curl -s {api}/healthz   (then the README's five-minute tour)")
     typer.echo(f"starting {len(processes)} processes from {procfile} with honcho")
     bin_dir = Path(sys.executable).parent
     os.environ["PATH"] = f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"
