@@ -32,6 +32,7 @@ from topology.envelope import Envelope, decode
 from topology.exceptions import DecodeError
 from topology.processes import PROCESSES, Process
 from topology.settings import Settings
+from topology.topics import DeclaredMessages
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -112,7 +113,7 @@ class EventSink(BatchingSink, ABC):
         super().__init__()
         self.settings = settings
         self.process: Process = next(p for p in PROCESSES if p.kind == "sink" and p.name == self.name)
-        self._declared = {t.name_for(settings.topic_prefix): t.messages for t in self.process.consumes}
+        self._declared = DeclaredMessages(self.process.consumes, settings.topic_prefix)
         self._dead: DeadLetters | None = None
 
     def __repr__(self) -> str:
@@ -137,7 +138,6 @@ class EventSink(BatchingSink, ABC):
         """Release the store's client."""
 
     def decode_batch(self, batch: SinkBatch) -> tuple[list[Record], list[Rejected]]:
-        declared = self._declared.get(batch.topic, ())
         records: list[Record] = []
         rejected: list[Rejected] = []
         for item in batch:
@@ -146,8 +146,9 @@ class EventSink(BatchingSink, ABC):
             except DecodeError as err:
                 rejected.append(Rejected(item, str(err)))
                 continue
-            if not isinstance(envelope.payload, declared):
-                rejected.append(Rejected(item, f"{envelope.type} does not belong on {batch.topic}"))
+            misplaced = self._declared.misplaced(batch.topic, envelope)
+            if misplaced is not None:
+                rejected.append(Rejected(item, misplaced))
                 continue
             records.append(Record(envelope, item))
         return records, rejected

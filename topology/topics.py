@@ -6,9 +6,11 @@ environments can live side by side under ``SHOP_TOPIC_PREFIX``.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
 
+from topology.envelope import Envelope
 from topology.messages import (
     AdjustStock,
     AuthorizePayment,
@@ -262,3 +264,20 @@ def by_name(name: str) -> Topic:
         if topic.name == name:
             return topic
     raise KeyError(name)
+
+
+class DeclaredMessages:
+    """The message types each of some topics carries, by broker name (under a topic prefix).
+
+    What a consumer reads must be of a type declared on the topic it came from; anything
+    else is a dead letter, with ``misplaced``'s reason.
+    """
+
+    def __init__(self, topics: Iterable[Topic], prefix: str = "") -> None:
+        self._messages = {topic.name_for(prefix): topic.messages for topic in topics}
+
+    def misplaced(self, topic_name: str, envelope: Envelope) -> str | None:
+        """Why the message does not belong on ``topic_name``; None when its type is declared there."""
+        if isinstance(envelope.payload, self._messages.get(topic_name, ())):
+            return None
+        return f"{envelope.type} does not belong on {topic_name}"
