@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass, field
 from typing import Protocol
 
 from confluent_kafka import KafkaError, Message, Producer
@@ -70,16 +69,3 @@ class KafkaBus:
         self._stop.set()
         self._poller.join(2)
         self.producer.flush(5)
-
-
-@dataclass
-class FakeBus:
-    """For unit tests: keeps what was sent; ``down`` makes every send fail like a broker outage."""
-
-    sent: list[tuple[str, str, Envelope]] = field(default_factory=list)
-    down: bool = False
-
-    def send(self, topic: Topic, key: str, envelope: Envelope) -> None:
-        if self.down:
-            raise BusUnavailable("kafka is down (fake)")
-        self.sent.append((topic.name, key, envelope))
