@@ -1,9 +1,9 @@
 """The PostgreSQL schema of the read models, managed by yoyo-migrations.
 
-Migrations are SQL files under ``sinks/migrations`` (the sinks write these tables, the
-ingress reads them). ``shopstream db migrate`` applies what is missing, under yoyo's lock,
-into the schema ``SHOP_PG_SCHEMA`` (created if absent); ``make run`` and the test fixtures
-call it. The replica follows by streaming replication.
+Migrations are SQL files under ``topology/stores/migrations`` (the sinks write the read
+models, the ingress reads them and owns the credentials tables). ``shopstream db migrate``
+applies what is missing, under yoyo's lock, into the schema ``SHOP_PG_SCHEMA`` (created if
+absent); ``make run`` and the test fixtures call it. The replica follows by streaming replication.
 """
 
 from __future__ import annotations
@@ -17,9 +17,8 @@ from yoyo import get_backend, read_migrations
 from yoyo.backends.base import DatabaseBackend
 
 from ops.exceptions import OpsError
-from topology.settings import PROJECT_ROOT, Settings
-
-MIGRATIONS = PROJECT_ROOT / "sinks" / "migrations"
+from topology.settings import Settings
+from topology.stores import MIGRATIONS
 
 
 @dataclass(frozen=True)

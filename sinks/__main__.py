@@ -9,6 +9,7 @@ from elasticsearch import Elasticsearch
 
 from sinks import app, search
 from topology.settings import Settings
+from topology.stores import INDEXES
 
 
 def cli(argv: list[str]) -> int:
@@ -17,7 +18,7 @@ def cli(argv: list[str]) -> int:
     run = commands.add_parser("run", help="run one sink")
     run.add_argument("name", choices=sorted(app.SINKS))
     reindex = commands.add_parser("reindex", help="rebuild a search index from its template, behind its alias")
-    reindex.add_argument("index", choices=sorted(search.INDICES))
+    reindex.add_argument("index", choices=sorted(INDEXES))
     reindex.add_argument("--keep-old", action="store_true")
     args = parser.parse_args(argv)
     if args.command == "run":

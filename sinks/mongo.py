@@ -1,8 +1,8 @@
 """The MongoDB sink: an audit log of every event, and users' notifications.
 
-``audit``: one document per event (who, what, when, trace id), keyed by the event id so
+The audit collection: one document per event (who, what, when, trace id), keyed by the event id so
 a replay inserts nothing new; a TTL index drops entries after ``SHOP_AUDIT_RETENTION_DAYS``.
-``notifications``: one document per notification, newest version wins (a conditional
+The notifications collection: one document per notification, newest version wins (a conditional
 upsert whose duplicate-key answer means "already as new"), indexed for the ingress's
 "a user's notifications" query. Writes use ``j: true``: SecantusDB, like MongoDB, only
 promises durability across a crash for journaled writes.
@@ -21,8 +21,9 @@ from pymongo.write_concern import WriteConcern
 
 from sinks.base import EventSink, Record, Rejected, project_each
 from sinks.exceptions import StoreUnavailable
-from sinks.projections import NOTIFICATIONS, fold, notification_row
+from sinks.projections import fold, notification_row
 from topology.envelope import Envelope
+from topology.stores import AUDIT, NOTIFICATION_DOCS, NOTIFICATIONS
 
 TRANSIENT = (AutoReconnect, ConnectionFailure, NetworkTimeout, ServerSelectionTimeoutError)
 DUPLICATE_KEY = 11000
@@ -50,10 +51,11 @@ def audit_entry(e: Envelope, key: bytes | str | None, retention: timedelta) -> d
 
 
 def ensure_indexes(db: pymongo.database.Database[dict[str, Any]]) -> None:
-    db.audit.create_index([("expires_at", ASCENDING)], expireAfterSeconds=0, name="ttl")
-    db.audit.create_index([("correlation_id", ASCENDING)], name="by_correlation")
-    db.audit.create_index([("key", ASCENDING), ("occurred_at", DESCENDING)], name="by_entity")
-    db.notifications.create_index([("user_id", ASCENDING), ("occurred_at", DESCENDING)], name="by_user")
+    audit, notifications = db[AUDIT.name], db[NOTIFICATION_DOCS.name]
+    audit.create_index([("expires_at", ASCENDING)], expireAfterSeconds=0, name="ttl")
+    audit.create_index([("correlation_id", ASCENDING)], name="by_correlation")
+    audit.create_index([("key", ASCENDING), ("occurred_at", DESCENDING)], name="by_entity")
+    notifications.create_index([("user_id", ASCENDING), ("occurred_at", DESCENDING)], name="by_user")
 
 
 class MongoSink(EventSink):
@@ -78,7 +80,7 @@ class MongoSink(EventSink):
                 ensure_indexes(self._db)
                 self._ready = True
             audit_failed = self._bulk(
-                self._db.audit, [InsertOne(audit_entry(r.envelope, r.item.key, retention)) for r in records]
+                self._db[AUDIT.name], [InsertOne(audit_entry(r.envelope, r.item.key, retention)) for r in records]
             )
             by_id: dict[str, list[Record]] = {}
             for record, row in notes:
@@ -92,7 +94,7 @@ class MongoSink(EventSink):
                 )
                 for row in folded
             ]
-            notes_failed = self._bulk(self._db.notifications, upserts)
+            notes_failed = self._bulk(self._db[NOTIFICATION_DOCS.name], upserts)
         except TRANSIENT as err:
             raise StoreUnavailable(f"mongo: {err}") from err
         failed: dict[int, str] = {id(records[i]): reason for i, reason in audit_failed.items()}

@@ -13,7 +13,8 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 from sinks import metrics
 from sinks.base import EventSink, Record, Rejected, project_each
 from sinks.exceptions import StoreUnavailable
-from sinks.projections import Row, Table, by_table, postgres_rows
+from sinks.projections import by_table, read_model_rows
+from topology.stores import Row, Table
 
 TRANSIENT = (psycopg.OperationalError, psycopg.InterfaceError, PoolTimeout)
 LAG_EVERY_S = 5.0
@@ -87,7 +88,7 @@ class PostgresSink(EventSink):
         self._pool.close()
 
     def store(self, records: list[Record]) -> tuple[int, list[Rejected]]:
-        projected, rejected = project_each(records, postgres_rows)
+        projected, rejected = project_each(records, read_model_rows)
         projected = [(r, rows) for r, rows in projected if rows]
         try:
             with self._pool.connection() as conn:

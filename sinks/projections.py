@@ -15,11 +15,8 @@ rows never differ between replays.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator
 from datetime import datetime
-from functools import cached_property
-from operator import itemgetter
 from typing import Any
 
 from topology.envelope import Envelope
@@ -43,91 +40,21 @@ from topology.messages import (
     StockLevelChanged,
     UserRegistered,
 )
-
-Row = dict[str, Any]
-Key = tuple[Any, ...]
-
-
-@dataclass(frozen=True)
-class Table:
-    """One read-model table (or document kind): its key, its other columns, how its rows merge."""
-
-    name: str
-    key: tuple[str, ...]
-    columns: tuple[str, ...]
-    append_only: bool = False
-
-    @cached_property
-    def all_columns(self) -> tuple[str, ...]:
-        return (*self.key, *self.columns) if self.append_only else (*self.key, *self.columns, "version")
-
-    @cached_property
-    def key_of(self) -> Callable[[Row], Key]:
-        """A row's key, always a tuple (``itemgetter`` of one name would give the bare value)."""
-        return _getter(self.key)
-
-    @cached_property
-    def values_of(self) -> Callable[[Row], tuple[Any, ...]]:
-        """A row's values in ``all_columns`` order."""
-        return _getter(self.all_columns)
-
-
-def _getter(names: tuple[str, ...]) -> Callable[[Row], tuple[Any, ...]]:
-    if len(names) == 1:
-        (name,) = names
-        return lambda row: (row[name],)
-    return itemgetter(*names)
-
-
-ORDERS = Table(
-    "orders",
-    ("order_id",),
-    (
-        "customer_id",
-        "status",
-        "total_amount",
-        "currency",
-        "placed_at",
-        "carrier",
-        "tracking_code",
-        "cancel_reason",
-        "updated_at",
-    ),
+from topology.stores import (
+    NOTIFICATIONS,
+    ORDER_HISTORY,
+    ORDER_LINES,
+    ORDERS,
+    PAYMENT_REFUNDS,
+    PAYMENTS,
+    POSTGRES_TABLES,
+    PRODUCTS,
+    STOCK,
+    USERS,
+    Key,
+    Row,
+    Table,
 )
-ORDER_LINES = Table(
-    "order_lines", ("order_id", "line_no"), ("sku", "quantity", "unit_amount", "currency"), append_only=True
-)
-ORDER_HISTORY = Table("order_history", ("order_id", "version"), ("status", "occurred_at", "event_id"), append_only=True)
-PAYMENTS = Table(
-    "payments",
-    ("order_id",),
-    ("payment_id", "status", "authorized_amount", "captured_amount", "currency", "decline_reason", "updated_at"),
-)
-PAYMENT_REFUNDS = Table(
-    "payment_refunds", ("order_id", "version"), ("payment_id", "amount", "currency", "occurred_at"), append_only=True
-)
-STOCK = Table("stock", ("sku",), ("total", "reserved", "available", "updated_at"))
-USERS = Table("users", ("user_id",), ("email", "name", "phone", "registered_at", "updated_at"))
-PRODUCTS = Table(
-    "products",
-    ("sku",),
-    (
-        "title",
-        "description",
-        "brand",
-        "category",
-        "tags",
-        "price_amount",
-        "currency",
-        "owner_partner_id",
-        "updated_at",
-    ),
-)
-#: Orders as support searches them: the order row plus the SKUs it holds.
-ORDER_DOCS = Table("orders", ORDERS.key, (*ORDERS.columns, "skus"))
-NOTIFICATIONS = Table("notifications", ("notification_id",), ("user_id", "channel", "status", "reason", "occurred_at"))
-
-POSTGRES_TABLES = (ORDERS, ORDER_LINES, ORDER_HISTORY, PAYMENTS, PAYMENT_REFUNDS, STOCK, USERS, PRODUCTS)
 
 
 class Unversioned(ValueError):
@@ -177,7 +104,7 @@ def _line(order_id: str, n: int, line: OrderLine) -> tuple[Table, Row]:
     return ORDER_LINES, row
 
 
-def postgres_rows(envelope: Envelope) -> list[tuple[Table, Row]]:
+def read_model_rows(envelope: Envelope) -> list[tuple[Table, Row]]:
     """The rows one event writes to PostgreSQL (none for events the read models do not keep)."""
     p: Message = envelope.payload
     at = envelope.occurred_at
@@ -253,7 +180,7 @@ def product_doc(envelope: Envelope) -> Row | None:
 
 def order_doc(envelope: Envelope) -> Row | None:
     """The order document support searches (the orders row plus the SKUs), or None for other events."""
-    rows = postgres_rows(envelope)
+    rows = read_model_rows(envelope)
     if not rows or rows[0][0] is not ORDERS:
         return None
     doc = dict(rows[0][1])

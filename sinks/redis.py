@@ -1,8 +1,8 @@
 """The Redis sink: stock levels, an order status cache and a product cache, newest version wins.
 
-Keys (under ``SHOP_REDIS_PREFIX``): ``stock:{sku}`` (no TTL; the ingress falls back to
-PostgreSQL when it is missing), ``order:{order_id}`` and ``product:{sku}`` (TTLs from
-settings; a newer event overwrites, which is the invalidation). Each key is a hash with a
+Keys (``topology.stores.CACHES``): stock levels (no TTL; the ingress falls back to
+PostgreSQL when one is missing), order statuses and products (TTLs from settings; a newer
+event overwrites, which is the invalidation). Each key is a hash with a
 ``version`` field; one Lua script per key compares and sets atomically, in one pipeline
 per batch.
 """
@@ -10,7 +10,6 @@ per batch.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -18,7 +17,8 @@ import redis as redis_lib
 
 from sinks.base import EventSink, Record, Rejected, project_each
 from sinks.exceptions import StoreUnavailable
-from sinks.projections import ORDERS, PRODUCTS, STOCK, Row, Table, fold, postgres_rows
+from sinks.projections import fold, read_model_rows
+from topology.stores import CACHES, ORDER_CACHE, PRODUCT_CACHE, PRODUCTS, STOCK_CACHE, CacheKind, Row
 
 TRANSIENT = (redis_lib.ConnectionError, redis_lib.TimeoutError, redis_lib.BusyLoadingError)
 
@@ -38,23 +38,6 @@ if newer then return 1 else return 0 end
 """
 
 
-@dataclass(frozen=True)
-class CacheKind:
-    """One kind of cached entity: its key, the fields that follow the newest event, the set-once ones."""
-
-    table: Table
-    name: str
-    latest: tuple[str, ...]
-    facts: tuple[str, ...] = ()
-
-
-STOCK_CACHE = CacheKind(STOCK, "stock", ("total", "reserved", "available", "updated_at"))
-ORDER_CACHE = CacheKind(ORDERS, "order", ("status", "updated_at"), ("customer_id",))
-PRODUCT_CACHE = CacheKind(PRODUCTS, "product", ("doc",))
-#: Read-model table -> the cache kind it fills.
-CACHES = {kind.table.name: kind for kind in (STOCK_CACHE, ORDER_CACHE, PRODUCT_CACHE)}
-
-
 def _text(value: Any) -> str:
     return value.isoformat() if isinstance(value, datetime) else str(value)
 
@@ -65,16 +48,20 @@ class RedisSink(EventSink):
     def connect(self) -> None:
         self._client = redis_lib.Redis.from_url(self.settings.redis_url, socket_timeout=5, socket_connect_timeout=5)
         self._script = self._client.register_script(COMPARE_AND_SET)
-        self._ttl = {"stock": 0, "order": self.settings.order_cache_ttl_s, "product": self.settings.product_cache_ttl_s}
+        self._ttl = {
+            STOCK_CACHE: 0,
+            ORDER_CACHE: self.settings.order_cache_ttl_s,
+            PRODUCT_CACHE: self.settings.product_cache_ttl_s,
+        }
 
     def close(self) -> None:
         self._client.close()
 
     def key(self, kind: CacheKind, row: Row) -> str:
-        return f"{self.settings.redis_prefix}{kind.name}:{':'.join(map(str, kind.table.key_of(row)))}"
+        return kind.key_for(self.settings.redis_prefix, row)
 
     def store(self, records: list[Record]) -> tuple[int, list[Rejected]]:
-        projected, rejected = project_each(records, postgres_rows)
+        projected, rejected = project_each(records, read_model_rows)
         by_kind: dict[CacheKind, list[tuple[Record, Row]]] = {}
         for record, rows in projected:
             for table, row in rows:
@@ -97,7 +84,7 @@ class RedisSink(EventSink):
                 facts = [(f, _text(row[f])) for f in kind.facts if row.get(f) is not None]
                 argv = [
                     row["version"],
-                    self._ttl[kind.name],
+                    self._ttl[kind],
                     len(latest),
                     *(x for pair in latest + facts for x in pair),
                 ]

@@ -1,7 +1,7 @@
 """The Elasticsearch sink: products for search, orders for support, through bulk calls.
 
-Each index is versioned behind an alias: ``{prefix}products`` points at
-``{prefix}products-vN``, whose mappings come from an index template; ``reindex`` builds
+Each index (``topology.stores.INDEXES``) is versioned behind an alias whose
+versions take their mappings from an index template; ``reindex`` builds
 ``-vN+1`` from the template, copies, swaps the alias atomically and copies again (so
 writes that landed meanwhile are kept). Documents carry the entity version as their
 external version (``external_gte``), so an older or repeated event changes nothing.
@@ -11,7 +11,6 @@ Orders gather several events, so the sink reads the stored document and merges.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -20,64 +19,11 @@ from elasticsearch import Elasticsearch
 
 from sinks.base import EventSink, Record, Rejected, project_each
 from sinks.exceptions import SinkError, StoreUnavailable
-from sinks.projections import ORDER_DOCS, PRODUCTS, Row, Table, fold, merge, order_doc, product_doc
+from sinks.projections import fold, merge, order_doc, product_doc
+from topology.stores import INDEXES, ORDER_INDEX, PRODUCT_INDEX, PRODUCTS, Row, SearchIndex, Table
 
 TRANSIENT = (elasticsearch.ConnectionError, elasticsearch.ConnectionTimeout)
 RETRY_STATUS = frozenset({429, 502, 503, 504})
-KEYWORD = {"type": "keyword"}
-DATE = {"type": "date"}
-LONG = {"type": "long"}
-
-
-@dataclass(frozen=True)
-class SearchIndex:
-    name: str
-    table: Table
-    properties: dict[str, Any]
-
-    def alias(self, prefix: str) -> str:
-        return f"{prefix}{self.name}"
-
-    def versioned(self, prefix: str, n: int) -> str:
-        return f"{prefix}{self.name}-v{n}"
-
-
-PRODUCT_INDEX = SearchIndex(
-    "products",
-    PRODUCTS,
-    {
-        "sku": KEYWORD,
-        "title": {"type": "text", "fields": {"raw": KEYWORD}},
-        "description": {"type": "text"},
-        "brand": KEYWORD,
-        "category": KEYWORD,
-        "tags": KEYWORD,
-        "price_amount": LONG,
-        "currency": KEYWORD,
-        "owner_partner_id": KEYWORD,
-        "updated_at": DATE,
-        "version": LONG,
-    },
-)
-ORDER_INDEX = SearchIndex(
-    "orders",
-    ORDER_DOCS,
-    {
-        "order_id": KEYWORD,
-        "customer_id": KEYWORD,
-        "status": KEYWORD,
-        "total_amount": LONG,
-        "currency": KEYWORD,
-        "placed_at": DATE,
-        "carrier": KEYWORD,
-        "tracking_code": KEYWORD,
-        "cancel_reason": {"type": "text"},
-        "updated_at": DATE,
-        "skus": KEYWORD,
-        "version": LONG,
-    },
-)
-INDICES = {i.name: i for i in (PRODUCT_INDEX, ORDER_INDEX)}
 
 
 def jsonable(row: Row) -> Row:
@@ -88,9 +34,9 @@ def doc_id(table: Table, row: Row) -> str:
     return ":".join(str(v) for v in table.key_of(row))
 
 
-def ensure_indices(es: Elasticsearch, prefix: str) -> None:
+def ensure_indexes(es: Elasticsearch, prefix: str) -> None:
     """Templates (always current) and, for an alias that does not exist yet, its first index."""
-    for index in INDICES.values():
+    for index in INDEXES.values():
         es.indices.put_index_template(
             name=index.alias(prefix),
             index_patterns=[f"{index.alias(prefix)}-v*"],
@@ -145,8 +91,8 @@ def _copy(es: Elasticsearch, source: str, target: str, key: str) -> int:
 
 def reindex(es: Elasticsearch, prefix: str, name: str, *, keep_old: bool = False) -> tuple[str, str, int]:
     """Build the next version of an index from the current template; (old, new, documents copied)."""
-    index = INDICES[name]
-    ensure_indices(es, prefix)
+    index = INDEXES[name]
+    ensure_indexes(es, prefix)
     old = current_index(es, index, prefix)
     new = index.versioned(prefix, int(old.rsplit("-v", 1)[1]) + 1)
     es.indices.create(index=new)
@@ -184,7 +130,7 @@ class SearchSink(EventSink):
         orders = [(r, jsonable(doc)) for r, doc in order_rows if doc is not None]
         try:
             if not self._ready:
-                ensure_indices(self._es, prefix)
+                ensure_indexes(self._es, prefix)
                 self._ready = True
             plan: list[tuple[SearchIndex, list[tuple[Record, Row]], list[Row]]] = [
                 (PRODUCT_INDEX, products, list(fold(PRODUCTS, (d for _, d in products)).values())),

@@ -1,0 +1,63 @@
+"""Redis keys: the read caches the Redis sink fills and the ingress's own keys (limits, sessions).
+
+Every key sits under the settings' ``redis_prefix``. A cache key is a hash with a ``version``
+field; ``latest`` fields follow the newest event, ``facts`` are set once.
+"""
+
+from __future__ import annotations
+
+import string
+from dataclasses import dataclass
+from functools import cached_property
+
+from topology.stores.tables import ORDERS, PRODUCTS, STOCK, Row, Table
+
+
+@dataclass(frozen=True)
+class RedisKey:
+    """A key template such as ``stock:{sku}``."""
+
+    template: str
+
+    @cached_property
+    def parts(self) -> tuple[str, ...]:
+        return tuple(name for _, name, _, _ in string.Formatter().parse(self.template) if name)
+
+    def format(self, prefix: str, **parts: object) -> str:
+        return prefix + self.template.format(**parts)
+
+
+@dataclass(frozen=True)
+class CacheKind:
+    """One kind of cached entity: its table, its key, the fields that follow the newest event, the set-once ones."""
+
+    table: Table
+    key: RedisKey
+    latest: tuple[str, ...]
+    facts: tuple[str, ...] = ()
+
+    @property
+    def name(self) -> str:
+        return self.key.template.split(":", 1)[0]
+
+    def key_for(self, prefix: str, row: Row) -> str:
+        """The key of the entity a row of ``table`` belongs to."""
+        return self.key.format(prefix, **{k: row[k] for k in self.table.key})
+
+
+STOCK_CACHE = CacheKind(STOCK, RedisKey("stock:{sku}"), ("total", "reserved", "available", "updated_at"))
+ORDER_CACHE = CacheKind(ORDERS, RedisKey("order:{order_id}"), ("status", "updated_at"), ("customer_id",))
+#: A product cached as one JSON document (``doc``) of the products row.
+PRODUCT_CACHE = CacheKind(PRODUCTS, RedisKey("product:{sku}"), ("doc",))
+#: Read-model table name -> the cache kind it fills.
+CACHES = {kind.table.name: kind for kind in (STOCK_CACHE, ORDER_CACHE, PRODUCT_CACHE)}
+
+#: GCRA state of one caller for one route class.
+RATE_LIMIT = RedisKey("rl:{route_class}:{caller}")
+#: A caller's Idempotency-Key: its reservation, then the first answer.
+IDEMPOTENCY = RedisKey("idem:{caller}:{key}")
+#: A refresh token (by digest) and the session family it belongs to.
+REFRESH_TOKEN = RedisKey("rt:{digest}")
+SESSION_FAMILY = RedisKey("rtf:{family}")
+#: An access token revoked by logout, until it would have expired.
+REVOKED_TOKEN = RedisKey("revoked:{token_id}")

@@ -1,0 +1,119 @@
+"""PostgreSQL tables (and the document kinds shaped like them): name, key, columns, how rows merge.
+
+The read models' rows carry the ``seq`` of the newest event applied (``version``); append-only
+tables keep the first row per key. The credentials tables belong to the ingress alone and
+carry no version. ``MIGRATIONS`` holds the SQL that creates them all (yoyo-migrations).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cached_property
+from operator import itemgetter
+from pathlib import Path
+from typing import Any
+
+Row = dict[str, Any]
+Key = tuple[Any, ...]
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+
+
+@dataclass(frozen=True)
+class Table:
+    """One table (or document kind): its key, its other columns, how its rows merge."""
+
+    name: str
+    key: tuple[str, ...]
+    columns: tuple[str, ...]
+    append_only: bool = False
+    #: rows carry the version of the newest event applied (False: a table one writer owns)
+    versioned: bool = True
+
+    @cached_property
+    def all_columns(self) -> tuple[str, ...]:
+        with_version = self.versioned and not self.append_only
+        return (*self.key, *self.columns, "version") if with_version else (*self.key, *self.columns)
+
+    def named(self, *names: str) -> tuple[str, ...]:
+        """``names``, each checked to be a column of this table (a typo fails where it is written)."""
+        unknown = [n for n in names if n not in self.all_columns]
+        if unknown:
+            raise KeyError(f"{self.name} has no column {', '.join(unknown)}")
+        return names
+
+    @cached_property
+    def key_of(self) -> Callable[[Row], Key]:
+        """A row's key, always a tuple (``itemgetter`` of one name would give the bare value)."""
+        return _getter(self.key)
+
+    @cached_property
+    def values_of(self) -> Callable[[Row], tuple[Any, ...]]:
+        """A row's values in ``all_columns`` order."""
+        return _getter(self.all_columns)
+
+
+def _getter(names: tuple[str, ...]) -> Callable[[Row], tuple[Any, ...]]:
+    if len(names) == 1:
+        (name,) = names
+        return lambda row: (row[name],)
+    return itemgetter(*names)
+
+
+ORDERS = Table(
+    "orders",
+    ("order_id",),
+    (
+        "customer_id",
+        "status",
+        "total_amount",
+        "currency",
+        "placed_at",
+        "carrier",
+        "tracking_code",
+        "cancel_reason",
+        "updated_at",
+    ),
+)
+ORDER_LINES = Table(
+    "order_lines", ("order_id", "line_no"), ("sku", "quantity", "unit_amount", "currency"), append_only=True
+)
+ORDER_HISTORY = Table("order_history", ("order_id", "version"), ("status", "occurred_at", "event_id"), append_only=True)
+PAYMENTS = Table(
+    "payments",
+    ("order_id",),
+    ("payment_id", "status", "authorized_amount", "captured_amount", "currency", "decline_reason", "updated_at"),
+)
+PAYMENT_REFUNDS = Table(
+    "payment_refunds", ("order_id", "version"), ("payment_id", "amount", "currency", "occurred_at"), append_only=True
+)
+STOCK = Table("stock", ("sku",), ("total", "reserved", "available", "updated_at"))
+USERS = Table("users", ("user_id",), ("email", "name", "phone", "registered_at", "updated_at"))
+PRODUCTS = Table(
+    "products",
+    ("sku",),
+    (
+        "title",
+        "description",
+        "brand",
+        "category",
+        "tags",
+        "price_amount",
+        "currency",
+        "owner_partner_id",
+        "updated_at",
+    ),
+)
+#: Orders as support searches them: the order row plus the SKUs it holds.
+ORDER_DOCS = Table("orders", ORDERS.key, (*ORDERS.columns, "skus"))
+NOTIFICATIONS = Table("notifications", ("notification_id",), ("user_id", "channel", "status", "reason", "occurred_at"))
+
+#: The read models in the order a batch writes them.
+POSTGRES_TABLES = (ORDERS, ORDER_LINES, ORDER_HISTORY, PAYMENTS, PAYMENT_REFUNDS, STOCK, USERS, PRODUCTS)
+
+#: Users' password hashes and roles (the ingress's own table).
+CREDENTIALS = Table("credentials", ("user_id",), ("email", "password_hash", "roles", "created_at"), versioned=False)
+#: Partners' OAuth2 clients (the ingress's own table).
+PARTNER_CLIENTS = Table(
+    "partner_clients", ("client_id",), ("partner_id", "secret_hash", "scopes", "created_at"), versioned=False
+)
