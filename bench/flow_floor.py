@@ -23,9 +23,9 @@ from bytewax.dataflow import Dataflow
 from bytewax.recovery import RecoveryConfig, init_db_dir
 from bytewax.testing import run_main
 
-from flows import streams
+from flows import kafka_input, kafka_output
+from flows.kafka_input import In
 from flows.kafka_output import Out, Outbox, TopicsSink, routing_key
-from flows.streams import In
 from topology.envelope import decode
 from topology.runtime import tune_collector
 from topology.settings import Settings
@@ -69,12 +69,12 @@ def passed_on(count: int | None, msg: In, target: str) -> tuple[int, Out]:
 
 def build(settings: Settings, count: int, target: str) -> Dataflow:
     flow = Dataflow("floor")
-    source = streams.source(settings, [ORDER_COMMANDS])
+    source = kafka_input.source(settings, [ORDER_COMMANDS])
     raw = op.input("in", flow, source)
     keyed = op.key_on("key", raw, lambda msg: (msg.key or b"").decode())
     counted = op.stateful_map("count", keyed, lambda state, msg: passed_on(state, msg, target))
     records = op.map("value", counted, lambda key_record: key_record[1])
-    op.output("out", op.key_on("out-key", records, routing_key), CountingSink(streams.sink(settings), count))
+    op.output("out", op.key_on("out-key", records, routing_key), CountingSink(kafka_output.sink(settings), count))
     return flow
 
 

@@ -40,7 +40,7 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic, OffsetSpec
 
 from flows.orders.logic import order_line
-from ops.flowrun import recovery_root
+from flows.run import recovery_root
 from ops.kafka_admin import admin_client, delete_topics_with_prefix, end_offsets, list_offsets
 from ops.topology_admin import apply
 from topology.envelope import Producer as MessageProducer

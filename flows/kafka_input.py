@@ -1,11 +1,10 @@
-"""A Bytewax input that reads all of a flow's topics with one Kafka consumer per slot.
+"""The flows' Kafka input: all of a flow's topics read by one Kafka consumer per slot.
 
-Bytewax's own ``KafkaSource`` opens one consumer per topic partition: the orders flow reads
-four topics of six partitions, so it ran 24 consumers, each with its own threads, broker
-connection and fetch loop (a fetch every ``fetch.wait.max.ms`` even when idle), and the
-worker polled them in turn, waiting up to a millisecond on each empty one. Here a slot is
-one consumer assigned its share of every topic's partitions (partition ``p`` goes to slot
-``p % slots``), polled without blocking; Bytewax waits a millisecond after an empty batch.
+Bytewax's own ``KafkaSource`` opens one consumer per topic partition, each with its own
+threads, broker connection and fetch loop, and the worker polls them in turn. Here a
+slot is one consumer assigned its share of every topic's partitions (partition ``p``
+goes to slot ``p % slots``), polled without blocking; Bytewax waits a millisecond after
+an empty batch.
 
 Recovery: a slot's state is the next offset of each partition it reads, snapshotted with
 the flow's epochs; a partition without a saved offset starts from the earliest one kept.
@@ -17,13 +16,16 @@ re-reads, it does not double any effect).
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 
 from bytewax.connectors.kafka import KafkaSourceMessage
 from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
 from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 from confluent_kafka import KafkaError as ConfluentKafkaError
+
+from topology.settings import Settings
+from topology.topics import Topic
 
 In = KafkaSourceMessage[bytes | None, bytes | None]
 Offsets = dict[str, int]  # "topic:partition" -> next offset to read
@@ -112,3 +114,19 @@ class Slot(StatefulSourcePartition[In, Offsets]):
 
     def close(self) -> None:
         self.consumer.close()
+
+
+def source(settings: Settings, topics: Iterable[Topic], group: str | None = None) -> TopicsSource:
+    """A flow's Kafka input: one consumer per input slot for all its topics.
+
+    Bytewax keeps its own offsets in the recovery store; the consumer group's committed
+    offsets (auto-committed as records are read) are only for ``topology lag`` and health.
+    """
+    monitoring = {"group.id": group, "enable.auto.commit": "true", "auto.commit.interval.ms": "1000"} if group else {}
+    return TopicsSource(
+        settings.bootstrap_servers,
+        [t.name_for(settings.topic_prefix) for t in topics],
+        {"isolation.level": "read_committed", "fetch.wait.max.ms": "10", "fetch.min.bytes": "65536", **monitoring},
+        slots=settings.flow_input_slots,
+        poll_interval=timedelta(milliseconds=settings.flow_poll_ms),
+    )

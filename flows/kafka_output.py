@@ -1,13 +1,12 @@
-"""A Bytewax output that produces to Kafka and waits for delivery once per epoch, not per batch.
+"""The flows' Kafka output: it produces as records come and waits for delivery once per epoch, not per batch.
 
-Bytewax's own ``KafkaSink`` flushes the producer after every batch it writes: the worker
-blocks for a broker round trip on each activation, and every activation becomes its own
-small produce request per partition. Here the producer batches as it likes (``linger.ms``)
-and the partition's snapshot, which Bytewax takes when an epoch closes and before it
-records that epoch as done, waits for every record of the epoch to be delivered. So what
-an epoch emitted is on the broker before the input offsets past it are committed
-(at least once; the ids make repeats harmless), and a delivery that failed crashes the
-flow at that point, so recovery replays the epoch instead of the record being lost.
+Bytewax's own ``KafkaSink`` flushes the producer after every batch it writes, so the
+worker blocks for a broker round trip on each activation. Here the producer batches as
+it likes (``linger.ms``) and the partition's snapshot, which Bytewax takes when an epoch
+closes and before it records that epoch as done, waits for every record of the epoch to
+be delivered. So what an epoch emitted is on the broker before the input offsets past it
+are committed (at least once; the ids make repeats harmless), and a delivery that failed
+crashes the flow at that point, so recovery replays the epoch instead of the record being lost.
 """
 
 from __future__ import annotations
@@ -17,6 +16,8 @@ import zlib
 from bytewax.connectors.kafka import KafkaSinkMessage
 from bytewax.outputs import FixedPartitionedSink, StatefulSinkPartition
 from confluent_kafka import KafkaError, Message, Producer
+
+from topology.settings import Settings
 
 Out = KafkaSinkMessage[bytes | None, bytes | None]
 
@@ -35,10 +36,18 @@ class TopicsSink(FixedPartitionedSink[Out, None]):
         return zlib.crc32(item_key.encode()) % self.producers
 
     def build_part(self, step_id: str, for_part: str, resume_state: None) -> Outbox:
-        # Delivery reports only for failures: a Python callback per delivered record was a
-        # measurable share of the orders flow, and only a failure needs telling.
+        # Delivery reports only for failures: only a failure needs telling.
         config = {**self.config, "bootstrap.servers": self.brokers, "delivery.report.only.error": True}
         return Outbox(Producer(config), self.flush_timeout_s)
+
+
+def sink(settings: Settings) -> TopicsSink:
+    """A flow's Kafka output: an idempotent producer per worker."""
+    return TopicsSink(
+        settings.bootstrap_servers,
+        {"enable.idempotence": "true", "acks": "all", "linger.ms": str(settings.flow_linger_ms)},
+        producers=settings.flow_workers,
+    )
 
 
 def routing_key(record: Out) -> str:

@@ -16,7 +16,7 @@ from typing import TypeVar
 
 import typer
 
-from ops import db, flowrun, topology_admin
+from ops import db, topology_admin
 from ops.cli_topology import dlq_app, topology_app
 from ops.exceptions import OpsError
 from ops.output import EXIT_DOWN, EXIT_USAGE, emit, settings_or_exit
@@ -91,14 +91,17 @@ def logs(
     typer.echo(tail(server.log_file, lines))
 
 
+FLOWS = tuple(p.name for p in PROCESSES if p.kind == "flow")
+
+
 @app.command()
-def flow(name: str = typer.Argument(..., help="orders, inventory or payments.")) -> None:
-    """Run one Bytewax flow with recovery (what each Procfile line does)."""
-    try:
-        flowrun.exec_flow(settings_or_exit(), name)
-    except OpsError as err:
-        typer.echo(f"error: {err}", err=True)
-        raise typer.Exit(EXIT_USAGE) from err
+def flow(name: str = typer.Argument(..., help=", ".join(FLOWS))) -> None:
+    """Run one Bytewax flow with recovery in the foreground, as the Procfile does (``python -m flows run NAME``)."""
+    settings_or_exit()
+    if name not in FLOWS:
+        typer.echo(f"error: no flow named {name!r}\n  fix: pick from {', '.join(FLOWS)}", err=True)
+        raise typer.Exit(EXIT_USAGE)
+    os.execv(sys.executable, [sys.executable, "-m", "flows", "run", name])  # noqa: S606 - fixed argv
 
 
 SINKS = tuple(p.name for p in PROCESSES if p.kind == "sink")

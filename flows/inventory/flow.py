@@ -1,6 +1,6 @@
 """Wiring of the inventory flow. Step ids are a state contract: never rename one without a migration note.
 
-Run: ``python -m bytewax.run "flows.inventory.flow:build_flow()"`` (``shopstream flow inventory``).
+Run: ``python -m flows run inventory`` (``shopstream flow inventory``).
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from bytewax.dataflow import Dataflow
 from bytewax.inputs import Source
 from bytewax.outputs import Sink
 
-from flows import streams
+from flows import templates
 from flows.inventory import logic
 from topology.messages import AdjustStock, CommitStock, ReleaseStock, ReserveStock
 from topology.settings import Settings
@@ -23,11 +23,11 @@ ACCEPTS = (ReserveStock, ReleaseStock, CommitStock, AdjustStock)
 def build_flow(
     source: Source[Any] | None = None, sink: Sink[Any] | None = None, settings: Settings | None = None
 ) -> Dataflow:
-    return streams.entity_flow(
-        streams.start(SERVICE, source, settings),
+    return templates.entity_flow(
+        templates.start(SERVICE, source, settings),
         ACCEPTS,
         "stock",
-        lambda item: item.envelope.payload.sku,  # type: ignore[attr-defined]
+        "sku",
         lambda stock, item: logic.handle(stock, item.envelope.payload, item.envelope.id),
         sink,
     )

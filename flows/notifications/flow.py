@@ -1,6 +1,6 @@
 """Wiring of the notifications flow. Step ids are a state contract: never rename one without a migration note.
 
-Run: ``python -m bytewax.run "flows.notifications.flow:build_flow()"`` (``shopstream flow notifications``).
+Run: ``python -m flows run notifications`` (``shopstream flow notifications``).
 """
 
 from __future__ import annotations
@@ -11,11 +11,13 @@ from bytewax.dataflow import Dataflow
 from bytewax.inputs import Source
 from bytewax.outputs import Sink
 
-from flows import streams
+from flows import templates
+from flows.envelopes import Incoming
 from flows.notifications import logic
-from flows.notifications.channels import Channel, HttpMessaging, SmtpEmail
+from flows.notifications.messaging import HttpMessaging
+from flows.notifications.port import Channel
+from flows.notifications.smtp import SmtpEmail
 from flows.outcome import Send
-from flows.streams import Incoming
 from topology.messages import ProfileUpdated, SendNotification, UserRegistered
 from topology.settings import Settings
 
@@ -39,7 +41,7 @@ def build_flow(
     settings: Settings | None = None,
     channels: dict[str, Channel] | None = None,
 ) -> Dataflow:
-    begun = streams.start(SERVICE, source, settings)
+    begun = templates.start(SERVICE, source, settings)
     opened: dict[str, Channel] = dict(channels or {})
 
     def channel(name: str) -> Channel:  # opened on first use in the worker, never at import
@@ -56,11 +58,11 @@ def build_flow(
             return logic.settle(recipient, note, outcome)
         return recipient, plan
 
-    return streams.entity_flow(
+    return templates.entity_flow(
         begun,
         ACCEPTS,
         "recipient",
-        lambda item: item.envelope.payload.user_id,  # type: ignore[attr-defined]
+        "user_id",
         handle,
         sink,
     )

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from flows.notifications.channels import Delivered, Delivery
+from flows.notifications.port import Delivered, Delivery
 from flows.outcome import Send
 from topology.messages import (
     Message,

@@ -6,16 +6,17 @@ saga acts on (besides their event topics: ``flows.outcome.event``), and the saga
 own deadline expiries there too. So each order's messages form one log. A restart after a
 crash replays that log in the same order and the saga decides as the first run did: what
 the first run already sent is sent again byte for byte (same ids, absorbed downstream),
-never contradicted. Reading the answers straight from their topics, a replay met them in
-another interleaving (or met a deadline the first run had not), and could cancel an order
-whose stock commit and capture had already gone out.
+never contradicted. Answers read from several topics could replay in another interleaving
+(or meet a deadline the first run had not) and cancel an order whose stock commit and
+capture had already gone out: that is why the saga reads nothing but its inbox.
 
-Run: ``python -m bytewax.run "flows.orders.flow:build_flow()"`` (``shopstream flow orders``).
+Run: ``python -m flows run orders`` (``shopstream flow orders``).
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from operator import attrgetter
 from typing import Any
 
 import bytewax.operators as op
@@ -24,10 +25,11 @@ from bytewax.inputs import Source
 from bytewax.operators import StatefulLogic
 from bytewax.outputs import Sink
 
-from flows import streams
+from flows import steps, templates
+from flows.envelopes import Cause, Incoming, emit
+from flows.kafka_output import Out
 from flows.orders import logic
 from flows.outcome import Send
-from flows.streams import Cause, Incoming, Out
 from topology.messages import AdjustStock, ExpireOrderStep, UpsertProduct
 from topology.settings import Settings
 from topology.topics import CATALOG_COMMANDS, INVENTORY_COMMANDS, ORDER_INBOX, PARTNER_COMMANDS
@@ -43,11 +45,10 @@ class OrderSaga(StatefulLogic[Incoming, list[Out], Any]):
     (if the step is still waiting then), so the decision sits in the order's log.
 
     Bytewax keeps the last time ``notify_at`` gave for a key until it fires: answering None
-    later does not remove it. Left alone, every order that moved on kept its 30 s deadline
-    there, and Bytewax walks all of them twice per activation (rate x 30 s entries: the
-    cost grew with the load). So once an order has nothing due, ``notify_at`` answers
-    "now" once, the stale entry fires at once (``on_notify`` then does nothing), and the
-    next answer is None.
+    later does not remove it, and Bytewax walks every entry it holds twice per activation.
+    So once an order has nothing due, ``notify_at`` answers "now" once, the stale entry
+    fires at once (``on_notify`` then does nothing), and the next answer is None: only
+    orders still waiting on a deadline hold an entry.
     """
 
     def __init__(
@@ -64,7 +65,7 @@ class OrderSaga(StatefulLogic[Incoming, list[Out], Any]):
         self.expiring: datetime | None = None
 
     def _emit(self, sends: list[Send], cause: Cause) -> list[list[Out]]:
-        outs, self.version = streams.emit_versioned(sends, cause, SERVICE, self.prefix, self.version)
+        outs, self.version = emit(sends, cause, SERVICE, self.prefix, self.version)
         return [outs]
 
     def on_item(self, value: Incoming) -> tuple[list[list[Out]], bool]:
@@ -120,27 +121,27 @@ def forward(item: Incoming, prefix: str) -> list[Out]:
     payload = item.envelope.payload
     assert isinstance(payload, FORWARDED)
     topic = INVENTORY_COMMANDS if isinstance(payload, AdjustStock) else CATALOG_COMMANDS
-    return streams.emit([Send(topic, payload.sku, payload)], Cause.of(item.envelope), SERVICE, prefix)
+    records, _ = emit([Send(topic, payload.sku, payload)], Cause.of(item.envelope), SERVICE, prefix)
+    return records
 
 
 def build_flow(
     source: Source[Any] | None = None, sink: Sink[Any] | None = None, settings: Settings | None = None
 ) -> Dataflow:
-    begun = streams.start(SERVICE, source, settings)
+    begun = templates.start(SERVICE, source, settings)
     settings, prefix, process = begun.settings, begun.prefix, begun.process
     flow, raw = begun.flow, begun.raw
     strict = frozenset({PARTNER_COMMANDS.name_for(prefix)})
     inbox = ORDER_INBOX.name_for(prefix)
     accepts = ORDER_INBOX.messages + FORWARDED  # each only on the topics that declare it
-    valid, dead = streams.split(raw, SERVICE, accepts, process.consumes, prefix, strict)
-    read = op.branch("inbox", valid, lambda item: item.topic == inbox)
-    routed = op.branch("route", read.falses, lambda item: isinstance(item.envelope.payload, FORWARDED))
-    forwarded = op.flat_map("forward", routed.trues, lambda item: forward(item, prefix))
-    queued = op.map("queue", routed.falses, lambda item: to_inbox(item, inbox))
-    keyed = op.key_on("key", read.trues, lambda item: item.envelope.payload.order_id)  # type: ignore[attr-defined]
+    routed = steps.decode_and_route("decode_and_route", raw, SERVICE, accepts, process.consumes, prefix, strict)
+    read = op.branch("inbox", routed.handled, lambda item: item.topic == inbox)
+    commands = op.branch("route", read.falses, lambda item: isinstance(item.envelope.payload, FORWARDED))
+    forwarded = op.flat_map("forward", commands.trues, lambda item: forward(item, prefix))
+    queued = op.map("queue", commands.falses, lambda item: to_inbox(item, inbox))
+    keyed = op.key_on("key_by_order_id", read.trues, attrgetter("envelope.payload.order_id"))
     step = timedelta(seconds=settings.order_step_timeout_s)
     deadlines = logic.Deadlines(reserve=step, payment=step)
     saga = op.stateful("saga", keyed, lambda resume: OrderSaga(resume, prefix, deadlines))
-    emitted = op.flat_map("flatten", saga, lambda key_outs: key_outs[1])
-    streams.output(op.merge("all", emitted, forwarded, queued, dead), sink, settings)
+    templates.output(steps.collect_records("collect_records", saga, forwarded, queued, routed.dead), sink, settings)
     return flow

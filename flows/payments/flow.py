@@ -1,12 +1,13 @@
 """Wiring of the payments flow. Step ids are a state contract: never rename one without a migration note.
 
-Run: ``python -m bytewax.run "flows.payments.flow:build_flow()"`` (``shopstream flow payments``).
+Run: ``python -m flows run payments`` (``shopstream flow payments``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime
+from operator import attrgetter
 from typing import Any
 
 import bytewax.operators as op
@@ -15,11 +16,13 @@ from bytewax.inputs import Source
 from bytewax.operators import StatefulLogic
 from bytewax.outputs import Sink
 
-from flows import streams
+from flows import steps, templates
+from flows.envelopes import Cause, Incoming, emit
+from flows.kafka_output import Out
 from flows.outcome import Send
 from flows.payments import logic
-from flows.payments.gateway import Answer, HttpGateway, PaymentGateway
-from flows.streams import Cause, Incoming, Out
+from flows.payments.http_gateway import HttpGateway
+from flows.payments.port import Answer, Call, PaymentGateway
 from topology.messages import AuthorizePayment, CapturePayment, RefundPayment, VoidPayment
 from topology.settings import Settings
 
@@ -27,13 +30,11 @@ SERVICE = "payments"
 ACCEPTS = (AuthorizePayment, CapturePayment, VoidPayment, RefundPayment)
 
 
-# When a call is in flight its key is due at once. Bytewax wakes a key in a later activation,
-# scheduled at (notify time - that activation's start): "now" as the notify time put the wake-up
-# a few milliseconds out, behind the worker's park and the OS scheduler on a busy machine, and
-# the answer, long since arrived, waited there (the payments hop's median 44-76 ms, with stalls
-# of 300 ms). A time already past asks for the very next activation (median 36-45 ms).
+# A key with a call in flight is due at once: Bytewax schedules a wake-up at (notify time -
+# the activation's start), so a time already past asks for the very next activation, where
+# "now" would put it behind the worker's park and the OS scheduler.
 DUE = datetime(1970, 1, 1, tzinfo=UTC)
-Pending = tuple[logic.Call, str, Cause]  # the call in flight, the command that asked for it, what caused it
+Pending = tuple[Call, str, Cause]  # the call in flight, the command that asked for it, what caused it
 Snapshot = tuple[logic.Payment | None, int, Pending | None]
 
 
@@ -52,7 +53,7 @@ class PaymentSteps(StatefulLogic[Incoming, list[Out], Snapshot]):
         port: Callable[[], PaymentGateway],
         prefix: str,
     ) -> None:
-        # Snapshots from before calls in flight were recorded are (payment, version): read them too.
+        # A snapshot of two, (payment, version), has no call in flight.
         payment, version, pending = (*resume, None)[:3] if resume is not None else (None, 0, None)
         self.payment: logic.Payment | None = payment
         self.version: int = version
@@ -62,11 +63,11 @@ class PaymentSteps(StatefulLogic[Incoming, list[Out], Snapshot]):
         if self.pending is not None and self.payment is not None:
             self.answer = self._begin(self.pending[0], self.payment.order_id)
 
-    def _begin(self, call: logic.Call, order_id: str) -> Answer:
+    def _begin(self, call: Call, order_id: str) -> Answer:
         return self.port().begin(call, order_id)
 
     def _emit(self, sends: list[Send], cause: Cause) -> list[Out]:
-        outs, self.version = streams.emit_versioned(sends, cause, SERVICE, self.prefix, self.version)
+        outs, self.version = emit(sends, cause, SERVICE, self.prefix, self.version)
         return outs
 
     def _finish(self) -> list[Out]:
@@ -83,7 +84,7 @@ class PaymentSteps(StatefulLogic[Incoming, list[Out], Snapshot]):
         outs = self._finish()
         cause = Cause.of(value.envelope)
         self.payment, plan = logic.plan(self.payment, value.envelope.payload, value.envelope.id)
-        if isinstance(plan, logic.Call):
+        if isinstance(plan, Call):
             self.pending = (plan, value.envelope.id, cause)
             self.answer = self._begin(plan, self.payment.order_id)
         else:
@@ -109,7 +110,7 @@ def build_flow(
     settings: Settings | None = None,
     gateway: PaymentGateway | None = None,
 ) -> Dataflow:
-    begun = streams.start(SERVICE, source, settings)
+    begun = templates.start(SERVICE, source, settings)
     settings, prefix = begun.settings, begun.prefix
 
     connection: list[PaymentGateway] = [gateway] if gateway is not None else []
@@ -127,9 +128,8 @@ def build_flow(
             )
         return connection[0]
 
-    valid, dead = streams.split(begun.raw, SERVICE, ACCEPTS, begun.process.consumes, prefix)
-    keyed = op.key_on("key", valid, lambda item: item.envelope.payload.order_id)  # type: ignore[attr-defined]
-    steps = op.stateful("payment", keyed, lambda resume: PaymentSteps(resume, port, prefix))
-    emitted = op.flat_map("flatten", steps, lambda key_outs: key_outs[1])
-    streams.output(op.merge("all", emitted, dead), sink, settings)
+    routed = steps.decode_and_route("decode_and_route", begun.raw, SERVICE, ACCEPTS, begun.process.consumes, prefix)
+    keyed = op.key_on("key_by_order_id", routed.handled, attrgetter("envelope.payload.order_id"))
+    payments = op.stateful("payment", keyed, lambda resume: PaymentSteps(resume, port, prefix))
+    templates.output(steps.collect_records("collect_records", payments, routed.dead), sink, settings)
     return begun.flow

@@ -1,10 +1,8 @@
 """One HTTP/1.1 keep-alive connection: a request goes out in one write, the answer is parsed by httptools.
 
-The gateway adapter's cost is mostly its HTTP client: ``http.client`` writes headers and
-body separately and parses answers with the ``email`` package, about 150 microseconds of
-CPU per call. Here a request is formatted in one piece and the answer is parsed by
-httptools (llhttp, the parser of Node.js and uvicorn): status, headers, Content-Length or
-chunked bodies, keep-alive, all in C.
+A request is formatted in one piece (``http.client`` writes headers and body separately)
+and the answer is parsed by httptools (llhttp, the parser of Node.js and uvicorn):
+status, headers, Content-Length or chunked bodies, keep-alive, all in C.
 """
 
 from __future__ import annotations

@@ -14,9 +14,7 @@ from dataclasses import dataclass, replace
 from typing import Literal
 
 from flows.outcome import Send, event
-from flows.payments.gateway import Approved, Call, Declined, GatewayResult
-
-__all__ = ["Call", "GatewayResult", "Payment", "plan", "settle"]
+from flows.payments.port import Approved, Call, Declined, GatewayResult
 from topology.messages import (
     AuthorizePayment,
     CapturePayment,

@@ -1,4 +1,4 @@
-"""The shared Kafka edge of the flows: pure helpers."""
+"""Envelopes: ids derived from the cause, the same in every version."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import uuid
 from hypothesis import given
 from hypothesis import strategies as st
 
-from flows.streams import ID_NAMESPACE, derived_id
+from flows.envelopes import ID_NAMESPACE, derived_id
 
 
 @given(st.text(), st.integers(min_value=0, max_value=10_000), st.text(min_size=1, max_size=40))

@@ -1,80 +1,22 @@
-"""The payment gateway port, its real HTTP adapter, and a fake for unit tests.
+"""The payment gateway's real adapter: the provider's HTTP API over kept-alive HTTP/1.1 connections.
 
-A permanent failure (a decline, a refused state change) is a ``Declined`` result, which
-the flow turns into an event. A transient failure (timeout, connection error, 5xx) is
-retried with exponential backoff under the same idempotency key; when retries run out
-the adapter raises ``GatewayUnavailable``, an infrastructure failure that crashes the
-step so recovery replays it, with the same key, later.
+Transient failures (timeout, connection error, 429, 5xx) are retried with exponential
+backoff under the same idempotency key; when retries run out the call raises
+``GatewayUnavailable``.
 """
 
 from __future__ import annotations
 
 import json
 import time
-import uuid
 from collections import deque
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Literal, Protocol
+from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from flows.exceptions import GatewayUnavailable
 from flows.payments.http1 import Connection, TransportError
+from flows.payments.port import Answer, Approved, Call, Declined, GatewayResult
 from topology.messages import Money
-
-
-@dataclass(frozen=True)
-class Approved:
-    payment_id: str
-
-
-@dataclass(frozen=True)
-class Declined:
-    reason: str
-
-
-GatewayResult = Approved | Declined
-
-
-Operation = Literal["authorize", "capture", "void", "refund"]
-Answer = Callable[[], GatewayResult]  # waits for the result of a call begun earlier; call it once
-
-
-@dataclass(frozen=True)
-class Call:
-    """One gateway operation under its idempotency key."""
-
-    operation: Operation
-    key: str
-    amount: Money | None = None
-    token: str | None = None
-    payment_id: str | None = None
-
-
-class PaymentGateway(Protocol):
-    def authorize(self, key: str, order_id: str, amount: Money, token: str) -> GatewayResult: ...
-    def capture(self, key: str, payment_id: str) -> GatewayResult: ...
-    def void(self, key: str, payment_id: str) -> GatewayResult: ...
-    def refund(self, key: str, payment_id: str, amount: Money) -> GatewayResult: ...
-
-    def begin(self, call: Call, order_id: str) -> Answer:
-        """Start a call and return how to wait for its result, so several calls can be out at once."""
-        ...
-
-
-def dispatch(gateway: PaymentGateway, call: Call, order_id: str) -> GatewayResult:
-    """One call through the port's synchronous methods."""
-    match call.operation:
-        case "authorize":
-            assert call.amount is not None and call.token is not None
-            return gateway.authorize(call.key, order_id, call.amount, call.token)
-        case "capture":
-            return gateway.capture(call.key, call.payment_id or "")
-        case "void":
-            return gateway.void(call.key, call.payment_id or "")
-        case "refund":
-            assert call.amount is not None
-            return gateway.refund(call.key, call.payment_id or "", call.amount)
 
 
 @dataclass
@@ -95,8 +37,8 @@ class HttpGateway:
     calls out at once on one thread (no thread pool fighting the worker for the GIL). A call
     begun with that many out first reads the oldest one's answer, which waits with its call
     until asked for: the worker never stops to make a call from start to end while others
-    are out (it did, and a batch larger than ``concurrency`` was made one call at a time). A
-    call whose first attempt fails is retried, synchronously, under the same key.
+    are out, however large the batch. A call whose first attempt fails is retried,
+    synchronously, under the same key.
     """
 
     def __init__(
@@ -219,72 +161,3 @@ def _request(call: Call, order_id: str) -> tuple[str, dict[str, object], tuple[i
         case "refund":
             assert call.amount is not None
             return f"/v1/payments/{call.payment_id}/refunds", {"amount": call.amount.amount}, (201,)
-
-
-@dataclass
-class FakeGateway:
-    """In-memory twin of the provider for unit tests: idempotency keys, declines, states."""
-
-    declined_tokens: frozenset[str] = frozenset({"tok_decline", "tok_insufficient"})
-    answers: dict[str, GatewayResult] = field(default_factory=dict)
-    payments: dict[str, dict[str, int | str]] = field(default_factory=dict)
-
-    def begin(self, call: Call, order_id: str) -> Answer:
-        result = dispatch(self, call, order_id)
-        return lambda: result
-
-    def _once(self, key: str, run: object) -> GatewayResult:
-        if key not in self.answers:
-            self.answers[key] = run()  # type: ignore[operator]
-        return self.answers[key]
-
-    def authorize(self, key: str, order_id: str, amount: Money, token: str) -> GatewayResult:
-        def run() -> GatewayResult:
-            if token in self.declined_tokens:
-                return Declined("card_declined")
-            payment_id = "pay_" + uuid.uuid4().hex[:20]
-            self.payments[payment_id] = {
-                "order_id": order_id,
-                "amount": amount.amount,
-                "state": "authorized",
-                "captured": 0,
-                "refunded": 0,
-            }
-            return Approved(payment_id)
-
-        return self._once(key, run)
-
-    def _move(self, key: str, payment_id: str, allowed: str, to: str) -> GatewayResult:
-        def run() -> GatewayResult:
-            payment = self.payments.get(payment_id)
-            if payment is None:
-                return Declined("no_such_payment")
-            if payment["state"] == to:
-                return Approved(payment_id)
-            if payment["state"] != allowed:
-                return Declined("invalid_state")
-            payment["state"] = to
-            if to == "captured":
-                payment["captured"] = payment["amount"]
-            return Approved(payment_id)
-
-        return self._once(key, run)
-
-    def capture(self, key: str, payment_id: str) -> GatewayResult:
-        return self._move(key, payment_id, "authorized", "captured")
-
-    def void(self, key: str, payment_id: str) -> GatewayResult:
-        return self._move(key, payment_id, "authorized", "voided")
-
-    def refund(self, key: str, payment_id: str, amount: Money) -> GatewayResult:
-        def run() -> GatewayResult:
-            payment = self.payments.get(payment_id)
-            if payment is None or payment["state"] not in ("captured", "refunded"):
-                return Declined("invalid_state")
-            if int(payment["refunded"]) + amount.amount > int(payment["captured"]):
-                return Declined("invalid_state")
-            payment["refunded"] = int(payment["refunded"]) + amount.amount
-            payment["state"] = "refunded"
-            return Approved(payment_id)
-
-        return self._once(key, run)

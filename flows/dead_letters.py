@@ -1,0 +1,56 @@
+"""What a flow cannot handle goes to its topic's DLQ, with the original bytes and the reason in headers.
+
+A record is a dead letter when its bytes do not decode (strictly, unknown fields refused,
+on topics fed from outside) or its type is not declared on the topic it came from.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from bytewax.connectors.kafka import KafkaSinkMessage
+
+from flows.envelopes import Incoming
+from flows.kafka_input import In
+from flows.kafka_output import Out
+from topology.dlq import DeadLetter
+from topology.envelope import decode
+from topology.exceptions import DecodeError
+from topology.topics import DeclaredMessages
+
+
+def dead_letter(msg: In, reason: str, stage: str, attempts: int = 1) -> Out:
+    letter = DeadLetter(
+        msg.topic or "", msg.partition or 0, msg.offset or 0, reason, stage, attempts, datetime.now(UTC)
+    )
+    return KafkaSinkMessage(
+        key=msg.key, value=msg.value, topic=letter.dead_letter_topic, headers=letter.headers(list(msg.headers))
+    )
+
+
+def decode_or_dead_letter(msg: In, stage: str, strict: bool = False) -> Incoming | Out:
+    """The decoded message, or the dead letter record that carries it and the reason."""
+    try:
+        envelope = decode(msg.value, strict=strict)
+    except DecodeError as err:
+        return dead_letter(msg, str(err), stage)
+    return Incoming(envelope, msg.topic or "", msg.partition or 0, msg.offset or 0, msg.value or b"")
+
+
+def classify(
+    msg: In, stage: str, accepts: tuple[type, ...], declared: DeclaredMessages, strict_topics: frozenset[str]
+) -> Incoming | Out | None:
+    """Decode and route one record.
+
+    Returns the decoded message when this stage handles its type; None when the type is
+    declared on that topic but is not this stage's business (skipped); a dead letter when
+    the bytes do not decode (strictly on ``strict_topics``) or the type does not belong on
+    the topic at all.
+    """
+    decoded = decode_or_dead_letter(msg, stage, strict=(msg.topic or "") in strict_topics)
+    if not isinstance(decoded, Incoming):
+        return decoded
+    misplaced = declared.misplaced(decoded.topic, decoded.envelope)
+    if misplaced is not None:
+        return dead_letter(msg, misplaced, stage)
+    return decoded if isinstance(decoded.envelope.payload, accepts) else None

@@ -1,0 +1,58 @@
+"""Run one flow the way production does: recovery on, workers and epoch from settings.
+
+``python -m flows run NAME`` (what ``shopstream flow NAME`` and each Procfile line run)
+creates the flow's recovery partitions the first time (``SHOP_RECOVERY_PARTITIONS``,
+under ``recovery_dir``), then runs ``flows.NAME.flow:build_flow()`` as ``python -m
+bytewax.run ... -w N -r DIR -b 0`` would, except that the epoch (and snapshot) interval
+comes from ``SHOP_FLOW_EPOCH_MS`` (``bytewax.run`` only takes whole seconds). Keyed steps
+do not wait for their epoch to close, so the epoch sets how often state is snapshotted and
+output confirmed, not the latency of a hop.
+"""
+
+from __future__ import annotations
+
+import importlib
+from datetime import timedelta
+from pathlib import Path
+
+from bytewax._bytewax import cli_main
+from bytewax.recovery import RecoveryConfig, init_db_dir
+
+from topology.processes import PROCESSES
+from topology.runtime import tune_collector
+from topology.settings import Settings
+
+FLOWS = tuple(p.name for p in PROCESSES if p.kind == "flow")
+
+
+def recovery_root(settings: Settings) -> Path:
+    """The folder of every flow's recovery store under these settings' topic prefix."""
+    return settings.recovery_dir / (settings.topic_prefix.rstrip(".") or "default")
+
+
+def recovery_dir(settings: Settings, name: str) -> Path:
+    return recovery_root(settings) / name
+
+
+def prepare_recovery(settings: Settings, name: str) -> Path:
+    """The flow's recovery store, its partitions created the first time."""
+    directory = recovery_dir(settings, name)
+    if not directory.exists():
+        directory.mkdir(parents=True)
+        init_db_dir(directory, settings.recovery_partitions)  # type: ignore[no-untyped-call]
+    return directory
+
+
+def main(name: str) -> None:
+    """Run the flow in this process until it is stopped."""
+    settings = Settings.from_env()
+    directory = prepare_recovery(settings, name)
+    # Only the flow being run is imported: each flow's adapters stay out of the other flows' processes.
+    flow = importlib.import_module(f"flows.{name}.flow").build_flow(settings=settings)
+    tune_collector()  # after the dataflow is built, as its docstring asks (the sinks do the same)
+    cli_main(  # type: ignore[no-untyped-call]
+        flow,
+        workers_per_process=settings.flow_workers,
+        epoch_interval=timedelta(milliseconds=settings.flow_epoch_ms),
+        recovery_config=RecoveryConfig(str(directory), timedelta(0)),  # type: ignore[no-untyped-call]
+    )

@@ -1,0 +1,87 @@
+"""The wiring every flow begins and ends with, and the whole wiring of a flow that keeps one entity per key."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from operator import attrgetter
+from typing import Any, TypeVar
+
+import bytewax.operators as op
+from bytewax.dataflow import Dataflow, Stream
+from bytewax.inputs import Source
+from bytewax.outputs import Sink
+
+from flows import steps
+from flows.envelopes import Cause, Incoming, emit
+from flows.kafka_input import In, source
+from flows.kafka_output import Out, routing_key, sink
+from flows.outcome import Send
+from topology.processes import PROCESSES, Process
+from topology.settings import Settings
+
+S = TypeVar("S")
+
+
+@dataclass(frozen=True)
+class FlowStart:
+    """What every flow's wiring begins with: its settings, its declaration, the dataflow and its input."""
+
+    settings: Settings
+    process: Process
+    flow: Dataflow
+    raw: Stream[In]
+
+    @property
+    def prefix(self) -> str:
+        return self.settings.topic_prefix
+
+
+def start(service: str, given_source: Source[Any] | None, settings: Settings | None) -> FlowStart:
+    """A dataflow named after the service, reading the topics ``topology.processes`` says it consumes."""
+    settings = settings or Settings.from_env()
+    process = next(p for p in PROCESSES if p.name == service)
+    flow = Dataflow(service)
+    raw = op.input(
+        "in", flow, given_source or source(settings, process.consumes, process.group_for(settings.topic_prefix))
+    )
+    return FlowStart(settings, process, flow, raw)
+
+
+def output(records: Stream[Out], given_sink: Sink[Any] | None, settings: Settings) -> None:
+    """The flow's one output step: the given sink (tests), else Kafka through ``TopicsSink``."""
+    if given_sink is not None:
+        op.output("out", records, given_sink)
+        return
+    op.output("out", op.key_on("route_to_producer", records, routing_key), sink(settings))
+
+
+def entity_flow(
+    begun: FlowStart,
+    accepts: tuple[type, ...],
+    step_id: str,
+    key_field: str,
+    handle: Callable[[S | None, Incoming], tuple[S | None, list[Send]]],
+    given_sink: Sink[Any] | None,
+) -> Dataflow:
+    """The wiring of a flow that keeps one entity per key: decode or dead-letter, key, handle, emit.
+
+    Messages are keyed by their payload's ``key_field``. ``handle`` is the flow's logic for
+    one message and the entity's state (None before the first). The step keeps the entity
+    with its version, so each event it emits carries the next ``seq``. ``step_id`` names the
+    state: a contract, never renamed without a migration note.
+    """
+    routed = steps.decode_and_route(
+        "decode_and_route", begun.raw, begun.process.name, accepts, begun.process.consumes, begun.prefix
+    )
+    keyed = op.key_on(f"key_by_{key_field}", routed.handled, attrgetter(f"envelope.payload.{key_field}"))
+
+    def step(state: tuple[S | None, int] | None, item: Incoming) -> tuple[tuple[S | None, int], list[Out]]:
+        entity, version = state if state is not None else (None, 0)
+        entity, sends = handle(entity, item)
+        outs, version = emit(sends, Cause.of(item.envelope), begun.process.name, begun.prefix, version)
+        return (entity, version), outs
+
+    entities = op.stateful_map(step_id, keyed, step)
+    output(steps.collect_records("collect_records", entities, routed.dead), given_sink, begun.settings)
+    return begun.flow
