@@ -7,8 +7,6 @@ prefix, Elasticsearch index prefix and MongoDB database, so tests run in any ord
 
 from __future__ import annotations
 
-import os
-import shutil
 import socket
 import uuid
 from collections.abc import Iterator
@@ -26,16 +24,6 @@ from ops.stack.launcher import Stack
 from topology.settings import Settings
 
 
-def pytest_addoption(parser: pytest.Parser) -> None:
-    parser.addoption(
-        "--stack",
-        choices=("embedded", "containers"),
-        default="embedded",
-        help="embedded: the project's own local stack (default, what CI uses); "
-        "containers: testcontainers, only where a Docker engine runs",
-    )
-
-
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -43,12 +31,8 @@ def free_port() -> int:
 
 
 @pytest.fixture(scope="session")
-def settings(request: pytest.FixtureRequest) -> Settings:
+def settings() -> Settings:
     """The settings of the running stack, brought up (or found up) once per session."""
-    if request.config.getoption("--stack") == "containers":
-        if shutil.which("docker") is None or os.system("docker info >/dev/null 2>&1") != 0:  # noqa: S605
-            pytest.exit("--stack=containers needs a running Docker engine; none answers here", returncode=2)
-        pytest.exit("--stack=containers is not built yet; use the embedded stack", returncode=2)
     current = Settings.from_env()
     failed = [row for row in Stack(current).up() if not row.ok]
     if failed:
