@@ -23,52 +23,28 @@ from __future__ import annotations
 import argparse
 import base64
 import json
-import os
 import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Sequence
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-import httpx
 import psycopg
 from confluent_kafka import TopicPartition
 
 from ingress.auth.tokens import Principal
 from ingress.wsgi import load_keys
 from ops.kafka_admin import admin_client, end_offsets
-from tests.conftest import free_port
-from tests.processes import stop_all
-from tests.sinks.harness import Scope
+from tests.support.processes import free_port, start_gunicorn, stop_all
+from tests.support.scope import Scope
 from topology.settings import PROJECT_ROOT, Settings
 from topology.topics import ORDER_COMMANDS
 
 VEGETA = PROJECT_ROOT / ".tools" / "bin" / "vegeta"
 TARGET_CMDS, TARGET_RATIO, TARGET_P99_MS = 3_000, 0.5, 25.0
-
-
-def serve(app: str, env: dict[str, str], port: int, log: Path) -> subprocess.Popen[bytes]:
-    process = subprocess.Popen(
-        [str(Path(sys.executable).parent / "gunicorn"), "-c", "ingress/gunicorn.conf.py", app],
-        cwd=PROJECT_ROOT,
-        env={**os.environ, **env, "SHOP_INGRESS_PORT": str(port)},
-        stdout=log.open("ab"),
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1)
-            return process
-        except httpx.TransportError:
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"{app} did not start; see {log}") from None
-            time.sleep(0.2)
 
 
 def attack(targets: Path, seconds: int, rate: int | None) -> dict[str, Any]:
@@ -111,19 +87,25 @@ def main() -> None:
         sys.exit(f"{VEGETA} is missing: make bench builds it (go install github.com/tsenart/vegeta/v12@v12.13.0)")
     settings = Settings.from_env()
     folder = Path(tempfile.mkdtemp(prefix="bench-ingress-"))
-    scope = Scope(settings, folder, tuning={})
+    scope = Scope(settings)
+    scope.apply_topology()
+    scope.migrate()
     processes: list[subprocess.Popen[bytes]] = []
     try:
-        with psycopg.connect(settings.pg_url, autocommit=True, options=f"-c search_path={scope.name}") as db:
+        with psycopg.connect(settings.pg_url, autocommit=True, options=f"-c search_path={scope.schema}") as db:
             db.execute(
                 "INSERT INTO products (sku, title, description, brand, category, tags, price_amount, currency,"
                 " updated_at, version) VALUES ('mug', 'Mug', '', '', '', '{}', 900, 'EUR', now(), 1)"
             )
         env = {**scope.settings.to_env(), "SHOP_RATE_WRITES_PER_S": "1000000", "SHOP_RATE_BURST": "1000000"}
         hello_port, floor_port, ingress_port = free_port(), free_port(), free_port()
-        processes.append(serve("bench.hello:app", env, hello_port, folder / "hello.log"))
-        processes.append(serve("bench.floor:app_from_env()", env, floor_port, folder / "floor.log"))
-        processes.append(serve("ingress.wsgi:app_from_env()", env, ingress_port, folder / "ingress.log"))
+        # Up once they answer at all: the hello-world and the floor have no /healthz.
+        for app, port, log in (
+            ("bench.hello:app", hello_port, "hello.log"),
+            ("bench.floor:app_from_env()", floor_port, "floor.log"),
+            ("ingress.wsgi:app_from_env()", ingress_port, "ingress.log"),
+        ):
+            processes.append(start_gunicorn(app, env, port, folder / log, ready_status=None))
         keys = load_keys(settings, settings.stack_dir / "keys")
         body = base64.b64encode(
             json.dumps({"lines": [{"sku": "mug", "quantity": 1}], "payment_token": "tok_visa"}).encode()

@@ -42,9 +42,10 @@ from sinks.app import build_app
 from sinks.base import Record, Rejected
 from sinks.mongo import audit_entry, ensure_indexes
 from sinks.postgres import PostgresSink
-from sinks.projections import order_doc, postgres_rows, product_doc
+from sinks.projections import order_doc, product_doc, read_model_rows
 from sinks.search import jsonable
-from tests.sinks.harness import Event, Scope, history
+from tests.support.history import Event, history
+from tests.support.sinks import SinkHarness
 from topology.processes import PROCESSES
 from topology.runtime import tune_collector
 from topology.settings import Settings
@@ -59,13 +60,13 @@ def timed(action: Callable[[], object]) -> float:
     return time.perf_counter() - started
 
 
-def raw_postgres(scope: Scope, events: list[Event]) -> dict[str, float]:
-    rows = [row for e in events for row in postgres_rows(e.envelope)]
+def raw_postgres(scope: SinkHarness, events: list[Event]) -> dict[str, float]:
+    rows = [row for e in events for row in read_model_rows(e.envelope)]
     grouped: dict[str, tuple[tuple[str, ...], list[tuple[object, ...]]]] = {}
     for table, row in rows:
         grouped.setdefault(table.name, (table.all_columns, []))[1].append(table.values_of(row))
     out = {}
-    with psycopg.connect(scope.settings.pg_url, options=f"-c search_path={scope.name}") as conn:
+    with psycopg.connect(scope.settings.pg_url, options=f"-c search_path={scope.settings.pg_schema}") as conn:
         for name, (columns, _values) in grouped.items():  # plain tables without keys: pure insert speed
             conn.execute(
                 sql.SQL("CREATE TABLE {} AS SELECT {} FROM {} WITH NO DATA").format(
@@ -98,11 +99,11 @@ def raw_postgres(scope: Scope, events: list[Event]) -> dict[str, float]:
     return out
 
 
-def raw_redis(scope: Scope, events: list[Event]) -> dict[str, float]:
+def raw_redis(scope: SinkHarness, events: list[Event]) -> dict[str, float]:
     client = redis.Redis.from_url(scope.settings.redis_url)
     pipe = client.pipeline(transaction=False)
     for e in events:
-        for table, row in postgres_rows(e.envelope):
+        for table, row in read_model_rows(e.envelope):
             if table.name in ("stock", "orders", "products"):
                 key = f"{scope.settings.redis_prefix}raw:{table.name}:{table.key_of(row)[0]}"
                 fields = {k: str(v) for k, v in row.items() if v is not None}
@@ -112,7 +113,7 @@ def raw_redis(scope: Scope, events: list[Event]) -> dict[str, float]:
     return {"redis raw: pipeline HSET": seconds}
 
 
-def raw_search(scope: Scope, events: list[Event]) -> dict[str, float]:
+def raw_search(scope: SinkHarness, events: list[Event]) -> dict[str, float]:
     docs = []
     for e in events:
         for kind, doc in (("products", product_doc(e.envelope)), ("orders", order_doc(e.envelope))):
@@ -123,7 +124,7 @@ def raw_search(scope: Scope, events: list[Event]) -> dict[str, float]:
     return {"search raw: bulk index": seconds}
 
 
-def raw_mongo(scope: Scope, events: list[Event]) -> dict[str, float]:
+def raw_mongo(scope: SinkHarness, events: list[Event]) -> dict[str, float]:
     client: pymongo.MongoClient[dict[str, object]] = pymongo.MongoClient(scope.settings.mongo_url)
     db = client[scope.settings.mongo_database]
     ensure_indexes(db)  # the audit collection as the sink keeps it: same indexes, same write concern
@@ -145,7 +146,7 @@ class DecodeOnly(PostgresSink):
         return len(records), []
 
 
-def quix_ceiling(scope: Scope, events: list[Event], warmup: list[Event]) -> float:
+def quix_ceiling(scope: SinkHarness, events: list[Event], warmup: list[Event]) -> float:
     """Seconds for a decode-only sink (in this process) to commit the whole history."""
     app, _ = build_app("postgres", scope.settings, DecodeOnly(scope.settings))
     tune_collector()  # as sinks.app.main does in a sink process
@@ -163,7 +164,7 @@ def quix_ceiling(scope: Scope, events: list[Event], warmup: list[Event]) -> floa
 RAW = {"postgres": raw_postgres, "redis": raw_redis, "search": raw_search, "mongo": raw_mongo}
 
 
-def feed(scope: Scope, sink: str, events: list[Event], warmup: list[Event]) -> float:
+def feed(scope: SinkHarness, sink: str, events: list[Event], warmup: list[Event]) -> float:
     """Warm the running sink up, then seconds from the first record produced until it has committed them all."""
     scope.produce(warmup)
     scope.wait_caught_up([sink], timeout_s=120)
@@ -177,7 +178,7 @@ def feed(scope: Scope, sink: str, events: list[Event], warmup: list[Event]) -> f
     return time.perf_counter() - started
 
 
-def sink_rate(scope: Scope, sink: str, events: list[Event], warmup: list[Event], processes: int = 1) -> float:
+def sink_rate(scope: SinkHarness, sink: str, events: list[Event], warmup: list[Event], processes: int = 1) -> float:
     """``feed`` through ``processes`` sink processes of one group."""
     for n in range(processes):
         scope.start(sink, instance=f"-{n}" if n else "")
@@ -204,7 +205,7 @@ def main() -> None:
         raws: dict[str, list[float]] = {}
         sinks: list[float] = []
         for _ in range(args.rounds):
-            scope = Scope(settings, logs, tuning={})
+            scope = SinkHarness(settings, logs, tuning={})
             try:
                 if sink == "ceiling":
                     sinks.append(quix_ceiling(scope, events, warmup))
@@ -213,7 +214,7 @@ def main() -> None:
                     raws.setdefault(name, []).append(seconds)
             finally:
                 scope.close()
-            scope = Scope(settings, logs, tuning={})
+            scope = SinkHarness(settings, logs, tuning={})
             try:
                 sinks.append(sink_rate(scope, sink, events, warmup, args.processes))
             finally:

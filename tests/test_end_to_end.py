@@ -1,6 +1,6 @@
 """The system end to end, as ``make run`` runs it: HTTP in, the flows, the sinks, and reads back over HTTP.
 
-Everything under private names (tests.sinks.harness.Scope): gunicorn serving the ingress, the
+Everything under private names (tests/support/scope.py): gunicorn serving the ingress, the
 orders, inventory, payments and catalog flows, and the PostgreSQL and Redis sinks, each its
 own process on the real stack. A product and its stock go in through the API, a customer
 orders, and the order's status (read from the replica the PostgreSQL sink feeds) and the stock
@@ -10,9 +10,7 @@ level (from Redis, which the Redis sink fills) come back through the API.
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from datetime import timedelta
@@ -24,46 +22,34 @@ import pytest
 
 from ingress.auth.tokens import Principal, Role
 from ingress.wsgi import load_keys
-from ops.flowrun import recovery_root
-from tests.conftest import free_port
-from tests.processes import stop_all
-from tests.sinks.harness import Scope
+from tests.support.processes import BIN, free_port, spawn, start_gunicorn, stop_all
+from tests.support.scope import Scope
+from tests.support.sinks import SinkHarness
 from topology.settings import PROJECT_ROOT, Settings
 
 pytestmark = pytest.mark.stack
-BIN = Path(sys.executable).parent
 FLOWS = ("orders", "inventory", "payments", "catalog")
 SINKS = ("postgres", "redis")
 
 
 @pytest.fixture
 def system(settings: Settings, tmp_path: Path) -> Iterator[tuple[Scope, str]]:
-    scope = Scope(settings, tmp_path)
+    sinks = SinkHarness(settings, tmp_path)
     port = free_port()
-    env = {**os.environ, **scope.settings.to_env(), "SHOP_INGRESS_PORT": str(port), "SHOP_INGRESS_WORKERS": "1"}
+    env = {**sinks.settings.to_env(), "SHOP_INGRESS_PORT": str(port), "SHOP_INGRESS_WORKERS": "1"}
     processes: list[subprocess.Popen[bytes]] = []
-
-    def spawn(name: str, argv: list[str]) -> None:
-        log = (tmp_path / f"{name}.log").open("ab")
-        processes.append(
-            subprocess.Popen(
-                argv, cwd=PROJECT_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-            )
-        )
-
-    spawn("ingress", [str(BIN / "gunicorn"), "-c", "ingress/gunicorn.conf.py", "ingress.wsgi:app_from_env()"])
-    for flow in FLOWS:
-        spawn(flow, [str(BIN / "shopstream"), "flow", flow])
-    for sink in SINKS:
-        spawn(f"sink-{sink}", [str(BIN / "shopstream"), "sink", sink])
-    base = f"http://127.0.0.1:{port}"
     try:
-        eventually(lambda: httpx.get(f"{base}/healthz", timeout=2).status_code == 200, 60, "the ingress never started")
-        yield scope, base
+        for flow in FLOWS:
+            argv = [str(BIN / "shopstream"), "flow", flow]
+            processes.append(spawn(argv, {**os.environ, **env}, tmp_path / f"{flow}.log", cwd=PROJECT_ROOT))
+        for sink in SINKS:
+            sinks.start(sink)
+        ingress = start_gunicorn("ingress.wsgi:app_from_env()", env, port, tmp_path / "ingress.log", timeout_s=60)
+        processes.append(ingress)
+        yield sinks.scope, f"http://127.0.0.1:{port}"
     finally:
         stop_all(processes)
-        shutil.rmtree(recovery_root(scope.settings), ignore_errors=True)
-        scope.close()
+        sinks.close()
 
 
 def eventually(check: Callable[[], Any], timeout_s: float, failure: str) -> Any:

@@ -9,7 +9,7 @@ from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from ops.stack.kafka import Kafka
-from tests.conftest import Namespace
+from tests.support.scope import Scope
 from topology.settings import Settings
 
 pytestmark = pytest.mark.stack
@@ -58,14 +58,14 @@ def high_watermarks(settings: Settings, topic: str, partitions: int) -> list[int
     return marks
 
 
-def test_topic_is_created_with_its_partitions(settings: Settings, ns: Namespace) -> None:
+def test_topic_is_created_with_its_partitions(settings: Settings, ns: Scope) -> None:
     topic = ns.create_topic("orders", partitions=6, config={"cleanup.policy": "compact"})
     admin = AdminClient({"bootstrap.servers": settings.bootstrap_servers})
     meta = admin.list_topics(topic, timeout=10)
     assert len(meta.topics[topic].partitions) == 6
 
 
-def test_idempotent_producer_high_watermarks_equal_record_counts(settings: Settings, ns: Namespace) -> None:
+def test_idempotent_producer_high_watermarks_equal_record_counts(settings: Settings, ns: Scope) -> None:
     topic = ns.create_topic("events", partitions=2)
     values = [f"record-{i:04d}".encode().ljust(200, b".") for i in range(100)]
     produce(settings, topic, values)
@@ -73,10 +73,10 @@ def test_idempotent_producer_high_watermarks_equal_record_counts(settings: Setti
     assert sorted(consume(settings, topic, 100)) == sorted(values)
 
 
-def test_consumer_group_resumes_from_committed_offsets(settings: Settings, ns: Namespace) -> None:
+def test_consumer_group_resumes_from_committed_offsets(settings: Settings, ns: Scope) -> None:
     topic = ns.create_topic("resume")
     produce(settings, topic, [f"{i}".encode() for i in range(50)])
-    group = f"{ns.prefix}-group"
+    group = f"{ns.name}-group"
     first = consume(settings, topic, 50, group=group)
     assert len(first) == 50
     produce(settings, topic, [f"{i}".encode() for i in range(50, 80)])
@@ -84,11 +84,11 @@ def test_consumer_group_resumes_from_committed_offsets(settings: Settings, ns: N
     assert second == [f"{i}".encode() for i in range(50, 80)]
 
 
-def test_transactional_consume_transform_produce(settings: Settings, ns: Namespace) -> None:
+def test_transactional_consume_transform_produce(settings: Settings, ns: Scope) -> None:
     source = ns.create_topic("tx-in")
     sink = ns.create_topic("tx-out", partitions=2)
     produce(settings, source, [f"{i}".encode() for i in range(100)])
-    group = f"{ns.prefix}-tx"
+    group = f"{ns.name}-tx"
     consumer = Consumer(
         {
             "bootstrap.servers": settings.bootstrap_servers,
@@ -98,7 +98,7 @@ def test_transactional_consume_transform_produce(settings: Settings, ns: Namespa
             "isolation.level": "read_committed",
         }
     )
-    producer = Producer({"bootstrap.servers": settings.bootstrap_servers, "transactional.id": f"{ns.prefix}-txid"})
+    producer = Producer({"bootstrap.servers": settings.bootstrap_servers, "transactional.id": f"{ns.name}-txid"})
     producer.init_transactions(10)
 
     # An aborted transaction first: its records must never be seen by read_committed readers.

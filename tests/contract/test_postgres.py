@@ -8,13 +8,13 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from tests.conftest import Namespace
+from tests.support.scope import Scope
 from topology.settings import Settings
 
 pytestmark = pytest.mark.stack
 
 
-def test_write_on_primary_is_visible_on_replica(settings: Settings, ns: Namespace, pg: psycopg.Connection) -> None:
+def test_write_on_primary_is_visible_on_replica(settings: Settings, ns: Scope, pg: psycopg.Connection) -> None:
     pg.execute("create table items (id int primary key, name text not null)")
     pg.execute("insert into items values (1, 'kettle'), (2, 'teapot')")
     deadline = time.monotonic() + 10

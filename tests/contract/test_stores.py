@@ -17,14 +17,14 @@ from pymongo.write_concern import WriteConcern
 
 from ops.stack.base import port_is_free
 from ops.stack.stores import Mongo, Redis, Search, Smtp
-from tests.conftest import Namespace
+from tests.support.scope import Scope
 from topology.settings import Settings
 
 pytestmark = pytest.mark.stack
 
 
 # -- Redis ------------------------------------------------------------------
-def test_redis_ttl_pipeline_and_atomic_script(redis_client: redis.Redis, ns: Namespace) -> None:
+def test_redis_ttl_pipeline_and_atomic_script(redis_client: redis.Redis, ns: Scope) -> None:
     key = f"{ns.key_prefix}session"
     redis_client.set(key, "alice", ex=30)
     assert 0 < redis_client.ttl(key) <= 30
@@ -61,7 +61,7 @@ def test_redis_keeps_data_across_restart(private_settings: Settings) -> None:
 
 
 # -- Elasticsearch ----------------------------------------------------------
-def test_search_index_bulk_query_aggregate_alias(es: Elasticsearch, ns: Namespace) -> None:
+def test_search_index_bulk_query_aggregate_alias(es: Elasticsearch, ns: Scope) -> None:
     index = f"{ns.index_prefix}products-v1"
     es.indices.create(
         index=index,
@@ -156,14 +156,14 @@ def test_mongo_keeps_data_across_a_kill(private_settings: Settings) -> None:
 
 
 # -- SMTP -------------------------------------------------------------------
-def test_smtp_delivers_into_the_maildir(settings: Settings, ns: Namespace) -> None:
+def test_smtp_delivers_into_the_maildir(settings: Settings, ns: Scope) -> None:
     message = EmailMessage()
     message["From"] = "shop@shopstream.test"
     message["To"] = "alice@example.test"
-    message["Subject"] = f"order confirmed {ns.prefix}"
+    message["Subject"] = f"order confirmed {ns.name}"
     message.set_content("Your order is confirmed.")
     with smtplib.SMTP(*settings.smtp_address, timeout=5) as smtp:
         smtp.send_message(message)
     box = mailbox.Maildir(Smtp(settings).maildir, create=False)
     subjects = [m["Subject"] for m in box]
-    assert f"order confirmed {ns.prefix}" in subjects
+    assert f"order confirmed {ns.name}" in subjects

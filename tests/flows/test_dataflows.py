@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -11,20 +10,20 @@ import msgspec
 import pytest
 from bytewax.connectors.kafka import KafkaSinkMessage, KafkaSourceMessage
 from bytewax.recovery import RecoveryConfig, init_db_dir
-from bytewax.testing import TestingSink, TestingSource, cluster_main, run_main
+from bytewax.testing import TestingSink, TestingSource, run_main
 
 from flows.catalog.flow import build_flow as catalog_flow
+from flows.envelopes import Incoming
 from flows.inventory.flow import build_flow as inventory_flow
 from flows.orders.flow import OrderSaga
 from flows.orders.flow import build_flow as orders_flow
 from flows.orders.logic import order_line
+from flows.payments.fakes import FakeGateway
 from flows.payments.flow import PaymentSteps
 from flows.payments.flow import build_flow as payments_flow
-from flows.payments.gateway import FakeGateway
 from flows.payments.logic import Payment
-from flows.streams import Incoming
 from flows.users.flow import build_flow as users_flow
-from topology.dlq import DeadLetter
+from tests.support.dataflows import RUNNERS, SETTINGS, Runner, now, outputs, raw, record
 from topology.envelope import Envelope, Producer, decode, encode, envelop
 from topology.messages import (
     AdjustStock,
@@ -42,7 +41,6 @@ from topology.messages import (
     UpdateProfile,
     UpsertProduct,
 )
-from topology.settings import Settings
 from topology.topics import (
     CATALOG_COMMANDS,
     INVENTORY_COMMANDS,
@@ -54,46 +52,7 @@ from topology.topics import (
     PAYMENT_EVENTS,
     USER_COMMANDS,
     USER_EVENTS,
-    Topic,
 )
-
-SETTINGS = Settings()
-
-
-def now() -> datetime:
-    """Message time drives the saga's deadlines, and Bytewax wakes them on the wall clock: stamp messages now."""
-    return datetime.now(UTC)
-
-
-Runner = Callable[[Any], None]
-RUNNERS: dict[str, Runner] = {
-    "1 worker": lambda flow: run_main(flow),
-    "2 workers": lambda flow: cluster_main(flow, [], 0, worker_count_per_proc=2),
-}
-
-
-def record(topic: Topic, key: str, message: Message, offset: int, who: Producer | None = None) -> KafkaSourceMessage:
-    envelope = envelop(
-        message, producer=who or Producer("user", "u1"), occurred_at=now() + timedelta(milliseconds=offset)
-    )
-    return raw(topic, key, encode(envelope), offset)
-
-
-def raw(topic: Topic, key: str, value: bytes, offset: int) -> KafkaSourceMessage:
-    return KafkaSourceMessage(key=key.encode(), value=value, topic=topic.name, partition=0, offset=offset)
-
-
-def outputs(
-    out: list[KafkaSinkMessage],
-) -> tuple[list[tuple[str, Envelope]], list[tuple[KafkaSinkMessage, DeadLetter]]]:
-    events: list[tuple[str, Envelope]] = []
-    dead: list[tuple[KafkaSinkMessage, DeadLetter]] = []
-    for msg in out:
-        if msg.topic.endswith(".dlq"):
-            dead.append((msg, DeadLetter.from_headers(msg.headers)))
-        else:
-            events.append((msg.topic, decode(msg.value)))
-    return events, dead
 
 
 def types(events: list[tuple[str, Envelope]]) -> list[str]:

@@ -12,9 +12,11 @@ import httpx
 import pytest
 
 from flows.exceptions import GatewayUnavailable
-from flows.payments.gateway import Approved, Call, Declined, FakeGateway, HttpGateway, PaymentGateway
+from flows.payments.fakes import FakeGateway
+from flows.payments.http_gateway import HttpGateway
+from flows.payments.port import Approved, Call, Declined, PaymentGateway
 from ops.stack.stores import Gateway
-from tests.conftest import free_port
+from tests.support.processes import free_port
 from topology.messages import Money
 from topology.settings import Settings
 

@@ -11,7 +11,7 @@ from confluent_kafka import Producer, TopicPartition
 from flows.kafka_input import Slot, TopicsSource
 from flows.kafka_output import TopicsSink
 from ops.kafka_admin import admin_client, end_offsets
-from tests.conftest import Namespace
+from tests.support.scope import Scope
 from topology.settings import Settings
 
 pytestmark = pytest.mark.stack
@@ -36,7 +36,7 @@ def drain(slot: Slot, expected: int, timeout_s: float = 15) -> list[str]:
     return seen
 
 
-def test_slots_share_every_partition_once_and_resume_after_their_offsets(settings: Settings, ns: Namespace) -> None:
+def test_slots_share_every_partition_once_and_resume_after_their_offsets(settings: Settings, ns: Scope) -> None:
     topics = [ns.create_topic("a", 3), ns.create_topic("b", 3)]
     fill(settings, topics, 4)
     source = TopicsSource(settings.bootstrap_servers, topics, {}, slots=2)
@@ -57,7 +57,7 @@ def test_slots_share_every_partition_once_and_resume_after_their_offsets(setting
 
 
 def test_the_output_is_delivered_when_the_epoch_closes_and_a_failed_delivery_fails_it(
-    settings: Settings, ns: Namespace
+    settings: Settings, ns: Scope
 ) -> None:
     topic = ns.create_topic("out", 3)
     sink = TopicsSink(settings.bootstrap_servers, {"linger.ms": "1000"})

@@ -10,41 +10,37 @@ from pathlib import Path
 
 import pytest
 
-from ops.kafka_admin import delete_topics_with_prefix
 from ops.topology_admin import health, lag
-from tests.conftest import Namespace
-from tests.flows.live import FLOWS, LiveFlows, Observed, cleanup, gateway_stats, observe, prepare
+from tests.support.flows import FLOWS, LiveFlows, Observed, gateway_stats, observe
+from tests.support.scope import Scope
 from topology.processes import PROCESSES
-from topology.settings import Settings
 
 pytestmark = pytest.mark.stack
 SKUS = [f"sku-{i}" for i in range(10)]
 
 
-def running(settings: Settings, ns: Namespace, logs: Path, env: dict[str, str]) -> Iterator[LiveFlows]:
-    private = settings.model_copy(update={"topic_prefix": f"{ns.prefix}."})
-    prepare(private)
-    flows = LiveFlows(private, logs, env=env)
+def running(ns: Scope, logs: Path, env: dict[str, str]) -> Iterator[LiveFlows]:
+    """The flows under the scope's topic prefix; their topics and recovery stores go with the scope."""
+    ns.apply_topology()
+    flows = LiveFlows(ns.settings, logs, env=env)
     for name in FLOWS:
         flows.start(name)
     yield flows
     flows.stop()
-    cleanup(private)
-    delete_topics_with_prefix(settings, private.topic_prefix)
 
 
 @pytest.fixture
-def live(settings: Settings, ns: Namespace, tmp_path: Path) -> Iterator[LiveFlows]:
-    yield from running(settings, ns, tmp_path, {})
+def live(ns: Scope, tmp_path: Path) -> Iterator[LiveFlows]:
+    yield from running(ns, tmp_path, {})
 
 
 @pytest.fixture
-def live_short_deadlines(settings: Settings, ns: Namespace, tmp_path: Path) -> Iterator[LiveFlows]:
+def live_short_deadlines(ns: Scope, tmp_path: Path) -> Iterator[LiveFlows]:
     """The flows with a 2 s step deadline (an outage of a few seconds outlasts every deadline in flight).
 
     With the default 1 s epoch: a kill loses up to a second of outputs that the replay must re-send.
     """
-    yield from running(settings, ns, tmp_path, {"SHOP_ORDER_STEP_TIMEOUT_S": "2", "SHOP_FLOW_EPOCH_MS": "1000"})
+    yield from running(ns, tmp_path, {"SHOP_ORDER_STEP_TIMEOUT_S": "2", "SHOP_FLOW_EPOCH_MS": "1000"})
 
 
 def check(live: LiveFlows, seen: Observed, stock: dict[str, int], orders: dict[str, list[tuple[str, int]]]) -> None:

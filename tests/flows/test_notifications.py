@@ -14,10 +14,13 @@ from bytewax.connectors.kafka import KafkaSinkMessage
 from bytewax.testing import TestingSink, TestingSource
 
 from flows.exceptions import ChannelUnavailable
-from flows.notifications.channels import Channel, Delivered, FakeChannel, HttpMessaging, Refused, SmtpEmail
+from flows.notifications.fakes import FakeChannel
 from flows.notifications.flow import build_flow
-from tests.conftest import free_port
-from tests.flows.test_dataflows import RUNNERS, SETTINGS, Runner, outputs, raw, record
+from flows.notifications.messaging import HttpMessaging
+from flows.notifications.port import Channel, Delivered, Refused
+from flows.notifications.smtp import SmtpEmail
+from tests.support.dataflows import RUNNERS, SETTINGS, Runner, outputs, raw, record
+from tests.support.processes import free_port
 from topology.messages import ProfileUpdated, SendNotification, UserRegistered
 from topology.settings import Settings
 from topology.topics import NOTIFICATION_COMMANDS, USER_EVENTS

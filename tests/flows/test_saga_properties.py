@@ -8,7 +8,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from flows.orders.logic import PAYMENT_TIMEOUT, TERMINAL
-from tests.flows.bus import Bus, cancel, place, restock
+from tests.support.bus import Bus, cancel, place, restock
 from topology.messages import Money, RequestRefund
 from topology.topics import ORDER_COMMANDS
 

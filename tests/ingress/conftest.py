@@ -1,5 +1,37 @@
-"""The ingress fixtures (an app on the real stack in a private namespace), shared by its test modules."""
+"""The ingress fixtures: an app on the real stack under the test's private names, shared by its test modules."""
 
-from tests.ingress.test_api import api, private
+from __future__ import annotations
 
-__all__ = ["api", "private"]
+from collections.abc import Iterator
+
+import pytest
+
+from ingress.auth.tokens import KeyRing
+from ingress.bus import KafkaBus
+from tests.support.api import Api
+from tests.support.scope import Scope
+from topology.settings import Settings
+
+#: Rate limits low enough for a few calls to reach them, and how long a fresh read waits for the replica.
+LIMITS = {"rate_burst": 5, "rate_writes_per_s": 0.5, "replica_wait_ms": 2000}
+
+
+@pytest.fixture
+def private(ns: Scope) -> Settings:
+    """The scope's settings with the topology applied and the schema migrated (removed with the scope)."""
+    ns.apply_topology()
+    ns.migrate()
+    return ns.settings.model_copy(update=LIMITS)
+
+
+@pytest.fixture
+def api(private: Settings) -> Iterator[Api]:
+    bus = KafkaBus(private)
+    api = Api(private, KeyRing(private.jwt_issuer, private.jwt_audience), bus)
+    api.sql(
+        "INSERT INTO products (sku, title, description, brand, category, tags, price_amount, currency,"
+        " updated_at, version) VALUES ('mug', 'Mug', '', '', '', '{}', 900, 'EUR', now(), 1)"
+    )
+    yield api
+    bus.close()
+    api.reads.close()

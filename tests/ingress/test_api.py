@@ -11,7 +11,6 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -20,104 +19,21 @@ import falcon.testing
 import jwt
 import msgspec
 import psycopg
-import pymongo
 import pytest
-import redis
 from confluent_kafka import Consumer
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
-from elasticsearch import Elasticsearch
-from psycopg import sql
 
-from ingress.app import Ports, create_app
 from ingress.auth.accounts import add_partner_client
-from ingress.auth.tokens import KeyRing, Principal
+from ingress.auth.tokens import KeyRing
 from ingress.bus import KafkaBus
-from ingress.readmodel import ReadModel
-from ops.db import migrate
-from ops.kafka_admin import delete_topics_with_prefix
-from ops.topology_admin import apply
-from tests.conftest import Namespace, free_port
+from tests.support.api import Api
+from tests.support.processes import free_port
 from topology.envelope import decode
 from topology.settings import Settings
 
 pytestmark = pytest.mark.stack
 NOW = datetime.now(UTC)
-
-
-class Api:
-    def __init__(self, settings: Settings, keys: KeyRing, bus: KafkaBus) -> None:
-        self.settings = settings
-        self.keys = keys
-        self.reads = ReadModel(settings)
-        self.redis = redis.Redis.from_url(settings.redis_url)
-        self.search = Elasticsearch(settings.search_url, request_timeout=10)
-        self.mongo: pymongo.MongoClient[dict[str, Any]] = pymongo.MongoClient(settings.mongo_url, tz_aware=True)
-        ports = Ports(keys, bus, self.redis, self.reads, self.search, self.mongo)
-        self.client = falcon.testing.TestClient(create_app(settings, ports))
-
-    def token(self, subject: str, *roles: str, kind: str = "user") -> str:
-        principal = Principal(subject, kind, frozenset(roles))  # type: ignore[arg-type]
-        return self.keys.issue(principal, timedelta(minutes=5))
-
-    def call(self, method: str, path: str, token: str | None, body: Any = None, **kw: Any) -> falcon.testing.Result:
-        headers = dict(kw.pop("headers", {}))
-        if token:
-            headers["Authorization"] = f"Bearer {token}"
-        if body is not None and not isinstance(body, bytes):
-            body = json.dumps(body).encode()
-            headers.setdefault("Content-Type", "application/json")
-        return self.client.simulate_request(method, path, headers=headers, body=body, **kw)
-
-    def sql(self, statement: str, *params: object) -> None:
-        with psycopg.connect(
-            self.settings.pg_url, autocommit=True, options=f"-c search_path={self.settings.pg_schema}"
-        ) as c:
-            c.execute(statement, params)  # type: ignore[arg-type]
-        assert self.reads.fetch("SELECT 1 AS ok", fresh=True).source == "replica", "the replica has the write"
-
-
-@pytest.fixture
-def private(settings: Settings, ns: Namespace) -> Iterator[Settings]:
-    mine = settings.model_copy(
-        update={
-            "topic_prefix": f"{ns.prefix}.",
-            "pg_schema": ns.schema,
-            "redis_prefix": ns.key_prefix,
-            "search_prefix": ns.index_prefix,
-            "mongo_database": ns.mongo_database,
-            "rate_burst": 5,
-            "rate_writes_per_s": 0.5,
-            "replica_wait_ms": 2000,
-        }
-    )
-    apply(mine)
-    migrate(mine)
-    yield mine
-    delete_topics_with_prefix(settings, mine.topic_prefix)
-    with psycopg.connect(settings.pg_url, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(ns.schema)))
-    client = redis.Redis.from_url(settings.redis_url)
-    keys = list(client.scan_iter(match=f"{ns.key_prefix}*"))
-    if keys:
-        client.delete(*keys)
-    with Elasticsearch(settings.search_url) as es:
-        for name in es.indices.get(index=f"{ns.index_prefix}*", allow_no_indices=True):
-            es.indices.delete(index=name)
-    pymongo.MongoClient(settings.mongo_url).drop_database(ns.mongo_database)
-
-
-@pytest.fixture
-def api(private: Settings) -> Iterator[Api]:
-    bus = KafkaBus(private)
-    api = Api(private, KeyRing(private.jwt_issuer, private.jwt_audience), bus)
-    api.sql(
-        "INSERT INTO products (sku, title, description, brand, category, tags, price_amount, currency,"
-        " updated_at, version) VALUES ('mug', 'Mug', '', '', '', '{}', 900, 'EUR', now(), 1)"
-    )
-    yield api
-    bus.close()
-    api.reads.close()
 
 
 def commands_on_kafka(settings: Settings, topic: str = "shop.orders.commands") -> list[Any]:

@@ -6,12 +6,12 @@ import pytest
 import redis
 
 from ingress.ratelimit import Limit, RateLimiter
-from tests.conftest import Namespace
+from tests.support.scope import Scope
 
 
 @pytest.mark.stack
 def test_the_limit_and_the_revocation_check_survive_a_redis_that_forgot_its_scripts(
-    redis_client: redis.Redis, ns: Namespace
+    redis_client: redis.Redis, ns: Scope
 ) -> None:
     limiter = RateLimiter(redis_client, ns.key_prefix)
     revoked = f"{ns.key_prefix}revoked:t1"
@@ -29,7 +29,7 @@ def test_the_limit_and_the_revocation_check_survive_a_redis_that_forgot_its_scri
 
 @pytest.mark.stack
 def test_without_a_flag_key_nothing_is_flagged_and_callers_have_their_own_cells(
-    redis_client: redis.Redis, ns: Namespace
+    redis_client: redis.Redis, ns: Scope
 ) -> None:
     limiter = RateLimiter(redis_client, ns.key_prefix)
     assert [limiter.check("user:bob", "read", Limit(1, 1)).allowed for _ in range(2)] == [True, False]

@@ -8,11 +8,9 @@ from datetime import UTC, datetime
 
 import psycopg
 import pytest
-from psycopg import sql
 
 from ingress.readmodel import LAG_BYTES, ReadModel
-from ops.db import migrate
-from tests.conftest import Namespace
+from tests.support.scope import Scope
 from topology.settings import Settings
 
 pytestmark = pytest.mark.stack
@@ -20,12 +18,10 @@ ORDER = "SELECT order_id, status, version FROM orders WHERE order_id = %s"
 
 
 @pytest.fixture
-def private(settings: Settings, ns: Namespace) -> Iterator[Settings]:
-    mine = settings.model_copy(update={"pg_schema": ns.schema, "replica_wait_ms": 2000})
-    migrate(mine)
-    yield mine
-    with psycopg.connect(settings.pg_url, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(ns.schema)))
+def private(ns: Scope) -> Settings:
+    """The scope's settings with the read models migrated (removed with the scope)."""
+    ns.migrate()
+    return ns.settings.model_copy(update={"replica_wait_ms": 2000})
 
 
 @pytest.fixture

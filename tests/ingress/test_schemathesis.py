@@ -15,7 +15,7 @@ from hypothesis.errors import Unsatisfiable
 from schemathesis.generation import GenerationMode
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
-from tests.ingress.test_api import Api
+from tests.support.api import Api
 
 pytestmark = pytest.mark.stack
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -12,9 +11,8 @@ from confluent_kafka import Consumer, Producer
 
 from ops.dlq import parse_since
 from ops.exceptions import OpsError
-from ops.kafka_admin import delete_topics_with_prefix
-from tests.conftest import Namespace
-from tests.ops.test_topology_cli import Cli
+from tests.support.cli import Cli
+from tests.support.scope import Scope
 from topology.dlq import H_REPLAYED_FROM, DeadLetter
 from topology.envelope import decode
 from topology.exceptions import DecodeError
@@ -26,12 +24,12 @@ POISON = b'{"id": "p-1", "type": "PlaceOrder", "payload": {"order_id": 42}}'
 
 
 @pytest.fixture
-def env(settings: Settings, ns: Namespace) -> Iterator[tuple[Cli, str, Settings]]:
-    prefix = f"{ns.prefix}."
+def env(settings: Settings, ns: Scope) -> tuple[Cli, str, Settings]:
+    """The CLI under the test's topic prefix with the topology applied (its topics go with the scope)."""
+    prefix = ns.settings.topic_prefix
     cli = Cli({"SHOP_TOPIC_PREFIX": prefix})
     assert cli("topology", "apply").exit_code == 0
-    yield cli, prefix, settings.model_copy(update={"topic_prefix": prefix})
-    delete_topics_with_prefix(settings, prefix)
+    return cli, prefix, settings.model_copy(update={"topic_prefix": prefix})
 
 
 def read_all(settings: Settings, topic: str, expected: int) -> list:  # type: ignore[type-arg]

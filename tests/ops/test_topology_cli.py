@@ -4,16 +4,13 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
 
 import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
-from typer.testing import CliRunner
 
-from ops.cli import app
-from ops.kafka_admin import delete_topics_with_prefix
-from tests.conftest import Namespace
+from tests.support.cli import Cli
+from tests.support.scope import Scope
 from topology.processes import PROCESSES
 from topology.settings import Settings
 from topology.topics import ORDER_COMMANDS, ORDER_EVENTS, all_topics
@@ -21,21 +18,12 @@ from topology.topics import ORDER_COMMANDS, ORDER_EVENTS, all_topics
 pytestmark = pytest.mark.stack
 
 
-class Cli:
-    def __init__(self, env: dict[str, str]) -> None:
-        self.env = env
-        self.runner = CliRunner()
-
-    def __call__(self, *args: str):  # type: ignore[no-untyped-def]
-        return self.runner.invoke(app, list(args), env=self.env, catch_exceptions=False)
-
-
 @pytest.fixture
-def prefixed(settings: Settings, ns: Namespace) -> Iterator[tuple[Cli, str, AdminClient]]:
-    prefix = f"{ns.prefix}."
+def prefixed(settings: Settings, ns: Scope) -> tuple[Cli, str, AdminClient]:
+    """The CLI under the test's topic prefix (its topics go with the scope), and an admin client."""
+    prefix = ns.settings.topic_prefix
     admin = AdminClient({"bootstrap.servers": settings.bootstrap_servers})
-    yield Cli({"SHOP_TOPIC_PREFIX": prefix}), prefix, admin
-    delete_topics_with_prefix(settings, prefix)
+    return Cli({"SHOP_TOPIC_PREFIX": prefix}), prefix, admin
 
 
 def wait_visible(admin: AdminClient, partitions: dict[str, int]) -> None:

@@ -5,11 +5,12 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sinks.projections import POSTGRES_TABLES, Row, Table, by_table, fold, merge, postgres_rows
-from tests.sinks.harness import HISTORY_TAG, history, shuffled_within_keys
+from sinks.projections import by_table, fold, merge, read_model_rows
+from tests.support.history import HISTORY_TAG, history, shuffled_within_keys
+from topology.stores import POSTGRES_TABLES, Row, Table
 
 EVENTS = history(seed=3, orders=25, skus=4, users=4, tag=HISTORY_TAG)
-ROWS = [row for e in EVENTS for row in postgres_rows(e.envelope)]
+ROWS = [row for e in EVENTS for row in read_model_rows(e.envelope)]
 
 
 def state(rows: list[tuple[Table, Row]]) -> dict[str, dict[tuple[object, ...], Row]]:
@@ -21,7 +22,7 @@ def state(rows: list[tuple[Table, Row]]) -> dict[str, dict[tuple[object, ...], R
 def test_any_order_and_any_repetition_fold_to_the_same_state(rng: object) -> None:
     reordered = shuffled_within_keys(EVENTS, seed=rng.randint(0, 10**6))  # type: ignore[attr-defined]
     repeated = reordered + [e for e in EVENTS if rng.random() < 0.3]  # type: ignore[attr-defined]
-    rows = [row for e in repeated for row in postgres_rows(e.envelope)]
+    rows = [row for e in repeated for row in read_model_rows(e.envelope)]
     assert state(rows) == state(ROWS)
 
 

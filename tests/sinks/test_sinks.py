@@ -3,11 +3,14 @@
 The reference is one pass of a history of events through all four sinks; every other
 scenario (the history twice, shuffled within each key, poisoned, a sink SIGKILLed mid
 batch, a store down for 10 s) must leave byte-identical contents in the store.
+``SinkContract`` holds the tests; each store's subclass names its sink process and the
+server behind it, reads its store back, and says what it keeps of an unversioned event.
 """
 
 from __future__ import annotations
 
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,7 +18,10 @@ import msgspec
 import pytest
 
 from ops.stack.launcher import Stack
-from tests.sinks.harness import SINKS, Event, Scope, history, shuffled_within_keys
+from tests.support.history import Event, history, shuffled_within_keys
+from tests.support.scope import Scope
+from tests.support.sinks import SINKS, SinkHarness, dump_mongo, dump_postgres, dump_redis, dump_search
+from topology.dlq import DeadLetter
 from topology.envelope import encode
 from topology.messages import Money, OrderLine, OrderPlaced
 from topology.settings import Settings
@@ -24,26 +30,26 @@ from topology.topics import ORDER_EVENTS, STOCK_LEVELS
 pytestmark = pytest.mark.stack
 
 HISTORY = history(seed=7)
-#: The server of the local stack behind each sink.
-SERVERS = {"postgres": "postgres", "redis": "redis", "search": "search", "mongo": "mongo"}
+Letters = list[tuple[bytes | None, DeadLetter]]
 
 
-def run_through(settings: Settings, logs: Path, *batches: list[Event], commit_every: int = 0) -> dict[str, str]:
-    """Feed the batches to all four sinks in a fresh scope; each sink's store contents.
+def run_through(settings: Settings, logs: Path, *batches: list[Event], commit_every: int = 0) -> Iterator[SinkHarness]:
+    """Feed the batches to all four sinks in a fresh scope; the scope, its sinks stopped, until the module ends.
 
     A small ``commit_every`` spreads a key's events over many write batches, so the stores'
     own version guards decide (not only the in-batch fold).
     """
-    scope = Scope(settings, logs)
+    sinks = SinkHarness(settings, logs)
     try:
         for batch in batches:
-            scope.produce(batch)
+            sinks.produce(batch)
         for sink in SINKS:
-            scope.start(sink, SHOP_SINK_COMMIT_EVERY=str(commit_every))
-        scope.wait_caught_up(SINKS)
-        return {sink: scope.dump(sink) for sink in SINKS}
+            sinks.start(sink, SHOP_SINK_COMMIT_EVERY=str(commit_every))
+        sinks.wait_caught_up(SINKS)
+        sinks.stop()
+        yield sinks
     finally:
-        scope.close()
+        sinks.close()
 
 
 @pytest.fixture(scope="module")
@@ -52,106 +58,172 @@ def logs(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def reference(settings: Settings, logs: Path) -> dict[str, str]:
-    dumps = run_through(settings, logs, HISTORY)
-    assert all(dumps.values()), "every store holds something"
-    return dumps
+def reference_run(settings: Settings, logs: Path) -> Iterator[SinkHarness]:
+    yield from run_through(settings, logs, HISTORY)
 
 
 @pytest.fixture(scope="module")
-def twice(settings: Settings, logs: Path) -> dict[str, str]:
-    return run_through(settings, logs, HISTORY, HISTORY, commit_every=5)
+def twice_run(settings: Settings, logs: Path) -> Iterator[SinkHarness]:
+    yield from run_through(settings, logs, HISTORY, HISTORY, commit_every=5)
 
 
 @pytest.fixture(scope="module")
-def shuffled(settings: Settings, logs: Path) -> dict[str, str]:
+def shuffled_run(settings: Settings, logs: Path) -> Iterator[SinkHarness]:
     reordered = shuffled_within_keys(HISTORY, seed=11)
     assert reordered != HISTORY
-    return run_through(settings, logs, reordered, commit_every=5)
+    yield from run_through(settings, logs, reordered, commit_every=5)
 
 
 @pytest.fixture
-def scope(settings: Settings, tmp_path: Path) -> Iterator[Scope]:
-    scope = Scope(settings, tmp_path)
-    yield scope
-    scope.close()
+def sinks(settings: Settings, tmp_path: Path) -> Iterator[SinkHarness]:
+    harness = SinkHarness(settings, tmp_path)
+    yield harness
+    harness.close()
 
 
-@pytest.mark.parametrize("sink", SINKS)
-class TestSinkContract:
-    def test_the_history_twice_changes_nothing(
-        self, sink: str, reference: dict[str, str], twice: dict[str, str]
-    ) -> None:
-        assert twice[sink] == reference[sink]
+class SinkContract(ABC):
+    """What every sink keeps, whatever its store; a subclass per store supplies the hooks."""
 
-    def test_shuffled_within_keys_gives_the_same_contents(
-        self, sink: str, reference: dict[str, str], shuffled: dict[str, str]
-    ) -> None:
-        assert shuffled[sink] == reference[sink]
+    @property
+    @abstractmethod
+    def sink(self) -> str:
+        """The sink process under test (``shopstream sink NAME``)."""
+
+    @property
+    @abstractmethod
+    def server(self) -> str:
+        """The local stack's server behind the sink's store."""
+
+    @abstractmethod
+    def dump(self, scope: Scope) -> str:
+        """The store's contents in ``scope``, canonical, with the scope's name taken out."""
+
+    @abstractmethod
+    def check_the_unversioned_event(self, letters: Letters, reasons: list[str], contents: str, reference: str) -> None:
+        """What the store made of the poisoned run, whose one decodable event without a ``seq`` is its own."""
+
+    @pytest.fixture
+    def reference(self, reference_run: SinkHarness) -> str:
+        contents = self.dump(reference_run.scope)
+        assert contents, "the store holds something"
+        return contents
+
+    @pytest.fixture
+    def twice(self, twice_run: SinkHarness) -> str:
+        return self.dump(twice_run.scope)
+
+    @pytest.fixture
+    def shuffled(self, shuffled_run: SinkHarness) -> str:
+        return self.dump(shuffled_run.scope)
+
+    def test_the_history_twice_changes_nothing(self, reference: str, twice: str) -> None:
+        assert twice == reference
+
+    def test_shuffled_within_keys_gives_the_same_contents(self, reference: str, shuffled: str) -> None:
+        assert shuffled == reference
 
     def test_poison_goes_to_the_dlq_with_its_reason_and_the_rest_is_written(
-        self, sink: str, scope: Scope, reference: dict[str, str]
+        self, sinks: SinkHarness, reference: str
     ) -> None:
-        scope.produce(HISTORY[: len(HISTORY) // 2])
-        scope.produce_raw(ORDER_EVENTS, "order-x", b"\xff not an envelope")
+        sinks.produce(HISTORY[: len(HISTORY) // 2])
+        sinks.produce_raw(ORDER_EVENTS, "order-x", b"\xff not an envelope")
         level = next(e for e in HISTORY if e.topic is STOCK_LEVELS).envelope
-        scope.produce_raw(ORDER_EVENTS, "order-x", encode(level))  # a stock event on the orders topic
+        sinks.produce_raw(ORDER_EVENTS, "order-x", encode(level))  # a stock event on the orders topic
         line = OrderLine("sku-0", 1, Money(100, "EUR"))
         unversioned = next(e for e in HISTORY if e.envelope.type == "OrderPlaced")
         placed = OrderPlaced(order_id="order-x", customer_id="user-1", lines=[line], total=Money(100, "EUR"))
         poison = msgspec.structs.replace(unversioned.envelope, id="poison-1", seq=None, payload=placed)
-        scope.produce_raw(ORDER_EVENTS, "order-x", encode(poison))
-        scope.produce(HISTORY[len(HISTORY) // 2 :])
-        scope.start(sink)
-        scope.wait_caught_up([sink])
-        letters = [(value, d) for value, d in scope.dead_letters(ORDER_EVENTS) if d.stage == f"sink.{sink}"]
+        sinks.produce_raw(ORDER_EVENTS, "order-x", encode(poison))
+        sinks.produce(HISTORY[len(HISTORY) // 2 :])
+        sinks.start(self.sink)
+        sinks.wait_caught_up([self.sink])
+        letters = [(value, d) for value, d in sinks.dead_letters(ORDER_EVENTS) if d.stage == f"sink.{self.sink}"]
         reasons = sorted(d.error for _, d in letters)
         assert any("not a valid envelope" in r for r in reasons), reasons
         assert any("StockLevelChanged does not belong on" in r for r in reasons), reasons
         assert b"\xff not an envelope" in [value for value, _ in letters], "the original bytes travel untouched"
-        if sink == "mongo":  # the audit log keeps every decodable event, with or without a version
-            assert len(letters) == 2, reasons
-            assert "'order-x'" in scope.dump(sink)
-        else:
-            assert len(letters) == 3, reasons
-            assert any("has no seq" in r for r in reasons), reasons
-            assert scope.dump(sink) == reference[sink]
-        assert scope.processes[sink].poll() is None, "poison does not stop the sink"
+        self.check_the_unversioned_event(letters, reasons, self.dump(sinks.scope), reference)
+        assert sinks.processes[self.sink].poll() is None, "poison does not stop the sink"
 
-    def test_sigkill_mid_batch_loses_nothing_and_doubles_nothing(
-        self, sink: str, scope: Scope, reference: dict[str, str]
-    ) -> None:
-        scope.produce(HISTORY)
-        scope.start(sink, SHOP_SINK_COMMIT_EVERY="4", SHOP_SINK_COMMIT_INTERVAL_S="0.05")
+    def test_sigkill_mid_batch_loses_nothing_and_doubles_nothing(self, sinks: SinkHarness, reference: str) -> None:
+        sinks.produce(HISTORY)
+        sinks.start(self.sink, SHOP_SINK_COMMIT_EVERY="4", SHOP_SINK_COMMIT_INTERVAL_S="0.05")
         deadline = time.monotonic() + 60
         while True:
-            committed, end = scope.progress(sink)
+            committed, end = sinks.progress(self.sink)
             if committed > 0:
                 break
             assert time.monotonic() < deadline, "the sink committed nothing in 60 s"
             time.sleep(0.01)
-        scope.kill(sink)
+        sinks.kill(self.sink)
         assert committed < end, f"killed too late to be mid-stream ({committed} of {end} committed)"
-        scope.start(sink)
-        scope.wait_caught_up([sink])
-        assert scope.dump(sink) == reference[sink]
+        sinks.start(self.sink)
+        sinks.wait_caught_up([self.sink])
+        assert self.dump(sinks.scope) == reference
 
     def test_a_store_down_for_10s_is_waited_for_and_nothing_is_skipped(
-        self, sink: str, settings: Settings, scope: Scope, reference: dict[str, str]
+        self, settings: Settings, sinks: SinkHarness, reference: str
     ) -> None:
         half = len(HISTORY) // 2
-        scope.produce(HISTORY[:half])
-        scope.start(sink)
-        scope.wait_caught_up([sink])
-        server = Stack(settings, (SERVERS[sink],))
+        sinks.produce(HISTORY[:half])
+        sinks.start(self.sink)
+        sinks.wait_caught_up([self.sink])
+        server = Stack(settings, (self.server,))
         assert [row.state for row in server.down()] == ["stopped"], "the store is down"
         try:
-            scope.produce(HISTORY[half:])
+            sinks.produce(HISTORY[half:])
             time.sleep(10)
-            assert scope.processes[sink].poll() is None, "the sink waits for its store instead of dying"
-            committed, end = scope.progress(sink)
+            assert sinks.processes[self.sink].poll() is None, "the sink waits for its store instead of dying"
+            committed, end = sinks.progress(self.sink)
             assert committed < end, "nothing is committed while the store is down"
         finally:
             assert all(row.ok for row in server.up()), "the store is back"
-        scope.wait_caught_up([sink], timeout_s=120)
-        assert scope.dump(sink) == reference[sink]
+        sinks.wait_caught_up([self.sink], timeout_s=120)
+        assert self.dump(sinks.scope) == reference
+
+
+class VersionGuardedSinkContract(SinkContract):
+    """A store that upserts by key with a version guard: an event without a ``seq`` cannot be placed."""
+
+    def check_the_unversioned_event(self, letters: Letters, reasons: list[str], contents: str, reference: str) -> None:
+        assert len(letters) == 3, reasons
+        assert any("has no seq" in r for r in reasons), reasons
+        assert contents == reference
+
+
+class TestPostgresSink(VersionGuardedSinkContract):
+    sink = "postgres"
+    server = "postgres"
+
+    def dump(self, scope: Scope) -> str:
+        return dump_postgres(scope)
+
+
+class TestRedisSink(VersionGuardedSinkContract):
+    sink = "redis"
+    server = "redis"
+
+    def dump(self, scope: Scope) -> str:
+        return dump_redis(scope)
+
+
+class TestSearchSink(VersionGuardedSinkContract):
+    sink = "search"
+    server = "search"
+
+    def dump(self, scope: Scope) -> str:
+        return dump_search(scope)
+
+
+class TestMongoSink(SinkContract):
+    """The audit log keeps every decodable event, with or without a version."""
+
+    sink = "mongo"
+    server = "mongo"
+
+    def dump(self, scope: Scope) -> str:
+        return dump_mongo(scope)
+
+    def check_the_unversioned_event(self, letters: Letters, reasons: list[str], contents: str, reference: str) -> None:
+        assert len(letters) == 2, reasons
+        assert "'order-x'" in contents

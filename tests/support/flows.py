@@ -1,12 +1,12 @@
-"""The three flows as real processes (``shopstream flow NAME``) on the real broker, under a private topic prefix."""
+"""The three flows as real processes (``shopstream flow NAME``) on the real broker, under a private topic prefix.
+
+``LiveFlows`` starts, kills and feeds them; ``observe`` reads back what they published.
+"""
 
 from __future__ import annotations
 
 import os
-import shutil
-import signal
 import subprocess
-import sys
 import time
 import uuid
 from collections import defaultdict
@@ -18,9 +18,7 @@ import httpx
 from confluent_kafka import Consumer, Producer
 
 from flows.orders.logic import order_line
-from ops.flowrun import recovery_root
-from ops.topology_admin import apply
-from tests.processes import stop_all
+from tests.support.processes import BIN, kill, spawn, stop_all
 from topology.envelope import Envelope, decode, encode, envelop
 from topology.envelope import Producer as MessageProducer
 from topology.messages import AdjustStock, PlaceOrder
@@ -28,7 +26,6 @@ from topology.settings import Settings
 from topology.topics import INVENTORY_COMMANDS, INVENTORY_EVENTS, ORDER_COMMANDS, ORDER_EVENTS, STOCK_LEVELS
 
 FLOWS = ("orders", "inventory", "payments")
-BIN = Path(sys.executable).parent
 
 
 @dataclass
@@ -42,19 +39,10 @@ class LiveFlows:
 
     def start(self, name: str) -> None:
         env = {**os.environ, "SHOP_TOPIC_PREFIX": self.settings.topic_prefix, "SHOP_FLOW_EPOCH_MS": "100", **self.env}
-        log = (self.logs / f"{name}.log").open("ab")
-        self.processes[name] = subprocess.Popen(
-            [str(BIN / "shopstream"), "flow", name],
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+        self.processes[name] = spawn([str(BIN / "shopstream"), "flow", name], env, self.logs / f"{name}.log")
 
     def kill(self, name: str) -> None:
-        process = self.processes[name]
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait(10)
+        kill(self.processes[name])
 
     def stop(self) -> None:
         stop_all(self.processes.values())
@@ -147,11 +135,3 @@ def observe(settings: Settings, orders: set[str], timeout_s: float) -> Observed:
 
 def gateway_stats(settings: Settings) -> dict[str, dict[str, int]]:
     return httpx.get(f"{settings.gateway_url}/_admin/stats", timeout=10).json()
-
-
-def cleanup(settings: Settings) -> None:
-    shutil.rmtree(recovery_root(settings), ignore_errors=True)
-
-
-def prepare(settings: Settings) -> None:
-    apply(settings)

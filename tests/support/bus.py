@@ -17,7 +17,8 @@ from flows.inventory import logic as inventory
 from flows.orders import logic as orders
 from flows.outcome import Send
 from flows.payments import logic as payments
-from flows.payments.gateway import FakeGateway, dispatch
+from flows.payments.fakes import FakeGateway
+from flows.payments.port import dispatch
 from topology.messages import AdjustStock, CancelOrder, ExpireOrderStep, Message, PlaceOrder
 from topology.topics import (
     INVENTORY_COMMANDS,
