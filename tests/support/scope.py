@@ -24,9 +24,7 @@ from ops.db import migrate
 from ops.kafka_admin import delete_topics_with_prefix
 from ops.topology_admin import apply
 from topology.settings import Settings
-
-#: The search sink's aliases under the scope's index prefix, each with an index template of its name.
-SEARCH_ALIASES = ("products", "orders")
+from topology.stores import INDEXES
 
 
 @dataclass
@@ -99,9 +97,10 @@ class Scope:
         with Elasticsearch(settings.search_url, request_timeout=30) as es:
             for index in es.indices.get(index=f"{self.index_prefix}*", ignore_unavailable=True, allow_no_indices=True):
                 es.indices.delete(index=index)
-            for template in SEARCH_ALIASES:
-                if es.indices.exists_index_template(name=f"{self.index_prefix}{template}"):
-                    es.indices.delete_index_template(name=f"{self.index_prefix}{template}")
+            for search_index in INDEXES.values():  # each alias has an index template of its name
+                template = search_index.alias(self.index_prefix)
+                if es.indices.exists_index_template(name=template):
+                    es.indices.delete_index_template(name=template)
         mongo: pymongo.MongoClient[dict[str, object]] = pymongo.MongoClient(settings.mongo_url)
         mongo.drop_database(self.mongo_database)
         mongo.close()

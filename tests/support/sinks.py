@@ -26,11 +26,12 @@ from ops.kafka_admin import reader
 from ops.topology_admin import lag
 from tests.support.history import Event
 from tests.support.processes import BIN, kill, spawn, stop_all
-from tests.support.scope import SEARCH_ALIASES, Scope
+from tests.support.scope import Scope
 from topology.dlq import DeadLetter
 from topology.envelope import encode
 from topology.processes import PROCESSES, Process
 from topology.settings import Settings
+from topology.stores import INDEXES
 from topology.topics import Topic
 
 SINKS = ("postgres", "redis", "search", "mongo")
@@ -187,8 +188,8 @@ def dump_search(scope: Scope) -> str:
     """Every document behind each alias, with its version, by alias and id."""
     with Elasticsearch(scope.settings.search_url, request_timeout=30) as es:
         lines = []
-        for alias in SEARCH_ALIASES:
-            name = f"{scope.index_prefix}{alias}"
+        for alias, search_index in INDEXES.items():
+            name = search_index.alias(scope.index_prefix)
             if not es.indices.exists_alias(name=name):
                 continue
             es.indices.refresh(index=name)
