@@ -11,9 +11,9 @@ order) is pre-encoded. For each store:
 - sink: the sink process already running and assigned (a warm-up record is through), the
   whole history produced to Kafka, timed until the sink's group has committed every record.
 
-Each store is measured in ``--rounds`` raw + sink pairs (this machine's speed drifts by
-a quarter from minute to minute): the table gives medians, the ratio is the median of each
-round's own raw/sink ratio.
+Each store is measured in ``--rounds`` raw + sink pairs, so drift in the machine's speed
+touches both alike: the table gives medians, the ratio is the median of each round's own
+raw/sink ratio.
 
 Events/s is history events over seconds in both rows, so the ratio is like for like.
 """
