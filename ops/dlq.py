@@ -12,15 +12,14 @@ import json
 import re
 import subprocess
 import sys
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from confluent_kafka import OFFSET_BEGINNING, Message, Producer, TopicPartition
+from confluent_kafka import Message, Producer, TopicPartition
 from confluent_kafka.admin import OffsetSpec
 
 from ops.exceptions import OpsError
-from ops.kafka_admin import admin_client, end_offsets, list_offsets, reader
+from ops.kafka_admin import admin_client, end_offsets, list_offsets, read_to_end
 from topology.dlq import H_REPLAYED_FROM, DeadLetter
 from topology.exceptions import DecodeError
 from topology.settings import PROJECT_ROOT, Settings
@@ -96,39 +95,9 @@ def dlq_topics(settings: Settings, topic: str | None = None) -> list[str]:
     )
 
 
-def _scan(settings: Settings, topics: list[str]) -> Iterator[Message]:
-    """Every record of the topics, from the start to the end offsets read at the start."""
-    admin, meta = admin_client(settings)
-    partitions = [TopicPartition(t, p) for t in topics if t in meta.topics for p in meta.topics[t].partitions]
-    ends = end_offsets(admin, partitions)
-    todo = {
-        (tp.topic, tp.partition): ends[tp.topic, tp.partition] for tp in partitions if ends[tp.topic, tp.partition] > 0
-    }
-    if not todo:
-        return
-    consumer = reader(settings)
-    consumer.assign([TopicPartition(t, p, OFFSET_BEGINNING) for (t, p) in todo])
-    try:
-        idle = 0
-        while todo and idle < 20:
-            batch = consumer.consume(500, timeout=0.5)
-            idle = 0 if batch else idle + 1
-            for msg in batch:
-                if msg.error() is not None:
-                    continue
-                key = (msg.topic(), msg.partition())
-                if key not in todo or msg.offset() >= todo[key]:
-                    continue
-                yield msg
-                if msg.offset() + 1 >= todo[key]:
-                    del todo[key]
-    finally:
-        consumer.close()
-
-
 def _replays(settings: Settings) -> dict[str, dict[str, object]]:
     log: dict[str, dict[str, object]] = {}
-    for msg in _scan(settings, [DLQ_REPLAYS.name_for(settings.topic_prefix)]):
+    for msg in read_to_end(settings, [DLQ_REPLAYS.name_for(settings.topic_prefix)]):
         if msg.key() is not None and msg.value() is not None:
             log[msg.key().decode()] = json.loads(msg.value())
     return log
@@ -175,7 +144,7 @@ def list_records(
         if stray:
             raise DlqError(f"{', '.join(stray)} is not a dead letter topic")
     replays = _replays(settings)
-    records = [_record(msg, replays) for msg in _scan(settings, topics)]
+    records = [_record(msg, replays) for msg in read_to_end(settings, topics)]
     if wanted:
         records = [r for r in records if r.id in wanted]
         missing = wanted - {r.id for r in records}

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import TypeVar
 
-from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Message, TopicPartition
 from confluent_kafka.admin import AdminClient, ClusterMetadata, OffsetSpec
 
 from ops.exceptions import OpsError
@@ -95,6 +95,40 @@ def reader(settings: Settings, **extra: object) -> Consumer:
             **extra,
         }
     )
+
+
+def read_to_end(settings: Settings, topics: list[str]) -> Iterator[Message]:
+    """Every committed record of the topics, from the start to the end offsets read at the start, then stop.
+
+    Topics the broker does not have are skipped; a partition whose end is never delivered
+    (a gap) ends the read after ten seconds without a record.
+    """
+    admin, meta = admin_client(settings)
+    partitions = [TopicPartition(t, p) for t in topics if t in meta.topics for p in meta.topics[t].partitions]
+    ends = end_offsets(admin, partitions)
+    todo = {
+        (tp.topic, tp.partition): ends[tp.topic, tp.partition] for tp in partitions if ends[tp.topic, tp.partition] > 0
+    }
+    if not todo:
+        return
+    consumer = reader(settings, **{"isolation.level": "read_committed"})
+    consumer.assign([TopicPartition(t, p, OFFSET_BEGINNING) for (t, p) in todo])
+    try:
+        idle = 0
+        while todo and idle < 20:
+            batch = consumer.consume(500, timeout=0.5)
+            idle = 0 if batch else idle + 1
+            for msg in batch:
+                if msg.error() is not None:
+                    continue
+                key = (msg.topic(), msg.partition())
+                if key not in todo or msg.offset() >= todo[key]:
+                    continue
+                yield msg
+                if msg.offset() + 1 >= todo[key]:
+                    del todo[key]
+    finally:
+        consumer.close()
 
 
 def delete_topics_with_prefix(settings: Settings, prefix: str) -> list[str]:
