@@ -8,10 +8,8 @@ import sys
 
 import psycopg
 
-from ingress.auth.accounts import add_partner_client
+from ingress.auth.accounts import SCOPES, add_partner_client
 from topology.settings import Settings
-
-SCOPES = ("catalog:write", "stock:write", "orders:write")
 
 
 def cli(argv: list[str]) -> int:
@@ -19,7 +17,7 @@ def cli(argv: list[str]) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     add = commands.add_parser("add-partner", help="register an OAuth2 client (client credentials) for a partner")
     add.add_argument("partner_id", help="the partner's id (owner of its SKUs)")
-    add.add_argument("--scope", action="append", choices=SCOPES, required=True, help="repeat for several")
+    add.add_argument("--scope", action="append", choices=tuple(SCOPES), required=True, help="repeat for several")
     args = parser.parse_args(argv)
     if not (0 < len(args.partner_id) <= 64) or not args.partner_id.replace("-", "").replace("_", "").isalnum():
         parser.error("partner_id: 1 to 64 letters, digits, - or _")

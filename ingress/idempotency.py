@@ -15,6 +15,8 @@ from typing import Any
 
 import redis
 
+from topology.stores import IDEMPOTENCY
+
 TTL_S = 24 * 3600
 PENDING = "pending"
 
@@ -39,7 +41,7 @@ class IdempotencyKeys:
         self.prefix = prefix
 
     def _key(self, caller: str, key: str) -> str:
-        return f"{self.prefix}idem:{caller}:{key}"
+        return IDEMPOTENCY.format(self.prefix, caller=caller, key=key)
 
     @staticmethod
     def fingerprint(method: str, path: str, body: bytes) -> str:

@@ -1,159 +1,133 @@
-"""The OpenAPI 3.1 document, generated from the same Structs the edge validates with."""
+"""The OpenAPI 3.1 document, generated from the operations of ``routes.py`` and their Structs.
+
+Every operation the app routes is in it, with the Struct its body is validated with, the
+Struct its answer is encoded from, its query parameters (the fields of its query Struct),
+who may call it, and every problem it may answer.
+"""
 
 from __future__ import annotations
 
+import string
 from functools import cache
+from http import HTTPStatus
 from typing import Any
 
 import msgspec
 
-from ingress.schemas import REQUESTS, Accepted
+from ingress import answers
+from ingress.auth.accounts import SCOPES
+from ingress.problems import PROBLEM_JSON
+from ingress.routes import OPERATIONS, Operation
+from topology.processes import ISSUE_CLIENT_TOKEN, LOG_IN
 
-PROBLEM = {"$ref": "#/components/schemas/Problem"}
-PROBLEM_SCHEMA = {
-    "type": "object",
-    "required": ["type", "title", "status"],
-    "properties": {
-        "type": {"type": "string"},
-        "title": {"type": "string"},
-        "status": {"type": "integer"},
-        "detail": {"type": "string"},
+REF = "#/components/schemas/{name}"
+PROBLEM = {"$ref": REF.format(name=answers.Problem.__name__)}
+#: The schema of each path parameter, by name.
+PATH_PARAMETERS: dict[str, dict[str, Any]] = {
+    "order_id": {"type": "string", "maxLength": 64},
+    "sku": {"type": "string", "maxLength": 64},
+}
+IDEMPOTENCY_KEY = {
+    "name": "Idempotency-Key",
+    "in": "header",
+    "required": False,
+    "schema": {"type": "string", "maxLength": 255},
+}
+SECURITY: dict[str, list[dict[str, list[str]]]] = {
+    "user": [{"bearer": []}],
+    "user or partner": [{"bearer": []}, {"oauth2": []}],
+}
+SECURITY_SCHEMES = {
+    "bearer": {
+        "type": "http",
+        "scheme": "bearer",
+        "bearerFormat": "JWT",
+        "description": f"a user's access token ({LOG_IN.method} {LOG_IN.path})",
+    },
+    "oauth2": {
+        "type": "oauth2",
+        "description": "a partner's access token: OAuth2 client credentials (RFC 6749)",
+        "flows": {"clientCredentials": {"tokenUrl": ISSUE_CLIENT_TOKEN.path, "scopes": SCOPES}},
     },
 }
 
 
-def _errors(*codes: int) -> dict[str, Any]:
-    return {
-        str(c): {"description": "problem", "content": {"application/problem+json": {"schema": PROBLEM}}} for c in codes
+def _ref(struct: type[msgspec.Struct]) -> dict[str, str]:
+    return {"$ref": REF.format(name=struct.__name__)}
+
+
+def _query_parameters(query: type[msgspec.Struct]) -> list[dict[str, Any]]:
+    _, components = msgspec.json.schema_components([query], ref_template=REF)
+    fields = components[query.__name__]
+    required = set(fields.get("required", []))
+    return [
+        {"name": name, "in": "query", "required": name in required, "schema": field}
+        for name, field in fields["properties"].items()
+    ]
+
+
+def _parameters(op: Operation) -> list[dict[str, Any]]:
+    names = [name for _, name, _, _ in string.Formatter().parse(op.path) if name]
+    parameters = [{"name": n, "in": "path", "required": True, "schema": PATH_PARAMETERS[n]} for n in names]
+    if op.query is not None:
+        parameters += _query_parameters(op.query)
+    if op.idempotent:
+        parameters.append(IDEMPOTENCY_KEY)
+    return parameters
+
+
+def _responses(op: Operation) -> dict[str, Any]:
+    responses: dict[str, Any] = {}
+    for status, description in op.statuses:
+        responses[str(status)] = {"description": description}
+        if op.answer is not None:
+            responses[str(status)]["content"] = {answers.JSON: {"schema": _ref(op.answer)}}
+        elif op.schema is not None:
+            media, schema = op.schema
+            responses[str(status)]["content"] = {media: {"schema": schema}}
+    for status in op.problems:
+        responses[str(status)] = {
+            "description": HTTPStatus(status).phrase,
+            "content": {PROBLEM_JSON: {"schema": PROBLEM}},
+        }
+    return responses
+
+
+def _operation(op: Operation) -> dict[str, Any]:
+    item: dict[str, Any] = {
+        "operationId": op.route.operation,
+        "summary": op.route.summary,
+        "tags": [op.resource.__module__.rsplit(".", 1)[-1]],
     }
-
-
-def _json(ref: str) -> dict[str, Any]:
-    return {"application/json": {"schema": {"$ref": f"#/components/schemas/{ref}"}}}
+    parameters = _parameters(op)
+    if parameters:
+        item["parameters"] = parameters
+    if op.request is not None:
+        item["requestBody"] = {"required": op.body_required, "content": {op.media: {"schema": _ref(op.request)}}}
+    item["responses"] = _responses(op)
+    if op.security != "public":
+        item["security"] = SECURITY[op.security]
+    return item
 
 
 @cache
 def document() -> dict[str, Any]:
-    _, components = msgspec.json.schema_components([*REQUESTS, Accepted], ref_template="#/components/schemas/{name}")
-    components["Problem"] = PROBLEM_SCHEMA
-    secured: dict[str, Any] = {"security": [{"bearer": []}]}
-    order_id = [{"name": "order_id", "in": "path", "required": True, "schema": {"type": "string", "maxLength": 64}}]
-    idem = [
-        {"name": "Idempotency-Key", "in": "header", "required": False, "schema": {"type": "string", "maxLength": 255}}
-    ]
-    sku = [{"name": "sku", "in": "path", "required": True, "schema": {"type": "string", "maxLength": 64}}]
-    accepted = {"202": {"description": "accepted: the command is on its way", "content": _json("Accepted")}}
-    write_errors = _errors(400, 401, 403, 404, 409, 413, 415, 422, 429, 503)
-
-    def _write(summary: str, schema: str, parameters: list[dict[str, Any]]) -> dict[str, Any]:
-        body = {"required": True, "content": _json(schema)}
-        return {
-            "post": {
-                "summary": summary,
-                "parameters": parameters,
-                "requestBody": body,
-                "responses": {**accepted, **write_errors},
-                **secured,
-            }
-        }
-
-    def _query(name: str, schema: dict[str, Any]) -> dict[str, Any]:
-        return {"name": name, "in": "query", "required": False, "schema": schema}
-
+    structs = {s for op in OPERATIONS for s in (op.request, op.answer) if s is not None}
+    _, components = msgspec.json.schema_components(
+        sorted(structs | {answers.Problem}, key=lambda s: s.__name__), ref_template=REF
+    )
+    paths: dict[str, dict[str, Any]] = {}
+    for op in OPERATIONS:
+        paths.setdefault(op.path, {})[op.method.lower()] = _operation(op)
     return {
         "openapi": "3.1.0",
         "info": {"title": "Shopstream API", "version": "1.0.0"},
-        "paths": {
-            "/v1/orders": {
-                "post": {
-                    "summary": "place an order",
-                    "parameters": idem,
-                    "requestBody": {"required": True, "content": _json("PlaceOrderRequest")},
-                    "responses": {**accepted, **write_errors},
-                    **secured,
-                }
-            },
-            "/v1/orders/{order_id}": {
-                "get": {
-                    "summary": "order status and history",
-                    "parameters": [
-                        *order_id,
-                        {"name": "wait", "in": "query", "required": False, "schema": {"type": "number", "minimum": 0}},
-                    ],
-                    "responses": {"200": {"description": "the order"}, **_errors(400, 401, 404, 429)},
-                    **secured,
-                }
-            },
-            "/v1/orders/{order_id}/cancel": {
-                "post": {
-                    "summary": "cancel an order",
-                    "parameters": [*order_id, *idem],
-                    "requestBody": {"required": True, "content": _json("CancelOrderRequest")},
-                    "responses": {**accepted, **write_errors},
-                    **secured,
-                }
-            },
-            "/v1/orders/{order_id}/refunds": _write("request a refund", "RefundRequest", order_id + idem),
-            "/v1/products": {
-                "get": {
-                    "summary": "product search with filters and facets",
-                    "parameters": [
-                        _query("q", {"type": "string", "maxLength": 200}),
-                        *(_query(f, {"type": "string", "maxLength": 80}) for f in ("brand", "category", "tags")),
-                        _query("min_price", {"type": "integer", "minimum": 0}),
-                        _query("max_price", {"type": "integer", "minimum": 0}),
-                        _query("size", {"type": "integer", "minimum": 1, "maximum": 100}),
-                        _query("from", {"type": "integer", "minimum": 0, "maximum": 10000}),
-                    ],
-                    "responses": {"200": {"description": "matches and facets"}, **_errors(400, 401, 403, 429, 503)},
-                    **secured,
-                }
-            },
-            "/v1/products/{sku}": {"put": _write("add or update a product", "ProductRequest", sku + idem)["post"]},
-            "/v1/stock/{sku}": {
-                "get": {
-                    "summary": "stock level",
-                    "parameters": sku,
-                    "responses": {"200": {"description": "the level"}, **_errors(400, 401, 403, 404, 429)},
-                    **secured,
-                }
-            },
-            "/v1/stock/{sku}/adjustments": _write(
-                "adjust stock (partner, admin)", "StockAdjustmentRequest", sku + idem
-            ),
-            "/v1/users/me": {
-                "get": {
-                    "summary": "profile",
-                    "parameters": [_query("wait", {"type": "number", "minimum": 0})],
-                    "responses": {"200": {"description": "the profile"}, **_errors(400, 401, 403, 404, 429)},
-                    **secured,
-                },
-                "patch": _write("update profile", "ProfileRequest", idem)["post"],
-            },
-            "/v1/users/me/notifications": {
-                "get": {
-                    "summary": "a user's notifications",
-                    "parameters": [_query("limit", {"type": "integer", "minimum": 1, "maximum": 100})],
-                    "responses": {"200": {"description": "newest first"}, **_errors(400, 401, 403, 429, 503)},
-                    **secured,
-                }
-            },
-            "/healthz": {"get": {"summary": "liveness", "responses": {"200": {"description": "alive"}}}},
-            "/metrics": {
-                "get": {"summary": "Prometheus metrics", "responses": {"200": {"description": "text format"}}}
-            },
-            "/readyz": {
-                "get": {
-                    "summary": "readiness",
-                    "responses": {"200": {"description": "ready"}, "503": {"description": "not ready"}},
-                }
-            },
-            "/.well-known/jwks.json": {
-                "get": {"summary": "signing keys", "responses": {"200": {"description": "JWKS"}}}
-            },
-        },
-        "components": {
-            "schemas": components,
-            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}},
-        },
+        "paths": paths,
+        "components": {"schemas": components, "securitySchemes": SECURITY_SCHEMES},
     }
+
+
+@cache
+def encoded() -> bytes:
+    """The document as JSON, encoded once."""
+    return msgspec.json.encode(document())

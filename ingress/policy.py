@@ -2,8 +2,8 @@
 
 ``decide(principal, action, resource)`` answers ALLOW, FORBID (403) or HIDE (404: the
 caller may not even learn that the resource exists, e.g. a customer asking for someone
-else's order). Resources carry the attributes the rules need: an order's customer, a
-SKU's owning partner.
+else's order); ``authorize`` turns the decision into that problem. Resources carry the
+attributes the rules need: an order's customer, a SKU's owning partner.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from enum import Enum
 from typing import Literal
 
 from ingress.auth.tokens import Principal
+from ingress.problems import Problem
 
 Action = Literal[
     "order.place",
@@ -98,3 +99,12 @@ def decide(principal: Principal, action: Action, resource: Resource | None = Non
             return Decision.ALLOW if action == "product.upsert" else Decision.FORBID  # new SKUs may be claimed
         return Decision.ALLOW if owner == principal.subject else Decision.FORBID
     return Decision.ALLOW
+
+
+def authorize(principal: Principal, action: Action, resource: Resource | None = None) -> None:
+    """Nothing when ``decide`` allows; else the problem it calls for (404 to hide, 403 to forbid)."""
+    decision = decide(principal, action, resource)
+    if decision is Decision.HIDE:
+        raise Problem(404, "not-found", "not found")
+    if decision is Decision.FORBID:
+        raise Problem(403, "forbidden", "not allowed", f"{action} is not allowed for this caller")

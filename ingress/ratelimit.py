@@ -15,6 +15,8 @@ from dataclasses import dataclass
 
 import redis
 
+from topology.stores import RATE_LIMIT
+
 # KEYS[1]: the caller's cell; KEYS[2] (optional): a key whose existence is reported (the request
 # is counted either way); ARGV: emission interval (ms), burst tolerance (ms).
 # Uses the server's clock, so every gunicorn worker and host agrees.
@@ -69,7 +71,7 @@ class RateLimiter:
 
     def check(self, caller: str, route_class: str, limit: Limit, flag: str | None = None) -> Verdict:
         """Count one request of ``caller`` against ``limit``; ``flag``: a key whose existence the verdict reports."""
-        keys = [f"{self.prefix}rl:{route_class}:{caller}", *([flag] if flag else [])]
+        keys = [RATE_LIMIT.format(self.prefix, route_class=route_class, caller=caller), *([flag] if flag else [])]
         args = (limit.interval_ms, limit.interval_ms * (limit.burst - 1))
         try:
             answer = self.client.evalsha(self.sha, len(keys), *keys, *args)

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any, Literal
 
 import psycopg
 from prometheus_client import Counter, Gauge
+from psycopg import sql
 from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool, PoolTimeout
 
@@ -23,18 +23,11 @@ from ingress.exceptions import ReadModelUnavailable
 from topology.settings import Settings
 
 Source = Literal["replica", "primary"]
+Query = str | sql.SQL | sql.Composed
 LAG_BYTES = Gauge("shop_read_replica_lag_bytes", "WAL received by the read replica but not replayed yet")
 LAG_SECONDS = Gauge("shop_read_replica_lag_seconds", "Age of the last transaction the replica replayed, when behind")
 READS = Counter("shop_read_model_reads_total", "Read-model reads by where they were answered", ["source", "fresh"])
 FAILURES = (psycopg.OperationalError, PoolTimeout)
-
-
-def as_json(row: dict[str, Any]) -> dict[str, Any]:
-    """A row ready for JSON: times as ISO 8601, fixed-width text (``char(3)``) without its padding."""
-    return {
-        k: v.isoformat() if isinstance(v, datetime) else (v.strip() if isinstance(v, str) else v)
-        for k, v in row.items()
-    }
 
 
 @dataclass(frozen=True)
@@ -66,7 +59,7 @@ class ReadModel:
         self.replica.close()
         self.primary.close()
 
-    def fetch(self, query: str, params: tuple[Any, ...] = (), *, fresh: bool = False) -> Answer:
+    def fetch(self, query: Query, params: tuple[Any, ...] = (), *, fresh: bool = False) -> Answer:
         """Rows of ``query``; with ``fresh``, never older than what the primary had committed when called."""
         source: Source = "replica"
         if fresh and not self._replica_reaches(self._primary_position()):
@@ -83,7 +76,7 @@ class ReadModel:
         READS.labels(source, str(fresh).lower()).inc()
         return Answer(rows, source)
 
-    def _run(self, source: Source, query: str, params: tuple[Any, ...]) -> list[dict[str, Any]]:
+    def _run(self, source: Source, query: Query, params: tuple[Any, ...]) -> list[dict[str, Any]]:
         pool = self.replica if source == "replica" else self.primary
         with pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
             return cur.execute(query, params).fetchall()

@@ -1,21 +1,31 @@
-"""Request bodies, declared once as strict msgspec Structs: unknown fields and wrong types are refused.
+"""Request bodies and query strings, each declared once as a strict msgspec Struct: unknown fields are refused.
 
-The OpenAPI document is generated from these same Structs (``openapi.py``), so what the
-edge enforces and what it documents cannot drift apart.
+The OpenAPI document is generated from these same Structs (``openapi.py``, from the
+operations of ``routes.py``), so what the edge enforces and what it documents cannot drift apart.
 """
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 import msgspec
+from msgspec import UNSET, UnsetType
 
 from topology.messages.base import Currency, Quantity, Reason, Sku, Text
 from topology.messages.catalog import Tags, Title
 from topology.messages.inventory import Delta
-from topology.messages.users import Name, Phone
+from topology.messages.users import Email, Name, Phone
 
 Token = Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
+Password = Annotated[str, msgspec.Meta(min_length=8, max_length=128)]
+RefreshToken = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+FacetValue = Annotated[str, msgspec.Meta(max_length=80)]
+Price = Annotated[int, msgspec.Meta(ge=0)]
+Wait = Annotated[float, msgspec.Meta(ge=0)]
+#: An account's email: an ``Email`` without control characters (PostgreSQL text holds no NUL).
+AccountEmail = Annotated[
+    str, msgspec.Meta(max_length=254, pattern=r"^[^@\s\x00-\x1f\x7f]+@[^@\s\x00-\x1f\x7f]+\.[^@\s\x00-\x1f\x7f]+$")
+]
 
 
 class LineRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -62,19 +72,63 @@ class ProfileRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     phone: Phone | None = None
 
 
-class Accepted(msgspec.Struct, frozen=True):
-    """A command on its way: where to watch it."""
-
-    command_id: str
-    status_url: str
-    order_id: str | None = None
+class RegisterRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    email: AccountEmail
+    name: Name
+    password: Password
 
 
-REQUESTS: tuple[type[msgspec.Struct], ...] = (
-    PlaceOrderRequest,
-    CancelOrderRequest,
-    RefundRequest,
-    ProductRequest,
-    StockAdjustmentRequest,
-    ProfileRequest,
-)
+class LoginRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    email: Email
+    password: Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
+
+
+class RefreshRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    refresh_token: RefreshToken
+
+
+class LogoutRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """Log out; with the refresh token, its session ends too."""
+
+    refresh_token: RefreshToken | None = None
+
+
+class ClientCredentialsForm(msgspec.Struct, frozen=True):
+    """RFC 6749 client credentials, form-encoded; the client may authenticate by HTTP Basic instead.
+
+    Credentials that cannot be a client's (missing, too long) are an ``invalid_client`` (401).
+    """
+
+    grant_type: Literal["client_credentials"]
+    client_id: str | UnsetType = UNSET
+    client_secret: str | UnsetType = UNSET
+    #: space-separated; all of the client's scopes when left out
+    scope: str | UnsetType = UNSET
+
+
+# Query strings: each field is a query parameter (unset: not given).
+
+
+class OrderQuery(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    #: seconds to wait for the order to appear (bounded by the settings), read fresh
+    wait: Wait = 0.0
+
+
+class ProductQuery(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    q: Annotated[str, msgspec.Meta(max_length=200)] = ""
+    brand: FacetValue | UnsetType = UNSET
+    category: FacetValue | UnsetType = UNSET
+    tags: FacetValue | UnsetType = UNSET
+    min_price: Price | UnsetType = UNSET
+    max_price: Price | UnsetType = UNSET
+    size: Annotated[int, msgspec.Meta(ge=1, le=100)] = 20
+    offset: Annotated[int, msgspec.Meta(ge=0, le=10_000)] = msgspec.field(name="from", default=0)
+
+
+class ProfileQuery(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    #: any value above zero reads the profile fresh (a client reading its own write)
+    wait: Wait = 0.0
+
+
+class NotificationsQuery(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    limit: Annotated[int, msgspec.Meta(ge=1, le=100)] = 20

@@ -1,68 +1,46 @@
-"""Registration, login, refresh, logout (users) and the OAuth2 token endpoint (partners)."""
+"""Sessions: registration, login, refresh, logout (users) and the OAuth2 token endpoint (partners).
+
+``POST /v1/users`` registers a customer (the credentials are written here, the profile
+comes from the users flow), ``POST /v1/auth/login`` and ``/refresh`` answer a token pair,
+``POST /v1/auth/logout`` ends the session, ``POST /oauth/token`` answers a partner's token
+(RFC 6749 client credentials). Token answers are never cached.
+"""
 
 from __future__ import annotations
 
 import base64
 import binascii
 import uuid
-from datetime import UTC, datetime
-from typing import Annotated
-from urllib.parse import parse_qs
 
 import falcon
-import msgspec
 
-from ingress.auth.accounts import Accounts, AuthFailed, EmailTaken
+from ingress import answers
+from ingress.auth.accounts import Accounts, AuthFailed, EmailTaken, TokenPair
 from ingress.auth.tokens import Principal
-from ingress.bus import BusUnavailable, CommandBus
-from ingress.edge import read_body
+from ingress.bodies import read_body, read_form
+from ingress.bus import BusUnavailable
+from ingress.commands import Commands
 from ingress.problems import Problem
 from ingress.ratelimit import Limit, RateLimiter
-from topology.envelope import Producer, envelop
+from ingress.schemas import LoginRequest, LogoutRequest, RefreshRequest, RegisterRequest
+from topology.envelope import Producer
 from topology.messages import RegisterUser
-from topology.messages.users import Email, Name
+from topology.processes import GET_PROFILE
 from topology.settings import Settings
 from topology.topics import USER_COMMANDS
 
-Password = Annotated[str, msgspec.Meta(min_length=8, max_length=128)]
 LOGIN_LIMIT = Limit(per_second=5 / 60, burst=5)  # per email: five tries, then one every 12 s
+NO_STORE = ["no-store"]
 
 
-class RegisterRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    email: Email
-    name: Name
-    password: Password
-
-
-class LoginRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    email: Email
-    password: Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
-
-
-class RefreshRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    refresh_token: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
-
-
-class LogoutRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    refresh_token: Annotated[str, msgspec.Meta(min_length=1, max_length=200)] | None = None
-
-
-SESSION_REQUESTS: tuple[type[msgspec.Struct], ...] = (RegisterRequest, LoginRequest, RefreshRequest, LogoutRequest)
-
-
-def _tokens(resp: falcon.Response, access: str, refresh: str | None, expires_in: int) -> None:
-    body = {"access_token": access, "token_type": "Bearer", "expires_in": expires_in}
-    if refresh is not None:
-        body["refresh_token"] = refresh
-    resp.media = body
-    resp.cache_control = ["no-store"]
+def _session(resp: falcon.Response, pair: TokenPair) -> None:
+    answers.write(resp, answers.SessionTokens(pair.access_token, "Bearer", pair.expires_in, pair.refresh_token))
+    resp.cache_control = NO_STORE
 
 
 class RegisterResource:
-    public = True
-
-    def __init__(self, accounts: Accounts, bus: CommandBus, settings: Settings) -> None:
-        self.accounts, self.bus, self.settings = accounts, bus, settings
+    def __init__(self, accounts: Accounts, commands: Commands, settings: Settings) -> None:
+        self.accounts, self.commands, self.settings = accounts, commands, settings
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         body, _ = read_body(req, RegisterRequest, self.settings.max_body_bytes)
@@ -72,23 +50,17 @@ class RegisterResource:
             raise Problem(409, "email-taken", "this email is registered already") from None
         command = RegisterUser(user_id=user_id, email=body.email, name=body.name)
         command_id = uuid.uuid4().hex
-        envelope = envelop(
-            command, producer=Producer("user", user_id), occurred_at=datetime.now(UTC), message_id=command_id
-        )
         try:
-            self.bus.send(USER_COMMANDS, user_id, envelope)
+            self.commands.deliver(USER_COMMANDS, user_id, command, Producer("user", user_id), command_id)
         except BusUnavailable as err:
             self.accounts.forget(user_id)  # nothing half-written: the email is free again
             raise Problem(
                 503, "unavailable", "registration could not be taken now", str(err), {"Retry-After": "1"}
             ) from None
-        resp.status = falcon.HTTP_202
-        resp.media = {"command_id": command_id, "user_id": user_id, "status_url": "/v1/users/me"}
+        answers.write(resp, answers.Registered(command_id, user_id, GET_PROFILE.path), 202)
 
 
 class LoginResource:
-    public = True
-
     def __init__(self, accounts: Accounts, limiter: RateLimiter, settings: Settings) -> None:
         self.accounts, self.limiter, self.settings = accounts, limiter, settings
 
@@ -102,12 +74,10 @@ class LoginResource:
             pair = self.accounts.login(body.email, body.password)
         except AuthFailed as err:
             raise Problem(401, "invalid-credentials", str(err)) from None
-        _tokens(resp, pair.access_token, pair.refresh_token, pair.expires_in)
+        _session(resp, pair)
 
 
 class RefreshResource:
-    public = True
-
     def __init__(self, accounts: Accounts, settings: Settings) -> None:
         self.accounts, self.settings = accounts, settings
 
@@ -117,7 +87,7 @@ class RefreshResource:
             pair = self.accounts.refresh(body.refresh_token)
         except AuthFailed as err:
             raise Problem(401, "invalid-refresh-token", str(err)) from None
-        _tokens(resp, pair.access_token, pair.refresh_token, pair.expires_in)
+        _session(resp, pair)
 
 
 class LogoutResource:
@@ -133,24 +103,14 @@ class LogoutResource:
         resp.status = falcon.HTTP_204
 
 
-class OAuthTokenResource:
-    """RFC 6749 client credentials: form-encoded, client authenticated by HTTP Basic or form fields."""
+class ClientTokenResource:
+    """RFC 6749 client credentials: form-encoded, the client authenticated by HTTP Basic or by form fields."""
 
-    public = True
-
-    def __init__(self, accounts: Accounts, settings: Settings) -> None:
-        self.accounts, self.settings = accounts, settings
+    def __init__(self, accounts: Accounts) -> None:
+        self.accounts = accounts
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
-        if (req.content_type or "").split(";")[0].strip() != "application/x-www-form-urlencoded":
-            raise Problem(415, "unsupported-media-type", "send application/x-www-form-urlencoded")
-        raw = req.bounded_stream.read(4097)
-        if len(raw) > 4096:
-            raise Problem(413, "too-large", "body too large", "at most 4096 bytes")
-        try:
-            form = {k: v[0] for k, v in parse_qs(raw.decode(), strict_parsing=False).items()}
-        except UnicodeDecodeError:
-            raise Problem(400, "invalid_request", error="invalid_request", title="the form is not UTF-8") from None
+        form = read_form(req)
         client_id, secret = form.get("client_id"), form.get("client_secret")
         basic = req.get_header("Authorization") or ""
         if basic.lower().startswith("basic "):
@@ -179,5 +139,5 @@ class OAuthTokenResource:
             ) from None
         except ValueError as err:
             raise Problem(400, "invalid_scope", error="invalid_scope", title=str(err)) from None
-        _tokens(resp, token, None, expires_in)
-        resp.media = {**resp.media, "scope": scope}
+        answers.write(resp, answers.ClientToken(token, "Bearer", expires_in, scope))
+        resp.cache_control = NO_STORE

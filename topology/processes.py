@@ -1,7 +1,8 @@
 """Every process of the system: what it consumes, produces, stores and calls.
 
-The ingress's HTTP routes are declared here too (the gateway builds its routing table
-from ``ROUTES``), so the graph drawn from these declarations cannot drift from the code.
+The ingress's public HTTP operations are declared here too (``ROUTES``): the ingress's
+routing table and its OpenAPI paths are built from these same declarations
+(``ingress/routes.py``), so the graph drawn from them cannot drift from the code.
 """
 
 from __future__ import annotations
@@ -35,6 +36,12 @@ STORES: tuple[Store, ...] = ("postgres", "postgres-replica", "redis", "search", 
 
 @dataclass(frozen=True)
 class Route:
+    """One public HTTP operation: what it writes to Kafka or reads from a store.
+
+    ``operation`` names it in the OpenAPI document (its ``operationId``).
+    """
+
+    operation: str
     method: Literal["GET", "POST", "PUT", "PATCH", "DELETE"]
     path: str
     summary: str
@@ -63,19 +70,57 @@ class Process:
         return f"{prefix}{self.group}" if self.group else None
 
 
+PLACE_ORDER = Route("place_order", "POST", "/v1/orders", "place an order", writes=ORDER_COMMANDS)
+CANCEL_ORDER = Route("cancel_order", "POST", "/v1/orders/{order_id}/cancel", "cancel an order", writes=ORDER_COMMANDS)
+REQUEST_REFUND = Route(
+    "request_refund", "POST", "/v1/orders/{order_id}/refunds", "request a refund", writes=ORDER_COMMANDS
+)
+GET_ORDER = Route("get_order", "GET", "/v1/orders/{order_id}", "order status and history", reads="postgres-replica")
+REGISTER = Route("register", "POST", "/v1/users", "register", writes=USER_COMMANDS)
+UPDATE_PROFILE = Route("update_profile", "PATCH", "/v1/users/me", "update profile", writes=USER_COMMANDS)
+GET_PROFILE = Route("get_profile", "GET", "/v1/users/me", "profile", reads="postgres-replica")
+LIST_NOTIFICATIONS = Route(
+    "list_notifications", "GET", "/v1/users/me/notifications", "a user's notifications", reads="mongo"
+)
+UPSERT_PRODUCT = Route(
+    "upsert_product", "PUT", "/v1/products/{sku}", "add or update a product", writes=CATALOG_COMMANDS
+)
+SEARCH_PRODUCTS = Route(
+    "search_products", "GET", "/v1/products", "product search with filters and facets", reads="search"
+)
+ADJUST_STOCK = Route(
+    "adjust_stock", "POST", "/v1/stock/{sku}/adjustments", "adjust stock (partner, admin)", writes=INVENTORY_COMMANDS
+)
+GET_STOCK = Route("get_stock", "GET", "/v1/stock/{sku}", "stock level", reads="redis")
+LOG_IN = Route("log_in", "POST", "/v1/auth/login", "log in", reads="postgres")
+REFRESH_SESSION = Route("refresh_session", "POST", "/v1/auth/refresh", "refresh the tokens", reads="redis")
+LOG_OUT = Route("log_out", "POST", "/v1/auth/logout", "log out", reads="redis")
+ISSUE_CLIENT_TOKEN = Route(
+    "issue_client_token",
+    "POST",
+    "/oauth/token",
+    "a partner's access token (client credentials)",
+    reads="postgres",
+)
+
+#: Every public operation of the ingress (its service endpoints, health and metrics, are its own).
 ROUTES: tuple[Route, ...] = (
-    Route("POST", "/v1/orders", "place an order", writes=ORDER_COMMANDS),
-    Route("POST", "/v1/orders/{order_id}/cancel", "cancel an order", writes=ORDER_COMMANDS),
-    Route("POST", "/v1/orders/{order_id}/refunds", "request a refund", writes=ORDER_COMMANDS),
-    Route("GET", "/v1/orders/{order_id}", "order status and history", reads="postgres-replica"),
-    Route("POST", "/v1/users", "register", writes=USER_COMMANDS),
-    Route("PATCH", "/v1/users/me", "update profile", writes=USER_COMMANDS),
-    Route("GET", "/v1/users/me", "profile", reads="postgres-replica"),
-    Route("GET", "/v1/users/me/notifications", "a user's notifications", reads="mongo"),
-    Route("PUT", "/v1/products/{sku}", "add or update a product", writes=CATALOG_COMMANDS),
-    Route("GET", "/v1/products", "product search with filters and facets", reads="search"),
-    Route("POST", "/v1/stock/{sku}/adjustments", "adjust stock (partner, admin)", writes=INVENTORY_COMMANDS),
-    Route("GET", "/v1/stock/{sku}", "stock level", reads="redis"),
+    PLACE_ORDER,
+    CANCEL_ORDER,
+    REQUEST_REFUND,
+    GET_ORDER,
+    REGISTER,
+    UPDATE_PROFILE,
+    GET_PROFILE,
+    LIST_NOTIFICATIONS,
+    UPSERT_PRODUCT,
+    SEARCH_PRODUCTS,
+    ADJUST_STOCK,
+    GET_STOCK,
+    LOG_IN,
+    REFRESH_SESSION,
+    LOG_OUT,
+    ISSUE_CLIENT_TOKEN,
 )
 
 ALL_EVENTS = (ORDER_EVENTS, INVENTORY_EVENTS, PAYMENT_EVENTS, USER_EVENTS, CATALOG_EVENTS, NOTIFICATION_EVENTS)
@@ -85,7 +130,7 @@ PROCESSES: tuple[Process, ...] = (
         "ingress",
         "http",
         produces=tuple(dict.fromkeys(r.writes for r in ROUTES if r.writes)),
-        reads=(*tuple(dict.fromkeys(r.reads for r in ROUTES if r.reads)), "redis"),
+        reads=tuple(dict.fromkeys((*(r.reads for r in ROUTES if r.reads), "redis"))),  # redis: limits, sessions
     ),
     Process(
         "orders",

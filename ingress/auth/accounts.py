@@ -23,14 +23,40 @@ import psycopg
 import redis
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+from psycopg import sql
 
+from ingress import statements
 from ingress.auth.tokens import KeyRing, Principal, Role
 from topology.settings import Settings
+from topology.stores import (
+    CREDENTIALS,
+    PARTNER_CLIENTS,
+    REFRESH_TOKEN,
+    REFRESH_TOKEN_USED,
+    REVOKED_TOKEN,
+    SESSION_FAMILY,
+)
 
 HASHER = PasswordHasher()
 #: Verified when the email is unknown, so a miss costs as long as a wrong password.
 DUMMY_HASH = HASHER.hash("not a password of anyone")
 REFRESH_TTL = timedelta(days=30)
+#: The scopes a partner's client may be granted, and what each is for.
+SCOPES = {
+    "catalog:write": "add products and change them",
+    "stock:write": "adjust stock",
+    "orders:write": "place orders",
+}
+
+CREATE_USER = statements.insert(CREDENTIALS, ("user_id", "email", "password_hash"))
+FORGET_USER = statements.delete(CREDENTIALS, statements.equals(CREDENTIALS, "user_id"))
+USER_BY_EMAIL = statements.select(
+    CREDENTIALS, ("user_id", "password_hash", "roles"), statements.equals_ignoring_case(CREDENTIALS, "email")
+)
+CLIENT_BY_ID = statements.select(
+    PARTNER_CLIENTS, ("partner_id", "secret_hash", "scopes"), statements.equals(PARTNER_CLIENTS, "client_id")
+)
+CREATE_CLIENT = statements.insert(PARTNER_CLIENTS, ("client_id", "partner_id", "secret_hash", "scopes"))
 
 
 class AuthFailed(Exception):
@@ -70,10 +96,7 @@ class Accounts:
         user_id = "u_" + uuid.uuid4().hex[:20]
         try:
             with self._db() as db:
-                db.execute(
-                    "INSERT INTO credentials (user_id, email, password_hash) VALUES (%s, %s, %s)",
-                    (user_id, email, HASHER.hash(password)),
-                )
+                db.execute(CREATE_USER, (user_id, email, HASHER.hash(password)))
         except psycopg.errors.UniqueViolation:
             raise EmailTaken(email) from None
         return user_id
@@ -81,12 +104,14 @@ class Accounts:
     def forget(self, user_id: str) -> None:
         """Undo ``create`` (the registration command could not be sent)."""
         with self._db() as db:
-            db.execute("DELETE FROM credentials WHERE user_id = %s", (user_id,))
+            db.execute(FORGET_USER, (user_id,))
 
-    def _verified(self, query: str, key: str, secret: str, failure: str) -> tuple[object, ...]:
+    def _verified(self, query: sql.Composed, key: str, secret: str, failure: str) -> tuple[object, ...]:
         """The row ``(id, hash, list)`` whose hash matches ``secret``; AuthFailed otherwise, in the same time."""
-        with self._db() as db:
-            row = db.execute(query, (key,)).fetchone()
+        row = None
+        if "\x00" not in key:  # no stored id or email holds NUL (PostgreSQL text cannot)
+            with self._db() as db:
+                row = db.execute(query, (key,)).fetchone()
         try:
             HASHER.verify(str(row[1]) if row else DUMMY_HASH, secret)
         except (VerifyMismatchError, VerificationError, InvalidHashError):
@@ -97,8 +122,7 @@ class Accounts:
 
     # Login and refresh --------------------------------------------------------------------
     def login(self, email: str, password: str) -> TokenPair:
-        query = "SELECT user_id, password_hash, roles FROM credentials WHERE lower(email) = lower(%s)"
-        row = self._verified(query, email, password, "wrong email or password")
+        row = self._verified(USER_BY_EMAIL, email, password, "wrong email or password")
         stored: list[str] = list(row[2])  # type: ignore[call-overload]
         roles: frozenset[Role] = frozenset(r for r in stored if r in ("customer", "support", "admin"))  # type: ignore[misc]
         return self._pair(str(row[0]), roles, uuid.uuid4().hex)
@@ -109,45 +133,45 @@ class Accounts:
         record = {"user_id": user_id, "roles": sorted(roles), "family": family}
         ttl = int(REFRESH_TTL.total_seconds())
         pipe = self.store.pipeline()
-        pipe.set(f"{self.prefix}rt:{_digest(refresh)}", json.dumps(record), ex=ttl)
-        pipe.set(f"{self.prefix}rtf:{family}", user_id, ex=ttl)
+        pipe.set(REFRESH_TOKEN.format(self.prefix, digest=_digest(refresh)), json.dumps(record), ex=ttl)
+        pipe.set(SESSION_FAMILY.format(self.prefix, family=family), user_id, ex=ttl)
         pipe.execute()
         return TokenPair(access, refresh, int(self.access_ttl.total_seconds()))
 
     def refresh(self, token: str) -> TokenPair:
-        key = f"{self.prefix}rt:{_digest(token)}"
-        raw = self.store.get(key)
+        digest = _digest(token)
+        raw = self.store.get(REFRESH_TOKEN.format(self.prefix, digest=digest))
         if raw is None:
             raise AuthFailed("unknown or expired refresh token")
         record = json.loads(raw)
-        family = record["family"]
+        session = SESSION_FAMILY.format(self.prefix, family=record["family"])
         # Mark the token used, atomically: a second presentation (or a concurrent one) is a reuse.
-        if not self.store.set(f"{key}:used", "1", nx=True, ex=int(REFRESH_TTL.total_seconds())):
-            self.store.delete(f"{self.prefix}rtf:{family}")  # the whole session is revoked
+        used = REFRESH_TOKEN_USED.format(self.prefix, digest=digest)
+        if not self.store.set(used, "1", nx=True, ex=int(REFRESH_TTL.total_seconds())):
+            self.store.delete(session)  # the whole session is revoked
             raise AuthFailed("refresh token reused; the session is revoked, log in again")
-        if not self.store.exists(f"{self.prefix}rtf:{family}"):
+        if not self.store.exists(session):
             raise AuthFailed("the session was revoked; log in again")
-        return self._pair(record["user_id"], frozenset(record["roles"]), family)
+        return self._pair(record["user_id"], frozenset(record["roles"]), record["family"])
 
     # Logout and revocation ----------------------------------------------------------------
     def logout(self, principal: Principal, refresh_token: str | None) -> None:
         if refresh_token:
-            raw = self.store.get(f"{self.prefix}rt:{_digest(refresh_token)}")
+            raw = self.store.get(REFRESH_TOKEN.format(self.prefix, digest=_digest(refresh_token)))
             if raw is not None and json.loads(raw)["user_id"] == principal.subject:
-                self.store.delete(f"{self.prefix}rtf:{json.loads(raw)['family']}")
+                self.store.delete(SESSION_FAMILY.format(self.prefix, family=json.loads(raw)["family"]))
         expires_at = principal.expires_at or datetime.now(UTC) + self.access_ttl
         left = max(1, int((expires_at - datetime.now(UTC)).total_seconds()) + 5)
         self.store.set(self.revocation_key(principal), "1", ex=left)
 
     def revocation_key(self, principal: Principal) -> str:
         """The Redis key that exists while the principal's access token is revoked."""
-        return f"{self.prefix}revoked:{principal.token_id}"
+        return REVOKED_TOKEN.format(self.prefix, token_id=principal.token_id)
 
     # Partners: OAuth2 client credentials ----------------------------------------------------
     def client_token(self, client_id: str, secret: str, scope: str | None) -> tuple[str, str, int]:
         """(access token, granted scope, seconds) for a partner's client; AuthFailed or ValueError (scope)."""
-        query = "SELECT partner_id, secret_hash, scopes FROM partner_clients WHERE client_id = %s"
-        row = self._verified(query, client_id, secret, "invalid client")
+        row = self._verified(CLIENT_BY_ID, client_id, secret, "invalid client")
         allowed: frozenset[str] = frozenset(row[2])  # type: ignore[call-overload]
         wanted = frozenset(scope.split()) if scope else allowed
         if not wanted <= allowed:
@@ -165,8 +189,5 @@ def add_partner_client(settings: Settings, partner_id: str, scopes: list[str]) -
     client_id, secret = "pc_" + uuid.uuid4().hex[:16], secrets.token_urlsafe(32)
     options = f"-c search_path={settings.pg_schema}"
     with psycopg.connect(settings.pg_url, autocommit=True, options=options) as db:
-        db.execute(
-            "INSERT INTO partner_clients (client_id, partner_id, secret_hash, scopes) VALUES (%s, %s, %s, %s)",
-            (client_id, partner_id, HASHER.hash(secret), scopes),
-        )
+        db.execute(CREATE_CLIENT, (client_id, partner_id, HASHER.hash(secret), scopes))
     return client_id, secret

@@ -59,5 +59,7 @@ IDEMPOTENCY = RedisKey("idem:{caller}:{key}")
 #: A refresh token (by digest) and the session family it belongs to.
 REFRESH_TOKEN = RedisKey("rt:{digest}")
 SESSION_FAMILY = RedisKey("rtf:{family}")
+#: Set when a refresh token is presented: a second presentation is a reuse.
+REFRESH_TOKEN_USED = RedisKey("rt:{digest}:used")
 #: An access token revoked by logout, until it would have expired.
 REVOKED_TOKEN = RedisKey("revoked:{token_id}")

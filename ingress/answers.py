@@ -1,0 +1,214 @@
+"""Every answer the API sends, declared once as a msgspec Struct, and ``write``, which sends one.
+
+Resources answer only by encoding these Structs, and the OpenAPI document is generated from
+them (``openapi.py``), so the document cannot drift from what is sent. A field whose default
+is ``UNSET`` is left out of the answer when the store's document has no such field.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Annotated, Literal
+
+import falcon
+import msgspec
+from msgspec import UNSET, UnsetType
+
+JSON = "application/json"
+#: A time as RFC 3339 text (``isoformat``), in the zone the store answered in.
+Instant = Annotated[str, msgspec.Meta(extra_json_schema={"format": "date-time"})]
+ENCODER = msgspec.json.Encoder()
+
+
+def write(
+    resp: falcon.Response, answer: msgspec.Struct, status: int = 200, headers: Mapping[str, str] | None = None
+) -> None:
+    """``answer`` as the response's JSON body, with ``status`` and ``headers``."""
+    resp.status = falcon.code_to_http_status(status)
+    resp.content_type = JSON
+    resp.data = ENCODER.encode(answer)
+    if headers:
+        resp.set_headers(headers)
+
+
+# Commands -------------------------------------------------------------------------------
+
+
+class Accepted(msgspec.Struct, frozen=True):
+    """A command on its way: where to watch it."""
+
+    command_id: str
+    status_url: str
+    order_id: str | None = None
+
+
+class Registered(msgspec.Struct, frozen=True):
+    """A registration on its way: the new user's id; the profile appears at ``status_url``."""
+
+    command_id: str
+    user_id: str
+    status_url: str
+
+
+# Orders ---------------------------------------------------------------------------------
+
+
+class OrderLine(msgspec.Struct, frozen=True):
+    sku: str
+    quantity: int
+    unit_amount: int
+
+
+class StatusChange(msgspec.Struct, frozen=True):
+    version: int
+    status: str
+    occurred_at: Instant
+
+
+class Order(msgspec.Struct, frozen=True):
+    """An order as the read model has it, with its lines and the history of its status."""
+
+    order_id: str
+    customer_id: str | None
+    status: str
+    total_amount: int | None
+    currency: str | None
+    placed_at: Instant | None
+    updated_at: Instant
+    version: int
+    lines: list[OrderLine]
+    history: list[StatusChange]
+
+
+# Products and stock ---------------------------------------------------------------------
+
+
+class Product(msgspec.Struct, frozen=True):
+    """A product as the search index holds it."""
+
+    sku: str
+    title: str
+    description: str | UnsetType = UNSET
+    brand: str | UnsetType = UNSET
+    category: str | UnsetType = UNSET
+    tags: list[str] | UnsetType = UNSET
+    price_amount: int | UnsetType = UNSET
+    currency: str | UnsetType = UNSET
+    owner_partner_id: str | UnsetType | None = UNSET
+    updated_at: Instant | UnsetType = UNSET
+    version: int | UnsetType = UNSET
+
+
+class Facet(msgspec.Struct, frozen=True):
+    value: str
+    count: int
+
+
+class Facets(msgspec.Struct, frozen=True):
+    """The most frequent values of each facet among the matches."""
+
+    brand: list[Facet]
+    category: list[Facet]
+    tags: list[Facet]
+
+
+class ProductPage(msgspec.Struct, frozen=True):
+    total: int
+    items: list[Product]
+    facets: Facets
+
+
+class StockLevel(msgspec.Struct, frozen=True):
+    sku: str
+    total: int
+    reserved: int
+    available: int
+    version: int
+    source: Literal["cache", "database"]
+
+
+# The caller's own -----------------------------------------------------------------------
+
+
+class Profile(msgspec.Struct, frozen=True):
+    user_id: str
+    email: str | None
+    name: str | None
+    phone: str | None
+    registered_at: Instant | None
+    updated_at: Instant
+    version: int
+
+
+class Notification(msgspec.Struct, frozen=True):
+    notification_id: str
+    user_id: str
+    channel: str
+    status: str
+    occurred_at: Instant
+    reason: str | UnsetType | None = UNSET
+
+
+class NotificationPage(msgspec.Struct, frozen=True):
+    """Newest first."""
+
+    items: list[Notification]
+
+
+# Sessions and tokens --------------------------------------------------------------------
+
+
+class SessionTokens(msgspec.Struct, frozen=True):
+    """An access token and the single-use refresh token of the same session."""
+
+    access_token: str
+    token_type: Literal["Bearer"]
+    expires_in: int
+    refresh_token: str
+
+
+class ClientToken(msgspec.Struct, frozen=True):
+    """A partner's access token (OAuth2 client credentials) with the scopes granted."""
+
+    access_token: str
+    token_type: Literal["Bearer"]
+    expires_in: int
+    scope: str
+
+
+# The service ----------------------------------------------------------------------------
+
+
+class Health(msgspec.Struct, frozen=True):
+    status: Literal["ok"]
+
+
+class Readiness(msgspec.Struct, frozen=True):
+    status: Literal["ready", "not ready"]
+    #: each store the API needs: "ok" or what went wrong
+    checks: dict[str, str]
+
+
+class Jwk(msgspec.Struct, frozen=True):
+    """One public signing key (RFC 8037: Ed25519 as OKP)."""
+
+    kty: str
+    crv: str
+    x: str
+    kid: str
+    use: str
+    alg: str
+
+
+class Jwks(msgspec.Struct, frozen=True):
+    keys: list[Jwk]
+
+
+class Problem(msgspec.Struct, frozen=True):
+    """RFC 9457 problem details; OAuth2's token endpoint adds its ``error`` code (RFC 6749)."""
+
+    type: str
+    title: str
+    status: int
+    detail: str | UnsetType = UNSET
+    error: str | UnsetType = UNSET

@@ -1,0 +1,80 @@
+"""Orders: place one, read it with its lines and history, cancel it, ask for a refund.
+
+``POST /v1/orders`` (customers; prices come from the catalog, never from the client),
+``GET /v1/orders/{id}`` (the order's customer, support, admins; ``?wait`` reads fresh and
+waits for a just-placed order), ``POST /v1/orders/{id}/cancel`` and
+``POST /v1/orders/{id}/refunds`` (the order's customer, admins).
+"""
+
+from __future__ import annotations
+
+import uuid
+
+import falcon
+
+from ingress import answers
+from ingress.auth.tokens import Principal
+from ingress.bodies import read_body, read_query
+from ingress.commands import Call, Commands
+from ingress.policy import Resource, authorize
+from ingress.problems import Problem
+from ingress.queries import Queries
+from ingress.schemas import CancelOrderRequest, OrderQuery, PlaceOrderRequest, RefundRequest
+from topology.messages import CancelOrder, Money, OrderLine, PlaceOrder, RequestRefund
+from topology.processes import GET_ORDER
+from topology.settings import Settings
+from topology.topics import ORDER_COMMANDS
+
+
+def status_url(order_id: str) -> str:
+    return GET_ORDER.path.format(order_id=order_id)
+
+
+class OrdersResource:
+    def __init__(self, commands: Commands, queries: Queries, settings: Settings) -> None:
+        self.commands, self.queries, self.settings = commands, queries, settings
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
+        principal: Principal = req.context.principal
+        authorize(principal, "order.place")
+        body, raw = read_body(req, PlaceOrderRequest, self.settings.max_body_bytes)
+        skus = [line.sku for line in body.lines]
+        if len(set(skus)) != len(skus):
+            raise Problem(422, "invalid-body", "each SKU may appear once per order")
+        prices = self.queries.prices(skus)
+        unknown = sorted(set(skus) - prices.keys())
+        if unknown:
+            raise Problem(422, "unknown-sku", "unknown products", f"not in the catalog: {', '.join(unknown)}")
+        order_id = "o_" + uuid.uuid4().hex[:20]
+        lines = [OrderLine(line.sku, line.quantity, prices[line.sku]) for line in body.lines]
+        command = PlaceOrder(
+            order_id=order_id, customer_id=principal.subject, lines=lines, payment_token=body.payment_token
+        )
+        sent = self.commands.send(Call.of(req, raw), ORDER_COMMANDS, order_id, command, status_url(order_id), order_id)
+        answers.write(resp, sent.answer, sent.status, sent.headers)
+
+    def on_get_one(self, req: falcon.Request, resp: falcon.Response, order_id: str) -> None:
+        principal: Principal = req.context.principal
+        query = read_query(req, OrderQuery)
+        order = self.queries.order(order_id, wait_s=min(query.wait, self.settings.read_wait_max_s))
+        resource = Resource(customer_id=order.customer_id) if order else Resource(exists=False)
+        authorize(principal, "order.read", resource)
+        if order is None:  # an admin may ask for any order, and learns it does not exist
+            raise Problem(404, "not-found", "not found")
+        answers.write(resp, order)
+
+    def on_post_cancel(self, req: falcon.Request, resp: falcon.Response, order_id: str) -> None:
+        principal: Principal = req.context.principal
+        body, raw = read_body(req, CancelOrderRequest, self.settings.max_body_bytes)
+        authorize(principal, "order.cancel", self.queries.order_resource(order_id))
+        command = CancelOrder(order_id=order_id, reason=body.reason)
+        sent = self.commands.send(Call.of(req, raw), ORDER_COMMANDS, order_id, command, status_url(order_id), order_id)
+        answers.write(resp, sent.answer, sent.status, sent.headers)
+
+    def on_post_refunds(self, req: falcon.Request, resp: falcon.Response, order_id: str) -> None:
+        principal: Principal = req.context.principal
+        body, raw = read_body(req, RefundRequest, self.settings.max_body_bytes)
+        authorize(principal, "order.refund", self.queries.order_resource(order_id))
+        command = RequestRefund(order_id=order_id, amount=Money(body.amount, body.currency), reason=body.reason)
+        sent = self.commands.send(Call.of(req, raw), ORDER_COMMANDS, order_id, command, status_url(order_id), order_id)
+        answers.write(resp, sent.answer, sent.status, sent.headers)

@@ -1,0 +1,217 @@
+"""Every read of the ingress: read models (PostgreSQL), the stock cache (Redis), search, notifications (MongoDB).
+
+The resources call ``Queries`` and answer with what it returns, the Structs of
+``answers.py``; nothing else in the ingress reads a store for a client. The columns a read
+selects are the fields of the Struct it answers, checked against the declared table, so a
+read and its answer cannot disagree. Reads go to the replica unless they must be fresh
+(``ReadModel``). A store that does not answer is ``StoreUnavailable`` (503).
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime
+from typing import Any
+
+import elasticsearch
+import msgspec
+import pymongo
+import redis
+from elasticsearch import Elasticsearch
+from psycopg import sql
+
+from ingress import answers
+from ingress.exceptions import ReadModelUnavailable, StoreUnavailable
+from ingress.policy import Resource
+from ingress.readmodel import ReadModel
+from ingress.schemas import ProductQuery
+from ingress.statements import equals, equals_any, select
+from topology.messages import Money
+from topology.settings import Settings
+from topology.stores import (
+    NOTIFICATION_DOCS,
+    NOTIFICATIONS,
+    ORDER_HISTORY,
+    ORDER_LINES,
+    ORDERS,
+    PRODUCT_INDEX,
+    PRODUCTS,
+    STOCK,
+    STOCK_CACHE,
+    USERS,
+)
+
+#: How long a worker trusts a catalog price it read (a price change applies within that).
+PRICE_TTL_S = 2.0
+PRICE_CACHE_MAX = 10_000
+#: How often a read that waits for its row asks again.
+POLL_S = 0.05
+
+
+def _fields(struct: type[msgspec.Struct], *without: str) -> tuple[str, ...]:
+    return tuple(f.name for f in msgspec.structs.fields(struct) if f.name not in without)
+
+
+def as_json(row: dict[str, Any]) -> dict[str, Any]:
+    """A row ready for JSON: times as ISO 8601, fixed-width text (``char(3)``) without its padding."""
+    return {
+        k: v.isoformat() if isinstance(v, datetime) else (v.strip() if isinstance(v, str) else v)
+        for k, v in row.items()
+    }
+
+
+ORDER = select(ORDERS, _fields(answers.Order, "lines", "history"), equals(ORDERS, "order_id"))
+LINES = select(ORDER_LINES, _fields(answers.OrderLine), equals(ORDER_LINES, "order_id"), order_by="line_no")
+HISTORY = select(ORDER_HISTORY, _fields(answers.StatusChange), equals(ORDER_HISTORY, "order_id"), order_by="version")
+ORDER_OWNER = select(ORDERS, ("customer_id",), equals(ORDERS, "order_id"))
+SKU_OWNER = select(PRODUCTS, ("owner_partner_id",), equals(PRODUCTS, "sku"))
+PRICES = select(PRODUCTS, ("sku", "price_amount", "currency"), equals_any(PRODUCTS, "sku"))
+STOCK_LEVEL = select(STOCK, _fields(answers.StockLevel, "source"), equals(STOCK, "sku"))
+PROFILE = select(USERS, _fields(answers.Profile), equals(USERS, "user_id"))
+ALIVE = sql.SQL("SELECT 1 AS ok")
+
+#: The stock cache's hash fields an answer takes (the key is the SKU).
+CACHED_LEVEL = STOCK.named(*_fields(answers.StockLevel, "sku", "source"))
+#: The facets counted and filtered on: the answer's, each a field of the product index.
+FACETS = PRODUCT_INDEX.table.named(*_fields(answers.Facets))
+FACET_SIZE = 20
+TITLE, PRICE = PRODUCT_INDEX.table.named("title", "price_amount")
+(NOTIFICATION_ID,) = NOTIFICATIONS.key
+USER, OCCURRED_AT, VERSION = NOTIFICATIONS.named("user_id", "occurred_at", "version")
+
+
+class Queries:
+    """The reads, each answered from the store that holds it."""
+
+    def __init__(
+        self,
+        reads: ReadModel,
+        cache: redis.Redis,
+        search: Elasticsearch,
+        mongo: pymongo.MongoClient[dict[str, Any]],
+        settings: Settings,
+    ) -> None:
+        self.reads, self.cache, self.search, self.mongo, self.settings = reads, cache, search, mongo, settings
+        self._prices: dict[str, tuple[float, Money]] = {}
+
+    # For commands and the policy ----------------------------------------------------------
+    def prices(self, skus: list[str]) -> dict[str, Money]:
+        """Catalog prices of the known ``skus``, remembered for PRICE_TTL_S per worker."""
+        now = time.monotonic()
+        known = {sku: hit[1] for sku in skus if (hit := self._prices.get(sku)) and now - hit[0] < PRICE_TTL_S}
+        missing = [sku for sku in skus if sku not in known]
+        if missing:
+            for r in self.reads.fetch(PRICES, (missing,)).rows:
+                known[r["sku"]] = Money(r["price_amount"], r["currency"].strip())
+                self._prices[r["sku"]] = (now, known[r["sku"]])
+            if len(self._prices) > PRICE_CACHE_MAX:
+                self._prices.clear()
+        return known
+
+    def order_resource(self, order_id: str) -> Resource:
+        """An order as the policy sees it (its customer), read fresh: a just-placed order counts."""
+        rows = self.reads.fetch(ORDER_OWNER, (order_id,), fresh=True).rows
+        return Resource(customer_id=rows[0]["customer_id"], exists=True) if rows else Resource(exists=False)
+
+    def sku_resource(self, sku: str) -> Resource:
+        """A SKU as the policy sees it (its owning partner, None when no partner owns it), read fresh."""
+        rows = self.reads.fetch(SKU_OWNER, (sku,), fresh=True).rows
+        return Resource(owner_partner_id=rows[0]["owner_partner_id"] if rows else None, exists=bool(rows))
+
+    # Orders -------------------------------------------------------------------------------
+    def order(self, order_id: str, wait_s: float = 0.0) -> answers.Order | None:
+        """The order with its lines and history; with ``wait_s``, read fresh and waited for that long."""
+        deadline = time.monotonic() + wait_s
+        while True:
+            order = self._order(order_id, fresh=wait_s > 0)
+            if order is not None or time.monotonic() >= deadline:
+                return order
+            time.sleep(POLL_S)
+
+    def _order(self, order_id: str, fresh: bool) -> answers.Order | None:
+        rows = self.reads.fetch(ORDER, (order_id,), fresh=fresh).rows
+        if not rows:
+            return None
+        lines = self.reads.fetch(LINES, (order_id,), fresh=fresh).rows
+        history = self.reads.fetch(HISTORY, (order_id,), fresh=fresh).rows
+        order = {**as_json(rows[0]), "lines": lines, "history": [as_json(h) for h in history]}
+        return msgspec.convert(order, answers.Order)
+
+    # Products and stock -------------------------------------------------------------------
+    def products(self, query: ProductQuery) -> answers.ProductPage:
+        """Matches of the text (all products without one) among the filters, with facet counts."""
+        filters: list[dict[str, Any]] = [
+            {"term": {field: value}} for field in FACETS if (value := getattr(query, field)) is not msgspec.UNSET
+        ]
+        bounds = (("gte", query.min_price), ("lte", query.max_price))
+        if any(v is not msgspec.UNSET for _, v in bounds):
+            filters.append({"range": {PRICE: {k: v for k, v in bounds if v is not msgspec.UNSET}}})
+        must: list[dict[str, Any]] = [{"match": {TITLE: query.q}}] if query.q else [{"match_all": {}}]
+        try:
+            found = self.search.search(
+                index=PRODUCT_INDEX.alias(self.settings.search_prefix),
+                query={"bool": {"must": must, "filter": filters}},
+                aggs={field: {"terms": {"field": field, "size": FACET_SIZE}} for field in FACETS},
+                size=query.size,
+                from_=query.offset,
+            )
+        except elasticsearch.NotFoundError:  # no product was ever indexed
+            return answers.ProductPage(0, [], answers.Facets(**{f: [] for f in FACETS}))
+        except (elasticsearch.ConnectionError, elasticsearch.ApiError) as err:
+            raise StoreUnavailable("search is unavailable", str(err)) from None
+        facets = {
+            f: [answers.Facet(b["key"], b["doc_count"]) for b in found["aggregations"][f]["buckets"]] for f in FACETS
+        }
+        return answers.ProductPage(
+            total=found["hits"]["total"]["value"],
+            items=[msgspec.convert(h["_source"], answers.Product) for h in found["hits"]["hits"]],
+            facets=answers.Facets(**facets),
+        )
+
+    def stock(self, sku: str) -> answers.StockLevel | None:
+        """The level from the cache, or from the read model when the cache has none or is away."""
+        try:
+            cached = self.cache.hgetall(STOCK_CACHE.key_for(self.settings.redis_prefix, {"sku": sku}))
+        except redis.RedisError:
+            cached = None
+        if cached:
+            level = {k.decode(): v.decode() for k, v in cached.items()}  # type: ignore[union-attr]
+            return answers.StockLevel(sku=sku, **{k: int(level[k]) for k in CACHED_LEVEL}, source="cache")
+        rows = self.reads.fetch(STOCK_LEVEL, (sku,)).rows
+        return answers.StockLevel(**rows[0], source="database") if rows else None
+
+    # The caller's own ---------------------------------------------------------------------
+    def profile(self, user_id: str, fresh: bool) -> answers.Profile | None:
+        rows = self.reads.fetch(PROFILE, (user_id,), fresh=fresh).rows
+        return msgspec.convert(as_json(rows[0]), answers.Profile) if rows else None
+
+    def notifications_of(self, user_id: str, limit: int) -> answers.NotificationPage:
+        """The user's newest ``limit`` notifications, newest first."""
+        try:
+            docs = (
+                self.mongo[self.settings.mongo_database][NOTIFICATION_DOCS.name]
+                .find({USER: user_id}, {VERSION: 0})
+                .sort(OCCURRED_AT, pymongo.DESCENDING)
+                .limit(limit)
+            )
+            items = [{NOTIFICATION_ID: d.pop("_id"), **d} for d in docs]
+        except pymongo.errors.PyMongoError as err:
+            raise StoreUnavailable("notifications are unavailable", str(err)) from None
+        return answers.NotificationPage([msgspec.convert(as_json(i), answers.Notification) for i in items])
+
+    # The service --------------------------------------------------------------------------
+    def readiness(self) -> answers.Readiness:
+        """Whether the stores every request needs answer: Redis (limits, sessions) and PostgreSQL."""
+        checks: dict[str, str] = {}
+        try:
+            self.cache.ping()
+            checks["redis"] = "ok"
+        except redis.RedisError as err:
+            checks["redis"] = f"down: {err}"
+        try:
+            self.reads.fetch(ALIVE)
+            checks["postgres"] = "ok"
+        except ReadModelUnavailable as err:
+            checks["postgres"] = f"down: {err}"
+        ready = all(v == "ok" for v in checks.values())
+        return answers.Readiness("ready" if ready else "not ready", checks)

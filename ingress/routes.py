@@ -1,0 +1,276 @@
+"""Every HTTP operation of the ingress, declared once: ``create_app`` routes them, ``openapi`` documents them.
+
+Each ``Operation`` pairs a route (method, path, summary; the public ones are
+``topology.processes.ROUTES``, which the system's graph is drawn from) with how the ingress
+answers it: the resource class and responder suffix, the request Struct, the query Struct,
+the answer Struct and its status, who may call it, and the problems it may answer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import msgspec
+
+from ingress import answers
+from ingress.me import MeResource
+from ingress.orders import OrdersResource
+from ingress.products import ProductsResource
+from ingress.schemas import (
+    CancelOrderRequest,
+    ClientCredentialsForm,
+    LoginRequest,
+    LogoutRequest,
+    NotificationsQuery,
+    OrderQuery,
+    PlaceOrderRequest,
+    ProductQuery,
+    ProductRequest,
+    ProfileQuery,
+    ProfileRequest,
+    RefreshRequest,
+    RefundRequest,
+    RegisterRequest,
+    StockAdjustmentRequest,
+)
+from ingress.service import DocumentResource, HealthResource, KeysResource, MetricsResource
+from ingress.sessions import (
+    ClientTokenResource,
+    LoginResource,
+    LogoutResource,
+    RefreshResource,
+    RegisterResource,
+)
+from ingress.stock import StockResource
+from topology import processes
+from topology.processes import Route
+
+#: Who may call: anyone; a user's Bearer token; a user's or a partner's (OAuth2 client credentials).
+Security = Literal["public", "user", "user or partner"]
+JSON = answers.JSON
+FORM = "application/x-www-form-urlencoded"
+
+#: What a command may answer besides 202.
+WRITE_PROBLEMS = (400, 401, 403, 404, 409, 413, 415, 422, 429, 503)
+
+
+@dataclass(frozen=True)
+class Operation:
+    """One operation and how the ingress answers it.
+
+    Attributes:
+        route: method, path, summary and ``operationId``.
+        resource: the resource class whose responder (``on_<method>[_<suffix>]``) answers it.
+        suffix: the responder suffix; every operation of one path shares resource and suffix.
+        answer: the Struct the answer is encoded from (None: no body, or ``schema`` says it).
+        statuses: the statuses that carry ``answer``, with what each means.
+        request: the body's Struct, in ``media``; ``body_required`` False when it may be left out.
+        query: the query string's Struct (its fields are the query parameters).
+        security: who may call it.
+        idempotent: whether it takes an ``Idempotency-Key`` header.
+        problems: the other statuses it may answer, each a problem+json.
+        schema: the answer's JSON Schema and media type when it is no Struct (the document, metrics).
+
+    """
+
+    route: Route
+    resource: type
+    suffix: str | None = None
+    answer: type[msgspec.Struct] | None = None
+    statuses: tuple[tuple[int, str], ...] = ((200, "OK"),)
+    request: type[msgspec.Struct] | None = None
+    media: str = JSON
+    body_required: bool = True
+    query: type[msgspec.Struct] | None = None
+    security: Security = "user"
+    idempotent: bool = False
+    problems: tuple[int, ...] = (400,)
+    schema: tuple[str, dict[str, Any]] | None = None
+
+    @property
+    def method(self) -> str:
+        return self.route.method
+
+    @property
+    def path(self) -> str:
+        return self.route.path
+
+
+def _command(
+    route: Route, resource: type, suffix: str | None, request: type[msgspec.Struct], security: Security = "user"
+) -> Operation:
+    """A command: a strict body in, 202 with where to watch it out, under an Idempotency-Key."""
+    return Operation(
+        route,
+        resource,
+        suffix,
+        answers.Accepted,
+        ((202, "accepted: the command is on its way"),),
+        request=request,
+        security=security,
+        idempotent=True,
+        problems=WRITE_PROBLEMS,
+    )
+
+
+LIVENESS = Route("liveness", "GET", "/healthz", "liveness")
+READINESS = Route("readiness", "GET", "/readyz", "readiness")
+SIGNING_KEYS = Route("signing_keys", "GET", "/.well-known/jwks.json", "signing keys")
+DOCUMENT = Route("document", "GET", "/openapi.json", "this document")
+METRICS = Route("metrics", "GET", "/metrics", "Prometheus metrics")
+#: The service's own endpoints, beside the public operations (``topology.processes.ROUTES``).
+SERVICE = (LIVENESS, READINESS, SIGNING_KEYS, DOCUMENT, METRICS)
+
+#: The order of the document's paths; a session's end (logout) comes last.
+OPERATIONS: tuple[Operation, ...] = (
+    _command(processes.PLACE_ORDER, OrdersResource, None, PlaceOrderRequest),
+    Operation(
+        processes.GET_ORDER,
+        OrdersResource,
+        "one",
+        answers.Order,
+        ((200, "the order"),),
+        query=OrderQuery,
+        problems=(400, 401, 404, 429),
+    ),
+    _command(processes.CANCEL_ORDER, OrdersResource, "cancel", CancelOrderRequest),
+    _command(processes.REQUEST_REFUND, OrdersResource, "refunds", RefundRequest),
+    Operation(
+        processes.SEARCH_PRODUCTS,
+        ProductsResource,
+        None,
+        answers.ProductPage,
+        ((200, "matches and facets"),),
+        query=ProductQuery,
+        security="user or partner",
+        problems=(400, 401, 403, 429, 503),
+    ),
+    _command(processes.UPSERT_PRODUCT, ProductsResource, "one", ProductRequest, "user or partner"),
+    Operation(
+        processes.GET_STOCK,
+        StockResource,
+        "one",
+        answers.StockLevel,
+        ((200, "the level"),),
+        security="user or partner",
+        problems=(400, 401, 403, 404, 429),
+    ),
+    _command(processes.ADJUST_STOCK, StockResource, "adjustments", StockAdjustmentRequest, "user or partner"),
+    Operation(
+        processes.GET_PROFILE,
+        MeResource,
+        None,
+        answers.Profile,
+        ((200, "the profile"),),
+        query=ProfileQuery,
+        problems=(400, 401, 403, 404, 429),
+    ),
+    _command(processes.UPDATE_PROFILE, MeResource, None, ProfileRequest),
+    Operation(
+        processes.LIST_NOTIFICATIONS,
+        MeResource,
+        "notifications",
+        answers.NotificationPage,
+        ((200, "newest first"),),
+        query=NotificationsQuery,
+        problems=(400, 401, 403, 429, 503),
+    ),
+    Operation(LIVENESS, HealthResource, None, answers.Health, ((200, "alive"),), security="public"),
+    Operation(
+        READINESS,
+        HealthResource,
+        "ready",
+        answers.Readiness,
+        ((200, "ready"), (503, "not ready")),
+        security="public",
+    ),
+    Operation(SIGNING_KEYS, KeysResource, None, answers.Jwks, ((200, "JWKS"),), security="public"),
+    Operation(
+        DOCUMENT,
+        DocumentResource,
+        None,
+        statuses=((200, "OpenAPI 3.1"),),
+        security="public",
+        schema=(JSON, {"type": "object"}),
+    ),
+    Operation(
+        METRICS,
+        MetricsResource,
+        None,
+        statuses=((200, "text format"),),
+        security="public",
+        schema=("text/plain", {"type": "string"}),
+    ),
+    Operation(
+        processes.REGISTER,
+        RegisterResource,
+        None,
+        answers.Registered,
+        ((202, "accepted: the account exists, the profile is on its way"),),
+        request=RegisterRequest,
+        security="public",
+        problems=(400, 409, 413, 415, 422, 503),
+    ),
+    Operation(
+        processes.LOG_IN,
+        LoginResource,
+        None,
+        answers.SessionTokens,
+        ((200, "a new session"),),
+        request=LoginRequest,
+        security="public",
+        problems=(400, 401, 413, 415, 422, 429),
+    ),
+    Operation(
+        processes.REFRESH_SESSION,
+        RefreshResource,
+        None,
+        answers.SessionTokens,
+        ((200, "the session's next tokens (the refresh token presented is used up)"),),
+        request=RefreshRequest,
+        security="public",
+        problems=(400, 401, 413, 415, 422),
+    ),
+    Operation(
+        processes.ISSUE_CLIENT_TOKEN,
+        ClientTokenResource,
+        None,
+        answers.ClientToken,
+        ((200, "a partner's access token"),),
+        request=ClientCredentialsForm,
+        media=FORM,
+        security="public",
+        problems=(400, 401, 413, 415),
+    ),
+    Operation(
+        processes.LOG_OUT,
+        LogoutResource,
+        None,
+        statuses=((204, "logged out: the access token and, with its refresh token, the session end"),),
+        request=LogoutRequest,
+        body_required=False,
+        problems=(400, 401, 413, 415, 422, 429),
+    ),
+)
+
+
+def by_path(operations: Iterable[Operation] = OPERATIONS) -> dict[str, list[Operation]]:
+    """Each path's operations, in declaration order; one resource and suffix per path, one security."""
+    paths: dict[str, list[Operation]] = {}
+    for op in operations:
+        paths.setdefault(op.path, []).append(op)
+    for path, ops in paths.items():
+        if len({(op.resource, op.suffix) for op in ops}) != 1:
+            raise ValueError(f"{path}: every operation of a path has the same resource and suffix")
+        if len({op.security == "public" for op in ops}) != 1:
+            raise ValueError(f"{path}: a path is public for every method or for none")
+        if len({op.method for op in ops}) != len(ops):
+            raise ValueError(f"{path}: a method is declared twice")
+    return paths
+
+
+def public_paths(operations: Iterable[Operation] = OPERATIONS) -> frozenset[str]:
+    """The paths anyone may call, without a token."""
+    return frozenset(path for path, ops in by_path(operations).items() if ops[0].security == "public")

@@ -1,0 +1,42 @@
+"""Stock: read a SKU's level and adjust it.
+
+``GET /v1/stock/{sku}`` (the Redis cache, falling back to PostgreSQL),
+``POST /v1/stock/{sku}/adjustments`` (partners for their own SKUs, admins).
+"""
+
+from __future__ import annotations
+
+import falcon
+
+from ingress import answers
+from ingress.auth.tokens import Principal
+from ingress.bodies import known_sku, read_body
+from ingress.commands import Call, Commands
+from ingress.policy import authorize
+from ingress.problems import Problem
+from ingress.queries import Queries
+from ingress.schemas import StockAdjustmentRequest
+from topology.messages import AdjustStock
+from topology.processes import GET_STOCK
+from topology.settings import Settings
+from topology.topics import INVENTORY_COMMANDS
+
+
+class StockResource:
+    def __init__(self, commands: Commands, queries: Queries, settings: Settings) -> None:
+        self.commands, self.queries, self.settings = commands, queries, settings
+
+    def on_get_one(self, req: falcon.Request, resp: falcon.Response, sku: str) -> None:
+        authorize(req.context.principal, "stock.read")
+        level = self.queries.stock(known_sku(sku))
+        if level is None:
+            raise Problem(404, "not-found", "not found")
+        answers.write(resp, level)
+
+    def on_post_adjustments(self, req: falcon.Request, resp: falcon.Response, sku: str) -> None:
+        principal: Principal = req.context.principal
+        body, raw = read_body(req, StockAdjustmentRequest, self.settings.max_body_bytes)
+        authorize(principal, "stock.adjust", self.queries.sku_resource(known_sku(sku)))
+        command = AdjustStock(sku=sku, delta=body.delta, reason=body.reason)
+        sent = self.commands.send(Call.of(req, raw), INVENTORY_COMMANDS, sku, command, GET_STOCK.path.format(sku=sku))
+        answers.write(resp, sent.answer, sent.status, sent.headers)

@@ -1,0 +1,78 @@
+"""One route declaration: the topology's routes, falcon's routing table and the OpenAPI paths agree."""
+
+from __future__ import annotations
+
+import falcon
+
+from ingress import answers, openapi, routes
+from ingress.auth.accounts import SCOPES
+from ingress.problems import Problem
+from topology.processes import ROUTES
+
+
+def test_the_operations_are_the_topologys_routes_and_the_service_endpoints() -> None:
+    public = [op for op in routes.OPERATIONS if op.route not in routes.SERVICE]
+    assert {(op.method, op.path) for op in public} == {(r.method, r.path) for r in ROUTES}
+    assert sorted(op.route.operation for op in public) == sorted(r.operation for r in ROUTES), "each route once"
+    assert {op.route for op in routes.OPERATIONS} - set(ROUTES) == set(routes.SERVICE)
+    assert not {r.path for r in routes.SERVICE} & {r.path for r in ROUTES}
+
+
+def test_every_path_answers_exactly_its_declared_methods() -> None:
+    for path, operations in routes.by_path().items():
+        first = operations[0]
+        answered = set(falcon.routing.map_http_methods(first.resource, suffix=first.suffix))
+        assert answered == {op.method for op in operations}, path
+
+
+def test_the_document_has_every_operation_and_types_every_answer() -> None:
+    doc = openapi.document()
+    documented = {(method.upper(), path) for path, item in doc["paths"].items() for method in item}
+    assert documented == {(op.method, op.path) for op in routes.OPERATIONS}
+    ids = [op["operationId"] for item in doc["paths"].values() for op in item.values()]
+    assert len(ids) == len(set(ids))
+    schemas = doc["components"]["schemas"]
+    for op in routes.OPERATIONS:
+        item = doc["paths"][op.path][op.method.lower()]
+        for status, answer in item["responses"].items():
+            if status == "204":
+                assert "content" not in answer
+                continue
+            [(media, content)] = answer["content"].items()
+            ref = content["schema"].get("$ref")
+            if op.answer is not None and int(status) < 400:
+                assert (media, ref) == ("application/json", f"#/components/schemas/{op.answer.__name__}")
+            elif int(status) >= 400 and (op.answer is None or status not in {str(s) for s, _ in op.statuses}):
+                assert (media, ref) == ("application/problem+json", "#/components/schemas/Problem"), (op.path, status)
+            assert ref is None or ref.rsplit("/", 1)[1] in schemas
+        if op.security == "public":
+            assert "security" not in item, op.path
+        else:
+            assert {"bearer": []} in item["security"], op.path
+
+
+def test_partners_get_their_token_by_the_documented_client_credentials_flow() -> None:
+    schemes = openapi.document()["components"]["securitySchemes"]
+    flow = schemes["oauth2"]["flows"]["clientCredentials"]
+    assert flow["tokenUrl"] == "/oauth/token"
+    assert set(flow["scopes"]) == set(SCOPES) == {"catalog:write", "stock:write", "orders:write"}
+    assert (schemes["bearer"]["type"], schemes["bearer"]["scheme"]) == ("http", "bearer")
+    token = openapi.document()["paths"]["/oauth/token"]["post"]
+    assert "application/x-www-form-urlencoded" in token["requestBody"]["content"]
+
+
+def test_the_strict_query_check_reads_the_parameters_the_query_structs_declare() -> None:
+    item = openapi.document()["paths"]["/v1/products"]["get"]
+    names = {p["name"] for p in item["parameters"] if p["in"] == "query"}
+    assert names == {"q", "brand", "category", "tags", "min_price", "max_price", "size", "from"}
+
+
+def test_a_problem_encodes_as_the_document_declares() -> None:
+    body = Problem(400, "invalid_scope", error="invalid_scope", title="no").to_dict()
+    assert body == {
+        "type": "https://shopstream.dev/problems/invalid_scope",
+        "title": "no",
+        "status": 400,
+        "error": "invalid_scope",
+    }
+    assert set(body) <= set(openapi.document()["components"]["schemas"][answers.Problem.__name__]["properties"])
