@@ -22,6 +22,7 @@ from ops.exceptions import OpsError
 from ops.output import EXIT_DOWN, EXIT_USAGE, emit, settings_or_exit
 from ops.stack.base import tail
 from ops.stack.launcher import ServerStatus, Stack
+from ops.verify.command import verify_command
 from topology.processes import PROCESSES
 from topology.settings import PROJECT_ROOT, Settings
 
@@ -30,6 +31,7 @@ stack_app = typer.Typer(no_args_is_help=True, help="The embedded local stack of 
 app.add_typer(stack_app, name="stack")
 app.add_typer(topology_app, name="topology")
 app.add_typer(dlq_app, name="dlq")
+app.command("verify")(verify_command)
 
 T = TypeVar("T")
 
