@@ -2,7 +2,7 @@
 
 A read model's row (a Redis hash, a search document, a Mongo document) carries the ``seq``
 of the newest event applied to it as ``version``; the newest is the highest ``seq`` per
-entity key on the event topic the read model follows (``FOLLOWS``). Names come from
+entity key on the event topic the read model follows (``Table.follows``). Names come from
 ``topology.stores``. A key the log no longer holds (past its retention) is not judged; a
 cache key whose time to live has run out since the entity's newest event may be gone. A
 sink still catching up shows as versions behind: ``shopstream topology lag`` tells which.
@@ -37,35 +37,15 @@ from topology.stores import (
     NOTIFICATION_DOCS,
     NOTIFICATIONS,
     ORDER_CACHE,
-    ORDERS,
-    PAYMENTS,
     POSTGRES_TABLES,
     PRODUCT_CACHE,
-    PRODUCTS,
-    STOCK,
-    USERS,
     Key,
     Table,
 )
 from topology.topics import (
-    CATALOG_EVENTS,
-    NOTIFICATION_EVENTS,
-    ORDER_EVENTS,
-    PAYMENT_EVENTS,
-    STOCK_LEVELS,
-    USER_EVENTS,
     Topic,
 )
 
-#: The event topic each versioned read model follows, by table name (a search or Mongo document kind too).
-FOLLOWS = {
-    ORDERS.name: ORDER_EVENTS,
-    PAYMENTS.name: PAYMENT_EVENTS,
-    STOCK.name: STOCK_LEVELS,
-    USERS.name: USER_EVENTS,
-    PRODUCTS.name: CATALOG_EVENTS,
-    NOTIFICATIONS.name: NOTIFICATION_EVENTS,
-}
 VERSION = "version"
 TIMEOUT_S = 5
 CHUNK = 500
@@ -78,10 +58,16 @@ class Newest:
     occurred_at: datetime
 
 
+def _follows(table: Table) -> Topic:
+    if table.follows is None:
+        raise ValueError(f"{table.name} is filled by no event topic")
+    return table.follows
+
+
 def newest(log: EventLog, table: Table) -> dict[Key, Newest]:
     """The highest ``seq`` per entity key of ``table`` on the topic it follows."""
     found: dict[Key, Newest] = {}
-    for entry in log.of(FOLLOWS[table.name]):
+    for entry in log.of(_follows(table)):
         seq = entry.envelope.seq
         key = tuple(getattr(entry.payload, column, None) for column in table.key)
         if seq is None or None in key:
@@ -133,7 +119,7 @@ def compare(
                 check.breach(f"missing; {newest_is}", **ids)
         elif have < want.version:
             check.breach(f"holds version {have}; {newest_is}", **ids)
-        elif have > want.version and grew(FOLLOWS[table.name]):
+        elif have > want.version and grew(_follows(table)):
             check.count("newer than the log read")
         elif have > want.version:
             check.breach(f"holds version {have}, newer than the log's newest ({want.version})", **ids)
@@ -144,7 +130,7 @@ def postgres(settings: Settings, log: EventLog, grew: LogGrowth, replica: bool) 
     url = settings.pg_read_url if replica else settings.pg_url
     server = "postgres-replica" if replica else "postgres"
     check = Check(f"store-{server}", f"PostgreSQL ({'replica' if replica else 'primary'}) holds each newest version")
-    tables = [t for t in POSTGRES_TABLES if t.versioned and not t.append_only and t.name in FOLLOWS]
+    tables = [t for t in POSTGRES_TABLES if t.versioned and not t.append_only and t.follows is not None]
     schema = settings.pg_schema
     try:
         with psycopg.connect(url, connect_timeout=TIMEOUT_S, autocommit=True) as conn:

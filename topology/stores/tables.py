@@ -14,6 +14,16 @@ from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
+from topology.topics import (
+    CATALOG_EVENTS,
+    NOTIFICATION_EVENTS,
+    ORDER_EVENTS,
+    PAYMENT_EVENTS,
+    STOCK_LEVELS,
+    USER_EVENTS,
+    Topic,
+)
+
 Row = dict[str, Any]
 Key = tuple[Any, ...]
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
@@ -29,6 +39,8 @@ class Table:
     append_only: bool = False
     #: rows carry the version of the newest event applied (False: a table one writer owns)
     versioned: bool = True
+    #: the event topic whose events fill it (None: written by the ingress, not from events)
+    follows: Topic | None = None
 
     @cached_property
     def all_columns(self) -> tuple[str, ...]:
@@ -74,21 +86,37 @@ ORDERS = Table(
         "cancel_reason",
         "updated_at",
     ),
+    follows=ORDER_EVENTS,
 )
 ORDER_LINES = Table(
-    "order_lines", ("order_id", "line_no"), ("sku", "quantity", "unit_amount", "currency"), append_only=True
+    "order_lines",
+    ("order_id", "line_no"),
+    ("sku", "quantity", "unit_amount", "currency"),
+    append_only=True,
+    follows=ORDER_EVENTS,
 )
-ORDER_HISTORY = Table("order_history", ("order_id", "version"), ("status", "occurred_at", "event_id"), append_only=True)
+ORDER_HISTORY = Table(
+    "order_history",
+    ("order_id", "version"),
+    ("status", "occurred_at", "event_id"),
+    append_only=True,
+    follows=ORDER_EVENTS,
+)
 PAYMENTS = Table(
     "payments",
     ("order_id",),
     ("payment_id", "status", "authorized_amount", "captured_amount", "currency", "decline_reason", "updated_at"),
+    follows=PAYMENT_EVENTS,
 )
 PAYMENT_REFUNDS = Table(
-    "payment_refunds", ("order_id", "version"), ("payment_id", "amount", "currency", "occurred_at"), append_only=True
+    "payment_refunds",
+    ("order_id", "version"),
+    ("payment_id", "amount", "currency", "occurred_at"),
+    append_only=True,
+    follows=PAYMENT_EVENTS,
 )
-STOCK = Table("stock", ("sku",), ("total", "reserved", "available", "updated_at"))
-USERS = Table("users", ("user_id",), ("email", "name", "phone", "registered_at", "updated_at"))
+STOCK = Table("stock", ("sku",), ("total", "reserved", "available", "updated_at"), follows=STOCK_LEVELS)
+USERS = Table("users", ("user_id",), ("email", "name", "phone", "registered_at", "updated_at"), follows=USER_EVENTS)
 PRODUCTS = Table(
     "products",
     ("sku",),
@@ -103,10 +131,16 @@ PRODUCTS = Table(
         "owner_partner_id",
         "updated_at",
     ),
+    follows=CATALOG_EVENTS,
 )
 #: Orders as support searches them: the order row plus the SKUs it holds.
-ORDER_DOCS = Table("orders", ORDERS.key, (*ORDERS.columns, "skus"))
-NOTIFICATIONS = Table("notifications", ("notification_id",), ("user_id", "channel", "status", "reason", "occurred_at"))
+ORDER_DOCS = Table("orders", ORDERS.key, (*ORDERS.columns, "skus"), follows=ORDER_EVENTS)
+NOTIFICATIONS = Table(
+    "notifications",
+    ("notification_id",),
+    ("user_id", "channel", "status", "reason", "occurred_at"),
+    follows=NOTIFICATION_EVENTS,
+)
 
 #: The read models in the order a batch writes them.
 POSTGRES_TABLES = (ORDERS, ORDER_LINES, ORDER_HISTORY, PAYMENTS, PAYMENT_REFUNDS, STOCK, USERS, PRODUCTS)
