@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from operator import attrgetter
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import bytewax.operators as op
 from bytewax.dataflow import Dataflow, Stream
@@ -54,6 +54,31 @@ def output(records: Stream[Out], given_sink: Sink[Any] | None, settings: Setting
         op.output("out", records, given_sink)
         return
     op.output("out", op.key_on("route_to_producer", records, routing_key), sink(settings))
+
+
+class FlowFactory(Protocol):
+    """``build_flow``: the flow on Kafka (settings from the environment), or on a test's source and sink."""
+
+    def __call__(
+        self, source: Source[Any] | None = None, sink: Sink[Any] | None = None, settings: Settings | None = None
+    ) -> Dataflow: ...
+
+
+def entity_flow_factory(
+    service: str,
+    accepts: tuple[type, ...],
+    step_id: str,
+    key_field: str,
+    handle: Callable[[S | None, Incoming], tuple[S | None, list[Send]]],
+) -> FlowFactory:
+    """The ``build_flow`` of a flow that is only an ``entity_flow`` (see there for the arguments)."""
+
+    def build_flow(
+        source: Source[Any] | None = None, sink: Sink[Any] | None = None, settings: Settings | None = None
+    ) -> Dataflow:
+        return entity_flow(start(service, source, settings), accepts, step_id, key_field, handle, sink)
+
+    return build_flow
 
 
 def entity_flow(
