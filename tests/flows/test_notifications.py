@@ -142,3 +142,37 @@ def test_notifications_reach_the_users_contact_once_or_fail_with_a_reason(runner
     assert list(sms.sent) == ["ann-sms-2"]
     assert sorted(e.seq for _, e in events if e.payload.user_id == "ann") == [1, 2, 3]  # type: ignore[attr-defined]
     assert [d.offset for _, d in dead] == [8]
+
+
+class Sessions:
+    """An aiosmtpd handler that remembers which SMTP session (connection) carried each message."""
+
+    def __init__(self) -> None:
+        self.by_message: list[int] = []
+
+    async def handle_DATA(self, server: object, session: object, envelope: object) -> str:
+        self.by_message.append(id(session))
+        return "250 OK"
+
+
+def test_email_reuses_one_connection_and_replaces_one_the_relay_closed() -> None:
+    from aiosmtpd.controller import Controller
+
+    port = free_port()
+    first, second = Sessions(), Sessions()
+    relay = Controller(first, hostname="127.0.0.1", port=port)
+    relay.start()
+    smtp = SmtpEmail("127.0.0.1", port, "shop@example.com", timeout_s=2, retries=0)
+    try:
+        for n in range(3):
+            assert smtp.deliver(f"n{n}", "ann@example.com", "s", "b") == Delivered(f"<n{n}@shopstream>")
+        assert len(first.by_message) == 3
+        assert len(set(first.by_message)) == 1, "three messages over one connection"
+        relay.stop()  # the relay goes away and comes back: the kept connection is dead
+        relay = Controller(second, hostname="127.0.0.1", port=port)
+        relay.start()
+        assert smtp.deliver("n3", "ann@example.com", "s", "b") == Delivered("<n3@shopstream>")
+        assert len(second.by_message) == 1, "with no retries left, the dead connection was replaced at once"
+    finally:
+        smtp.close()
+        relay.stop()
