@@ -105,13 +105,12 @@ def describe_cmd(as_json: bool = JSON) -> None:
 def graph_cmd(
     fmt: str = typer.Option("mermaid", "--format", "-f", help="mermaid or dot."),
     output: Path | None = typer.Option(None, "--output", "-o", help="Write to a file instead of stdout."),  # noqa: B008
-    update_readme: bool = typer.Option(False, "--update-readme", help="Refresh the graph in README.md."),
+    update_docs: bool = typer.Option(False, "--update-docs", help="Refresh the graph in docs/architecture.md."),
 ) -> None:
     """The graph of routes, topics, flows, groups, sinks and stores, from the declarations."""
-    if update_readme:
-        readme = PROJECT_ROOT / "README.md"
-        readme.write_text(with_graph(readme.read_text(), to_mermaid(build_graph())))
-        typer.echo(f"updated {readme}")
+    if update_docs:
+        GRAPH_DOC.write_text(with_graph(GRAPH_DOC.read_text(), to_mermaid(build_graph())))
+        typer.echo(f"updated {GRAPH_DOC}")
         return
     renderers = {"mermaid": to_mermaid, "dot": to_dot}
     if fmt not in renderers:
@@ -260,15 +259,17 @@ def dlq_purge(
     emit([{"partition": k, "deleted": v} for k, v in deleted.items()], ("partition", "deleted"), as_json)
 
 
-README_START = "<!-- topology-graph:start -->"
-README_END = "<!-- topology-graph:end -->"
+#: The document that holds the generated graph, between these markers.
+GRAPH_DOC = PROJECT_ROOT / "docs" / "architecture.md"
+GRAPH_START = "<!-- topology-graph:start -->"
+GRAPH_END = "<!-- topology-graph:end -->"
 
 
-def with_graph(readme: str, mermaid: str) -> str:
-    """README text with the generated graph between its markers."""
-    head, _, rest = readme.partition(README_START)
-    _, _, tail = rest.partition(README_END)
-    return f"{head}{README_START}\n```mermaid\n{mermaid}```\n{README_END}{tail}"
+def with_graph(document: str, mermaid: str) -> str:
+    """The document's text with the generated graph between its markers."""
+    head, _, rest = document.partition(GRAPH_START)
+    _, _, tail = rest.partition(GRAPH_END)
+    return f"{head}{GRAPH_START}\n```mermaid\n{mermaid}```\n{GRAPH_END}{tail}"
 
 
 def mermaid_check(text: str) -> subprocess.CompletedProcess[str]:

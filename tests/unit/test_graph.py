@@ -5,7 +5,7 @@ from __future__ import annotations
 import pydot
 import pytest
 
-from ops.cli_topology import mermaid_check, with_graph
+from ops.cli_topology import GRAPH_DOC, GRAPH_START, mermaid_check, with_graph
 from topology.graph import build_graph, to_dot, to_mermaid
 from topology.processes import PROCESSES, ROUTES
 from topology.settings import PROJECT_ROOT
@@ -58,14 +58,15 @@ def test_rendering_is_deterministic(render) -> None:  # type: ignore[no-untyped-
     assert render(build_graph()) == render(build_graph())
 
 
-def test_the_readme_shows_the_current_graph() -> None:
-    readme = (PROJECT_ROOT / "README.md").read_text()
-    assert with_graph(readme, to_mermaid(build_graph())) == readme, "run `shopstream topology graph --update-readme`"
+def test_the_architecture_doc_shows_the_current_graph() -> None:
+    document = GRAPH_DOC.read_text()
+    assert GRAPH_START in document
+    assert with_graph(document, to_mermaid(build_graph())) == document, "run `shopstream topology graph --update-docs`"
 
 
-def test_every_mermaid_block_in_the_readme_parses() -> None:
-    readme = (PROJECT_ROOT / "README.md").read_text()
-    blocks = readme.split("```mermaid\n")[1:]
+def test_every_mermaid_block_in_the_readme_and_the_architecture_doc_parses() -> None:
+    texts = [(PROJECT_ROOT / "README.md").read_text(), GRAPH_DOC.read_text()]
+    blocks = [block for text in texts for block in text.split("```mermaid\n")[1:]]
     assert len(blocks) >= 2
     for block in blocks:
         result = mermaid_check(block.split("```")[0])
