@@ -3,8 +3,8 @@
 Bytewax's own ``KafkaSource`` opens one consumer per topic partition, each with its own
 threads, broker connection and fetch loop, and the worker polls them in turn. Here a
 slot is one consumer assigned its share of every topic's partitions (partition ``p``
-goes to slot ``p % slots``), polled without blocking; Bytewax waits a millisecond after
-an empty batch.
+goes to slot ``p % slots``), polled without blocking every ``poll_interval``; while polls
+find nothing the interval doubles up to ``idle_interval``, and the first record brings it back.
 
 Recovery: a slot's state is the next offset of each partition it reads, snapshotted with
 the flow's epochs; a partition without a saved offset starts from the earliest one kept.
@@ -29,6 +29,8 @@ from topology.topics import Topic
 
 In = KafkaSourceMessage[bytes | None, bytes | None]
 Offsets = dict[str, int]  # "topic:partition" -> next offset to read
+#: The first wait after an empty poll when the poll interval is zero.
+MIN_IDLE_STEP = timedelta(milliseconds=1)
 log = logging.getLogger(__name__)
 
 
@@ -43,11 +45,13 @@ class TopicsSource(FixedPartitionedSource[In, Offsets]):
         slots: int = 1,
         batch_size: int = 1000,
         poll_interval: timedelta = timedelta(0),
+        idle_interval: timedelta = timedelta(0),
     ) -> None:
         if slots < 1:
             raise ValueError("a source needs at least one slot")
         self.brokers, self.topics, self.config = brokers, tuple(topics), dict(config)
         self.slots, self.batch_size, self.poll_interval = slots, batch_size, poll_interval
+        self.idle_interval = max(idle_interval, poll_interval)
 
     def list_parts(self) -> list[str]:
         return [f"slot-{index}-of-{self.slots}" for index in range(self.slots)]
@@ -59,7 +63,12 @@ class TopicsSource(FixedPartitionedSource[In, Offsets]):
 
 class Slot(StatefulSourcePartition[In, Offsets]):
     def __init__(self, source: TopicsSource, index: int, resume: Offsets) -> None:
-        self.batch_size, self.poll_interval = source.batch_size, source.poll_interval
+        self.batch_size, self.poll_interval, self.idle_interval = (
+            source.batch_size,
+            source.poll_interval,
+            source.idle_interval,
+        )
+        self.wait = source.poll_interval
         self.awake: datetime | None = None
         self.consumer = Consumer(
             {"group.id": "shopstream-unused", "enable.auto.commit": "false", **source.config}
@@ -82,8 +91,15 @@ class Slot(StatefulSourcePartition[In, Offsets]):
         return self.awake
 
     def next_batch(self) -> list[In]:
-        if self.poll_interval:
-            self.awake = datetime.now(UTC) + self.poll_interval
+        batch = self._read()
+        if batch:
+            self.wait = self.poll_interval
+        else:
+            self.wait = min(max(self.wait * 2, MIN_IDLE_STEP), self.idle_interval)
+        self.awake = datetime.now(UTC) + self.wait if self.wait else None
+        return batch
+
+    def _read(self) -> list[In]:
         batch: list[In] = []
         for msg in self.consumer.consume(self.batch_size, 0):
             error = msg.error()
@@ -126,7 +142,13 @@ def source(settings: Settings, topics: Iterable[Topic], group: str | None = None
     return TopicsSource(
         settings.bootstrap_servers,
         [t.name_for(settings.topic_prefix) for t in topics],
-        {"isolation.level": "read_committed", "fetch.wait.max.ms": "10", "fetch.min.bytes": "65536", **monitoring},
+        {
+            "isolation.level": "read_committed",
+            "fetch.wait.max.ms": str(settings.kafka_fetch_wait_ms),
+            "fetch.min.bytes": "1",
+            **monitoring,
+        },
         slots=settings.flow_input_slots,
         poll_interval=timedelta(milliseconds=settings.flow_poll_ms),
+        idle_interval=timedelta(milliseconds=settings.flow_idle_poll_ms),
     )

@@ -42,7 +42,8 @@ def build_app(name: str, settings: Settings, sink: EventSink | None = None) -> t
         # A crashed sink's partitions move to its restart (or a peer) after 10 s, not librdkafka's 45 s.
         consumer_extra_config={
             "isolation.level": "read_committed",
-            "fetch.wait.max.ms": 50,
+            "fetch.wait.max.ms": settings.kafka_fetch_wait_ms,
+            "fetch.min.bytes": 1,
             "session.timeout.ms": 10_000,
             "heartbeat.interval.ms": 1_000,
         },

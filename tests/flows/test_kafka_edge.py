@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from datetime import timedelta
 
 import pytest
 from bytewax.connectors.kafka import KafkaSinkMessage
@@ -72,3 +73,33 @@ def test_the_output_is_delivered_when_the_epoch_closes_and_a_failed_delivery_fai
     doomed.write_batch([KafkaSinkMessage(key=b"k", value=b"v", topic=ns.topic("never-created"))])
     with pytest.raises(RuntimeError, match=r"failed|not delivered"):
         doomed.snapshot()
+
+
+def test_an_idle_slot_polls_less_and_less_until_a_record_comes(settings: Settings, ns: Scope) -> None:
+    topic = ns.create_topic("idle", 1)
+    source = TopicsSource(
+        settings.bootstrap_servers,
+        [topic],
+        {"fetch.wait.max.ms": "500", "fetch.min.bytes": "1"},
+        poll_interval=timedelta(milliseconds=5),
+        idle_interval=timedelta(milliseconds=40),
+    )
+    slot = source.build_part("in", "slot-0-of-1", None)
+    waits = []
+    for _ in range(5):
+        assert slot.next_batch() == []
+        waits.append(slot.wait)
+    assert waits == [timedelta(milliseconds=ms) for ms in (10, 20, 40, 40, 40)], "doubling to the idle cap"
+    assert slot.awake is not None
+    producer = Producer({"bootstrap.servers": settings.bootstrap_servers})
+    producer.produce(topic, b"a record")
+    assert producer.flush(15) == 0
+    batch: list[object] = []
+    deadline = time.monotonic() + 10
+    while not batch and time.monotonic() < deadline:
+        batch = slot.next_batch()  # type: ignore[assignment]
+    assert len(batch) == 1
+    assert slot.wait == timedelta(milliseconds=5), "a batch with records brings the poll interval back"
+    assert slot.next_batch() == []
+    assert slot.wait == timedelta(milliseconds=10)
+    slot.close()
