@@ -6,7 +6,7 @@ VENV := .venv
 export UV_PYTHON_DOWNLOADS := never
 export UV_PYTHON_PREFERENCE := only-system
 
-.PHONY: bootstrap run test unit lint typecheck stack-up stack-down stack-status bench clean-stack
+.PHONY: bootstrap run test unit lint typecheck stack-up stack-down stack-status bench bench-e2e clean-stack
 
 $(UV):
 	python3 -m venv $(TOOLS)
@@ -24,8 +24,8 @@ run: bootstrap
 	$(VENV)/bin/shopstream stack up
 	$(VENV)/bin/shopstream run
 
-## test: bootstrap, bring the stack up if needed, run the whole test suite
-test: bootstrap
+## test: bootstrap, bring the stack up if needed, run the whole test suite (its whole-system test loads through vegeta)
+test: bootstrap $(TOOLS)/bin/vegeta
 	$(VENV)/bin/shopstream stack up
 	$(VENV)/bin/pytest
 
@@ -49,6 +49,10 @@ stack-status:
 
 $(TOOLS)/bin/vegeta:
 	GOBIN=$(abspath $(TOOLS))/bin go install github.com/tsenart/vegeta/v12@v12.13.0
+
+## bench-e2e: the whole system as `make run` starts it (started here), orders through the front door at several rates
+bench-e2e: bootstrap $(TOOLS)/bin/vegeta
+	$(VENV)/bin/python -m bench.e2e --start --rates 25,50,75,100,150 --seconds 60
 
 bench: bootstrap $(TOOLS)/bin/vegeta
 	$(VENV)/bin/shopstream stack up

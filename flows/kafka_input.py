@@ -145,7 +145,7 @@ def source(settings: Settings, topics: Iterable[Topic], group: str | None = None
         {
             "isolation.level": "read_committed",
             "fetch.wait.max.ms": str(settings.kafka_fetch_wait_ms),
-            "fetch.min.bytes": "1",
+            "fetch.min.bytes": str(settings.kafka_fetch_min_bytes),
             **monitoring,
         },
         slots=settings.flow_input_slots,

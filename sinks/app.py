@@ -43,7 +43,7 @@ def build_app(name: str, settings: Settings, sink: EventSink | None = None) -> t
         consumer_extra_config={
             "isolation.level": "read_committed",
             "fetch.wait.max.ms": settings.kafka_fetch_wait_ms,
-            "fetch.min.bytes": 1,
+            "fetch.min.bytes": settings.kafka_fetch_min_bytes,
             "session.timeout.ms": 10_000,
             "heartbeat.interval.ms": 1_000,
         },

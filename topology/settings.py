@@ -104,9 +104,10 @@ class Settings(BaseSettings):
     # The longest a flow's input waits between polls while it finds nothing: the wait doubles from
     # flow_poll_ms after each empty poll and falls back to it with the first record.
     flow_idle_poll_ms: int = Field(50, ge=0, le=1000)
-    # How long the broker may hold a consumer's fetch while it has nothing new. Consumers ask for
-    # fetch.min.bytes 1, so a record that arrives is answered at once: this is the idle cost, not latency.
+    # How long the broker may hold a consumer's fetch until it has kafka_fetch_min_bytes for it: with
+    # 1 byte a record that arrives is answered at once and this is only the idle cost, not latency.
     kafka_fetch_wait_ms: int = Field(500, ge=1, le=5000)
+    kafka_fetch_min_bytes: int = Field(1, ge=1, le=10_000_000)
     # How long a flow's producer gathers records into one request per broker (latency for fewer requests).
     flow_linger_ms: int = Field(5, ge=0, le=1000)
     recovery_partitions: int = Field(1, ge=1, le=64)
