@@ -33,8 +33,8 @@ def build_app(name: str, settings: Settings, sink: EventSink | None = None) -> t
         auto_offset_reset="earliest",
         commit_interval=settings.sink_commit_interval_s,
         commit_every=settings.sink_commit_every,
-        # Quix checks whether the checkpoint is due between polls: with its default 1 s poll, the
-        # last records of a burst waited up to commit_interval + 1 s to be written (measured).
+        # Quix checks whether the checkpoint is due between polls, so the poll timeout bounds how
+        # late past commit_interval the last records of a burst are written.
         consumer_poll_timeout=0.05,
         auto_create_topics=False,
         use_changelog_topics=False,

@@ -117,8 +117,7 @@ class Kafka(Server):
                     "share.coordinator.state.topic.min.isr=1",
                     "group.initial.rebalance.delay.ms=0",
                     "log.flush.interval.messages=10000",
-                    # Two cores: the default 3 network and 8 I/O threads only trade places on them
-                    # (measured with bench.flows: broker CPU and the flows' p99 both went down).
+                    # Two cores: no more network and I/O threads than there are cores to run them.
                     "num.network.threads=2",
                     "num.io.threads=2",
                     "",
