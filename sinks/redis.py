@@ -18,7 +18,7 @@ import redis as redis_lib
 from sinks.base import EventSink, Record, Rejected, project_each
 from sinks.exceptions import StoreUnavailable
 from sinks.projections import fold, read_model_rows
-from topology.stores import CACHES, ORDER_CACHE, PRODUCT_CACHE, PRODUCTS, STOCK_CACHE, CacheKind, Row
+from topology.stores import CACHES, PRODUCT_CACHE, PRODUCTS, CacheKind, Row, cache_ttl_s
 
 TRANSIENT = (redis_lib.ConnectionError, redis_lib.TimeoutError, redis_lib.BusyLoadingError)
 
@@ -48,11 +48,7 @@ class RedisSink(EventSink):
     def connect(self) -> None:
         self._client = redis_lib.Redis.from_url(self.settings.redis_url, socket_timeout=5, socket_connect_timeout=5)
         self._script = self._client.register_script(COMPARE_AND_SET)
-        self._ttl = {
-            STOCK_CACHE: 0,
-            ORDER_CACHE: self.settings.order_cache_ttl_s,
-            PRODUCT_CACHE: self.settings.product_cache_ttl_s,
-        }
+        self._ttl = {kind: cache_ttl_s(kind, self.settings) for kind in CACHES.values()}
 
     def close(self) -> None:
         self._client.close()

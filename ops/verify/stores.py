@@ -36,15 +36,12 @@ from topology.stores import (
     INDEXES,
     NOTIFICATION_DOCS,
     NOTIFICATIONS,
-    ORDER_CACHE,
     POSTGRES_TABLES,
-    PRODUCT_CACHE,
     Key,
     Table,
+    cache_ttl_s,
 )
-from topology.topics import (
-    Topic,
-)
+from topology.topics import Topic
 
 VERSION = "version"
 TIMEOUT_S = 5
@@ -176,17 +173,8 @@ def _check_schema(conn: psycopg.Connection[Any], schema: str, tables: list[Table
         raise CannotVerify(f"postgres: schema {schema!r} is half migrated: missing {', '.join(missing)}\n{fix}")
 
 
-def _ttl(settings: Settings) -> dict[str, timedelta]:
-    """How long the Redis sink keeps a cache key after its last write, by cache name (absent: for good)."""
-    return {
-        ORDER_CACHE.name: timedelta(seconds=settings.order_cache_ttl_s),
-        PRODUCT_CACHE.name: timedelta(seconds=settings.product_cache_ttl_s),
-    }
-
-
 def redis(settings: Settings, log: EventLog, grew: LogGrowth, now: datetime) -> Check:
     check = Check("store-redis", "Redis holds each newest version (a cache key may expire after its time to live)")
-    ttl = _ttl(settings)
     client = redis_lib.Redis.from_url(settings.redis_url, socket_timeout=TIMEOUT_S, socket_connect_timeout=TIMEOUT_S)
     try:
         client.ping()
@@ -204,7 +192,8 @@ def redis(settings: Settings, log: EventLog, grew: LogGrowth, now: datetime) -> 
                 for (key, _), value in zip(chunk, pipe.execute(), strict=True):
                     if value is not None:
                         held[key] = _version(value)
-            life = ttl.get(kind.name)
+            life_s = cache_ttl_s(kind, settings)
+            life = timedelta(seconds=life_s) if life_s else None
 
             def gone(want: Newest, life: timedelta | None = life) -> bool:
                 return life is not None and want.occurred_at + life <= now

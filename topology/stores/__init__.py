@@ -19,6 +19,7 @@ from topology.stores.redis import (
     STOCK_CACHE,
     CacheKind,
     RedisKey,
+    cache_ttl_s,
 )
 from topology.stores.search import INDEXES, ORDER_INDEX, PRODUCT_INDEX, SearchIndex
 from topology.stores.tables import (
@@ -78,4 +79,5 @@ __all__ = [
     "Row",
     "SearchIndex",
     "Table",
+    "cache_ttl_s",
 ]

@@ -6,10 +6,9 @@ field; ``latest`` fields follow the newest event, ``facts`` are set once.
 
 from __future__ import annotations
 
-import string
 from dataclasses import dataclass
-from functools import cached_property
 
+from topology.settings import Settings
 from topology.stores.tables import ORDERS, PRODUCTS, STOCK, Row, Table
 
 
@@ -18,10 +17,6 @@ class RedisKey:
     """A key template such as ``stock:{sku}``."""
 
     template: str
-
-    @cached_property
-    def parts(self) -> tuple[str, ...]:
-        return tuple(name for _, name, _, _ in string.Formatter().parse(self.template) if name)
 
     def format(self, prefix: str, **parts: object) -> str:
         return prefix + self.template.format(**parts)
@@ -51,6 +46,12 @@ ORDER_CACHE = CacheKind(ORDERS, RedisKey("order:{order_id}"), ("status", "update
 PRODUCT_CACHE = CacheKind(PRODUCTS, RedisKey("product:{sku}"), ("doc",))
 #: Read-model table name -> the cache kind it fills.
 CACHES = {kind.table.name: kind for kind in (STOCK_CACHE, ORDER_CACHE, PRODUCT_CACHE)}
+
+
+def cache_ttl_s(kind: CacheKind, settings: Settings) -> int:
+    """How long a cache key lives after its last write, in seconds (0: for good)."""
+    return {ORDER_CACHE: settings.order_cache_ttl_s, PRODUCT_CACHE: settings.product_cache_ttl_s}.get(kind, 0)
+
 
 #: GCRA state of one caller for one route class.
 RATE_LIMIT = RedisKey("rl:{route_class}:{caller}")
