@@ -171,7 +171,7 @@ def test_a_client_generated_from_the_document_registers_logs_in_searches_orders_
     def placed() -> Any:
         answer = api["orders.place_order"].sync(client=customer, body=order, idempotency_key="gen-1")
         if isinstance(answer, models.Problem):
-            assert (answer.status, answer.type) == (422, "https://shopstream.dev/problems/unknown-sku"), answer
+            assert (answer.status, answer.type_) == (422, "https://shopstream.dev/problems/unknown-sku"), answer
             return None
         return answer
 
