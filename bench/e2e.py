@@ -61,6 +61,7 @@ PAGE = os.sysconf("SC_PAGE_SIZE")
 
 #: Targets of the whole-system issue, printed beside the figures (never asserted).
 TARGETS = {
+    # the knee against bench.flows' burst rate: not taken in this benchmark's run (see bench/RESULTS.md)
     "knee_vs_flows_burst": 0.2,
     "cpu_ms_per_order_at_200": 4.0,
     "drain_s": 10.0,
@@ -220,7 +221,6 @@ class Run:
     seconds: float
     offered: int = 0
     accepted: dict[str, float] = field(default_factory=dict)  # order id -> when the 202 arrived (epoch s)
-    owners: dict[str, str] = field(default_factory=dict)  # order id -> its owner's token
     cancels: int = 0
     searches: int = 0
     errors: Counter[str] = field(default_factory=Counter)
@@ -243,7 +243,7 @@ def setup(client: httpx.Client, settings: Settings, customers: int) -> list[Cust
         capture_output=True,
         text=True,
         check=True,
-        env={**os.environ, **_env(settings)},
+        env=dict(os.environ),
     ).stdout
     credentials = json.loads(partner.strip().splitlines()[-1])
     token = client.post(
@@ -432,17 +432,11 @@ def drain(settings: Settings, timeout_s: float) -> tuple[float | None, dict[str,
 def verify(settings: Settings) -> str:
     command = [str(BIN / "shopstream"), "verify"]
     try:
-        done = subprocess.run(
-            command, capture_output=True, text=True, timeout=300, check=False, env={**os.environ, **_env(settings)}
-        )
+        done = subprocess.run(command, capture_output=True, text=True, timeout=300, check=False, env=dict(os.environ))
     except (OSError, subprocess.TimeoutExpired) as err:
         return f"not run: {err}"
     last = (done.stdout.strip().splitlines() or [""])[-1]
     return f"exit {done.returncode}: {last[:160]}"
-
-
-def _env(settings: Settings) -> dict[str, str]:
-    return {"SHOP_TOPIC_PREFIX": settings.topic_prefix}
 
 
 def one_rate(settings: Settings, api: str, people: list[Customer], rate: float, seconds: float, seed: int) -> Result:
@@ -517,11 +511,13 @@ def report(result: Result) -> None:
     print(f"| errors | {errors} |")
     print(f"| searches / cancels | {run.searches} / {run.cancels} |")
     drained = "not within 60 s" if result.drain_s is None else f"{result.drain_s:.1f} s"
-    print(f"| drain after the load (every group's lag 0) | {drained} |")
+    print(f"| drain after the load (every group's lag 0; target <= {TARGETS['drain_s']:g} s) | {drained} |")
     behind = ", ".join(f"{g.rsplit('.', 1)[-1]}: {n}" for g, n in sorted(result.lag_stop.items()) if n) or "none"
     print(f"| lag when the load stopped (groups behind) | {behind} |")
     print(f"| lag at the end per group | {', '.join(f'{g}: {n}' for g, n in sorted(result.lag_end.items()))} |")
-    print(f"| whole-system CPU per order | {1000 * cpu_total / max(accepted, 1):.2f} ms ({cpu_total:.1f} CPU s) |")
+    cpu_line = f"{1000 * cpu_total / max(accepted, 1):.2f} ms ({cpu_total:.1f} CPU s)"
+    cap = TARGETS["cpu_ms_per_order_at_200"]
+    print(f"| whole-system CPU per order (target at 200/s <= {cap:g} ms) | {cpu_line} |")
     print(f"| verify | {result.verify} |")
     print("\n| process | CPU s | CPU ms/order | % of a core | RSS MB |")
     print("|---|---|---|---|---|")
