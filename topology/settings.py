@@ -41,6 +41,9 @@ class Settings(BaseSettings):
     stack_dir: Path = PROJECT_ROOT / ".stack"
     # Downloaded server binaries (Kafka jars); shared by private test stacks. Default: stack_dir/tools.
     tools_dir: Path | None = None
+    # The JWT signing keys every ingress instance shares (a folder; a mounted secret volume in
+    # production). Default: stack_dir/keys. Only `shopstream keys init|rotate` writes it.
+    keys_dir: Path | None = None
     host: str = "127.0.0.1"
 
     # Kafka
@@ -231,6 +234,10 @@ class Settings(BaseSettings):
     @property
     def gateway_url(self) -> str:
         return self.gateway_url_override or f"http://{self.host}:{self.gateway_port}"
+
+    @property
+    def signing_keys_dir(self) -> Path:
+        return self.keys_dir or self.stack_dir / "keys"
 
     @property
     def recovery_dir(self) -> Path:
