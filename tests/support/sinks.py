@@ -27,11 +27,13 @@ from ops.topology_admin import lag
 from tests.support.history import Event
 from tests.support.processes import BIN, kill, spawn, stop_all
 from tests.support.scope import Scope
+from topology.access import OPERATOR
 from topology.dlq import DeadLetter
 from topology.envelope import encode
+from topology.kafka_client import client_config
 from topology.processes import PROCESSES, Process
 from topology.settings import Settings
-from topology.stores import INDEXES
+from topology.stores import AUDIT, INDEXES
 from topology.topics import Topic
 
 SINKS = ("postgres", "redis", "search", "mongo")
@@ -53,7 +55,7 @@ class SinkHarness:
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
         self.scope.apply_topology()
         self.scope.migrate()
-        self._producer = Producer({"bootstrap.servers": self.settings.bootstrap_servers, "enable.idempotence": True})
+        self._producer = Producer({**client_config(self.settings, OPERATOR), "enable.idempotence": True})
 
     def produce(self, events: Iterable[Event]) -> int:
         count = 0
@@ -105,7 +107,7 @@ class SinkHarness:
     def wait_committed(self, sink: str, target: int, timeout_s: float = 600) -> None:
         """Poll the group's committed offsets (one request, every 10 ms) until they add up to ``target``."""
         process = sink_process(sink)
-        watcher = Consumer({"bootstrap.servers": self.settings.bootstrap_servers, "group.id": self.group(sink)})
+        watcher = Consumer({**client_config(self.settings, OPERATOR), "group.id": self.group(sink)})
         partitions = [
             TopicPartition(t.name_for(self.settings.topic_prefix), n)
             for t in process.consumes
@@ -202,9 +204,19 @@ def dump_search(scope: Scope) -> str:
 
 
 def dump_mongo(scope: Scope) -> str:
-    """Every document of every collection in the scope's database, by collection and id."""
+    """Every document of every collection in the scope's database, by collection and id.
+
+    The audit log's entries are listed one by one, by id, whichever bucket holds each: how a
+    checkpoint's events were grouped into documents is not part of what the log says.
+    """
     client: pymongo.MongoClient[dict[str, object]] = pymongo.MongoClient(scope.settings.mongo_url)
     db = client[scope.mongo_database]
-    lines = [f"{c}: {doc!r}" for c in sorted(db.list_collection_names()) for doc in db[c].find().sort("_id", 1)]
+    lines = []
+    for c in sorted(db.list_collection_names()):
+        if c == AUDIT.name:
+            entries = [e for bucket in db[c].find() for e in bucket["events"]]  # type: ignore[attr-defined]
+            lines += [f"{c}: {e!r}" for e in sorted(entries, key=lambda e: e["id"])]
+        else:
+            lines += [f"{c}: {doc!r}" for doc in db[c].find().sort("_id", 1)]
     client.close()
     return _anonymous(scope, "\n".join(lines))
