@@ -177,6 +177,8 @@ class Settings(BaseSettings):
         if self.profile is Profile.PROD:
             dev = {
                 "SHOP_JWT_SECRET": (self.jwt_secret, DEV_JWT_SECRET),
+    # Audit entries per MongoDB document (the bucket pattern: the server's cost is per document).
+    audit_bucket_events: int = Field(100, ge=1, le=10_000)
                 "SHOP_PARTNER_SECRET": (self.partner_secret, DEV_PARTNER_SECRET),
                 "SHOP_GATEWAY_KEY": (self.gateway_key, DEV_GATEWAY_KEY),
             }

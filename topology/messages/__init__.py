@@ -30,10 +30,12 @@ from topology.messages.orders import (
     OrderCancelled,
     OrderConfirmed,
     OrderDelivered,
+    OrderItem,
     OrderLine,
     OrderPlaced,
     OrderShipped,
     PlaceOrder,
+    PlaceOrderV2,
     RequestRefund,
 )
 from topology.messages.payments import (
@@ -51,6 +53,7 @@ from topology.messages.users import ProfileUpdated, RegisterUser, UpdateProfile,
 
 ALL_MESSAGES: tuple[type[Message], ...] = (
     PlaceOrder,
+    PlaceOrderV2,
     CancelOrder,
     MarkOrderShipped,
     MarkOrderDelivered,
@@ -92,6 +95,7 @@ ALL_MESSAGES: tuple[type[Message], ...] = (
 )
 
 REGISTRY: dict[tuple[str, int], type[Message]] = {(m.TYPE, m.VERSION): m for m in ALL_MESSAGES}
+assert len(REGISTRY) == len(ALL_MESSAGES), "two messages share a type and version"  # noqa: S101
 
 __all__ = [
     "ALL_MESSAGES",
@@ -111,6 +115,7 @@ __all__ = [
     "OrderCancelled",
     "OrderConfirmed",
     "OrderDelivered",
+    "OrderItem",
     "OrderLine",
     "OrderPlaced",
     "OrderShipped",
@@ -120,6 +125,7 @@ __all__ = [
     "PaymentRefunded",
     "PaymentVoided",
     "PlaceOrder",
+    "PlaceOrderV2",
     "ProductUpserted",
     "ProfileUpdated",
     "RefundPayment",
