@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from bytewax.connectors.kafka import KafkaSinkMessage
+from bytewax.connectors.kafka import KafkaSinkMessage, KafkaSourceMessage
 
 from flows.envelopes import Incoming
 from flows.kafka_input import In
@@ -19,13 +19,25 @@ from topology.exceptions import DecodeError
 from topology.topics import DeclaredMessages
 
 
-def dead_letter(msg: In, reason: str, stage: str, attempts: int = 1) -> Out:
+def dead_letter(msg: In, reason: str, stage: str, attempts: int = 1, dlq_topic: str | None = None) -> Out:
+    """The record to ``dlq_topic`` (by default its topic's, ``NAME.dlq``) with the reason in headers."""
     letter = DeadLetter(
         msg.topic or "", msg.partition or 0, msg.offset or 0, reason, stage, attempts, datetime.now(UTC)
     )
     return KafkaSinkMessage(
-        key=msg.key, value=msg.value, topic=letter.dead_letter_topic, headers=letter.headers(list(msg.headers))
+        key=msg.key,
+        value=msg.value,
+        topic=dlq_topic or letter.dead_letter_topic,
+        headers=letter.headers(list(msg.headers)),
     )
+
+
+def refused(item: Incoming, reason: str, stage: str, dlq_topic: str | None = None) -> Out:
+    """A decoded message the logic refused, as a dead letter of the record it was read from."""
+    record: In = KafkaSourceMessage(
+        key=item.key, value=item.value, topic=item.topic, partition=item.partition, offset=item.offset
+    )
+    return dead_letter(record, reason, stage, dlq_topic=dlq_topic)
 
 
 def decode_or_dead_letter(msg: In, stage: str, strict: bool = False) -> Incoming | Out:
@@ -34,7 +46,7 @@ def decode_or_dead_letter(msg: In, stage: str, strict: bool = False) -> Incoming
         envelope = decode(msg.value, strict=strict)
     except DecodeError as err:
         return dead_letter(msg, str(err), stage)
-    return Incoming(envelope, msg.topic or "", msg.partition or 0, msg.offset or 0, msg.value or b"")
+    return Incoming(envelope, msg.topic or "", msg.partition or 0, msg.offset or 0, msg.value or b"", msg.key)
 
 
 def classify(

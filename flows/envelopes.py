@@ -34,6 +34,7 @@ class Incoming:
     partition: int
     offset: int
     value: bytes = b""  # the bytes as read, for a stage that passes the message on untouched
+    key: bytes | None = None  # the record's key as read (a refused message goes to the DLQ with it)
 
 
 def derived_id(cause_id: str, index: int, kind: str) -> str:

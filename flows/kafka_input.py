@@ -6,6 +6,10 @@ slot is one consumer assigned its share of every topic's partitions (partition `
 goes to slot ``p % slots``), polled without blocking every ``poll_interval``; while polls
 find nothing the interval doubles up to ``idle_interval``, and the first record brings it back.
 
+Topics of a per-partner family (``shop.partner.{partner}.commands``) are matched by pattern:
+each slot lists the broker's topics when it starts and again every ``relist_interval``, and
+begins reading a partner's topic that appeared meanwhile from its earliest offset.
+
 Recovery: a slot's state is the next offset of each partition it reads, snapshotted with
 the flow's epochs; a partition without a saved offset starts from the earliest one kept.
 Slot names carry the slot count, so changing ``SHOP_FLOW_INPUT_SLOTS`` starts every
@@ -16,6 +20,7 @@ re-reads, it does not double any effect).
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 
@@ -23,14 +28,17 @@ from bytewax.connectors.kafka import KafkaSourceMessage
 from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
 from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 from confluent_kafka import KafkaError as ConfluentKafkaError
+from confluent_kafka.admin import ClusterMetadata
 
 from topology.settings import Settings
-from topology.topics import Topic
+from topology.topics import PARTNER, PARTNER_ID, Topic
 
 In = KafkaSourceMessage[bytes | None, bytes | None]
 Offsets = dict[str, int]  # "topic:partition" -> next offset to read
 #: The first wait after an empty poll when the poll interval is zero.
 MIN_IDLE_STEP = timedelta(milliseconds=1)
+#: How often a slot lists the broker's topics again for new members of its families.
+RELIST_INTERVAL = timedelta(seconds=10)
 log = logging.getLogger(__name__)
 
 
@@ -46,10 +54,14 @@ class TopicsSource(FixedPartitionedSource[In, Offsets]):
         batch_size: int = 1000,
         poll_interval: timedelta = timedelta(0),
         idle_interval: timedelta = timedelta(0),
+        families: Sequence[str] = (),
+        relist_interval: timedelta = RELIST_INTERVAL,
     ) -> None:
+        """``families``: patterns (full match) of topic names read besides ``topics``, as they appear."""
         if slots < 1:
             raise ValueError("a source needs at least one slot")
         self.brokers, self.topics, self.config = brokers, tuple(topics), dict(config)
+        self.families, self.relist_interval = tuple(re.compile(f) for f in families), relist_interval
         self.slots, self.batch_size, self.poll_interval = slots, batch_size, poll_interval
         self.idle_interval = max(idle_interval, poll_interval)
 
@@ -70,27 +82,51 @@ class Slot(StatefulSourcePartition[In, Offsets]):
         )
         self.wait = source.poll_interval
         self.awake: datetime | None = None
+        self.source, self.index, self.resume = source, index, resume
         self.consumer = Consumer(
             {"group.id": "shopstream-unused", "enable.auto.commit": "false", **source.config}
             | {"bootstrap.servers": source.brokers, "enable.partition.eof": "false"}
         )
         metadata = self.consumer.list_topics(timeout=30)
-        assignment: list[TopicPartition] = []
         for topic in source.topics:
             found = metadata.topics.get(topic)
             if found is None or found.error is not None:
                 raise RuntimeError(f"topic {topic!r} is not on the broker: run `shopstream topology apply`")
-            for partition in sorted(found.partitions):
-                if partition % source.slots == index:
-                    offset = resume.get(f"{topic}:{partition}", OFFSET_BEGINNING)
-                    assignment.append(TopicPartition(topic, partition, offset))
-        self.consumer.assign(assignment)
+        self.read: set[str] = set()
+        self.consumer.assign(self._new_partitions(metadata))
+        self.relist_at = datetime.now(UTC) + source.relist_interval
         self.offsets: Offsets = dict(resume)
+
+    def _new_partitions(self, metadata: ClusterMetadata) -> list[TopicPartition]:
+        """The partitions of the declared topics and the families' new members that are this slot's."""
+        topics = metadata.topics
+        members = [name for name in topics if any(f.fullmatch(name) for f in self.source.families)]
+        assignment: list[TopicPartition] = []
+        for topic in sorted({*self.source.topics, *members} - self.read):
+            found = topics[topic]
+            if found.error is not None:
+                continue  # a member still being created: the next listing takes it
+            self.read.add(topic)
+            for partition in sorted(found.partitions):
+                if partition % self.source.slots == self.index:
+                    offset = self.resume.get(f"{topic}:{partition}", OFFSET_BEGINNING)
+                    assignment.append(TopicPartition(topic, partition, offset))
+        return assignment
+
+    def _relist(self) -> None:
+        """Start reading the families' members that appeared since the last listing."""
+        self.relist_at = datetime.now(UTC) + self.source.relist_interval
+        added = self._new_partitions(self.consumer.list_topics(timeout=10))
+        if added:
+            log.info("reading new topics: %s", ", ".join(sorted({tp.topic for tp in added})))
+            self.consumer.incremental_assign(added)
 
     def next_awake(self) -> datetime | None:
         return self.awake
 
     def next_batch(self) -> list[In]:
+        if self.source.families and datetime.now(UTC) >= self.relist_at:
+            self._relist()
         batch = self._read()
         if batch:
             self.wait = self.poll_interval
@@ -139,9 +175,10 @@ def source(settings: Settings, topics: Iterable[Topic], group: str | None = None
     offsets (auto-committed as records are read) are only for ``topology lag`` and health.
     """
     monitoring = {"group.id": group, "enable.auto.commit": "true", "auto.commit.interval.ms": "1000"} if group else {}
+    topics = tuple(topics)
     return TopicsSource(
         settings.bootstrap_servers,
-        [t.name_for(settings.topic_prefix) for t in topics],
+        [t.name_for(settings.topic_prefix) for t in topics if not t.per_partner],
         {
             "isolation.level": "read_committed",
             "fetch.wait.max.ms": str(settings.kafka_fetch_wait_ms),
@@ -151,4 +188,11 @@ def source(settings: Settings, topics: Iterable[Topic], group: str | None = None
         slots=settings.flow_input_slots,
         poll_interval=timedelta(milliseconds=settings.flow_poll_ms),
         idle_interval=timedelta(milliseconds=settings.flow_idle_poll_ms),
+        families=[family_pattern(t, settings.topic_prefix) for t in topics if t.per_partner],
     )
+
+
+def family_pattern(topic: Topic, prefix: str) -> str:
+    """The regular expression every member of a per-partner family matches, under ``prefix``."""
+    head, tail = topic.name_for(prefix).split(PARTNER)
+    return re.escape(head) + PARTNER_ID.pattern.strip("^$") + re.escape(tail)

@@ -17,6 +17,13 @@ class Send:
     copies: tuple[tuple[Topic, str], ...] = ()
 
 
+@dataclass(frozen=True)
+class Refusal:
+    """The message is refused: it changes no state, and goes to its topic's DLQ with ``reason``."""
+
+    reason: str
+
+
 def event(topic: Topic, key: str, message: Message) -> Send:
     """An event on its topic and, when the orders saga acts on its type, the same envelope in the order's inbox.
 

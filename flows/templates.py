@@ -13,14 +13,16 @@ from bytewax.inputs import Source
 from bytewax.outputs import Sink
 
 from flows import steps
+from flows.dead_letters import refused
 from flows.envelopes import Cause, Incoming, emit
 from flows.kafka_input import In, source
 from flows.kafka_output import Out, routing_key, sink
-from flows.outcome import Send
+from flows.outcome import Refusal, Send
 from topology.processes import PROCESSES, Process
 from topology.settings import Settings
 
 S = TypeVar("S")
+Handle = Callable[[S | None, Incoming], tuple[S | None, list[Send] | Refusal]]
 
 
 @dataclass(frozen=True)
@@ -69,7 +71,7 @@ def entity_flow_factory(
     accepts: tuple[type, ...],
     step_id: str,
     key_field: str,
-    handle: Callable[[S | None, Incoming], tuple[S | None, list[Send]]],
+    handle: Handle[S],
 ) -> FlowFactory:
     """The ``build_flow`` of a flow that is only an ``entity_flow`` (see there for the arguments)."""
 
@@ -86,13 +88,15 @@ def entity_flow(
     accepts: tuple[type, ...],
     step_id: str,
     key_field: str,
-    handle: Callable[[S | None, Incoming], tuple[S | None, list[Send]]],
+    handle: Handle[S],
     given_sink: Sink[Any] | None,
 ) -> Dataflow:
     """The wiring of a flow that keeps one entity per key: decode or dead-letter, key, handle, emit.
 
     Messages are keyed by their payload's ``key_field``. ``handle`` is the flow's logic for
-    one message and the entity's state (None before the first). The step keeps the entity
+    one message and the entity's state (None before the first); a ``Refusal`` it answers
+    sends the message to its topic's DLQ with the reason, and the state it returns with it
+    must be the state it was given. The step keeps the entity
     with its version, so each event it emits carries the next ``seq``. ``step_id`` names the
     state: a contract, never renamed without a migration note.
     """
@@ -104,6 +108,8 @@ def entity_flow(
     def step(state: tuple[S | None, int] | None, item: Incoming) -> tuple[tuple[S | None, int], list[Out]]:
         entity, version = state if state is not None else (None, 0)
         entity, sends = handle(entity, item)
+        if isinstance(sends, Refusal):
+            return (entity, version), [refused(item, sends.reason, begun.process.name)]
         outs, version = emit(sends, Cause.of(item.envelope), begun.process.name, begun.prefix, version)
         return (entity, version), outs
 

@@ -146,7 +146,10 @@ PROCESSES: tuple[Process, ...] = (
         ),
     ),
     Process(
-        "inventory", "flow", consumes=(INVENTORY_COMMANDS,), produces=(INVENTORY_EVENTS, STOCK_LEVELS, ORDER_INBOX)
+        "inventory",
+        "flow",
+        consumes=(INVENTORY_COMMANDS, CATALOG_EVENTS),  # catalog events: each SKU's owner and price
+        produces=(INVENTORY_EVENTS, STOCK_LEVELS, ORDER_INBOX),
     ),
     Process(
         "payments",

@@ -6,8 +6,9 @@ environments can live side by side under ``SHOP_TOPIC_PREFIX``.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 from topology.envelope import Envelope
@@ -34,6 +35,7 @@ from topology.messages import (
     PaymentRefunded,
     PaymentVoided,
     PlaceOrder,
+    PlaceOrderV2,
     ProductUpserted,
     ProfileUpdated,
     RefundPayment,
@@ -56,6 +58,10 @@ from topology.messages import (
 
 DAY_MS = 24 * 3600 * 1000
 DLQ_SUFFIX = ".dlq"
+#: Where a per-partner topic's name holds the partner's id.
+PARTNER = "{partner}"
+#: A partner's id as topic names and buyer accounts spell it.
+PARTNER_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 
 @dataclass(frozen=True)
@@ -70,9 +76,42 @@ class Topic:
     replication: int = 1
     has_dlq: bool = True
     extra_config: tuple[tuple[str, str], ...] = ()
+    #: The dead letter topic's name when it is not ``name + ".dlq"`` (one for a family of topics).
+    dlq_name: str | None = None
 
     def name_for(self, prefix: str = "") -> str:
         return f"{prefix}{self.name}"
+
+    @property
+    def per_partner(self) -> bool:
+        """A family of topics, one per partner (``shop.partner.{partner}.commands``), not one topic."""
+        return PARTNER in self.name
+
+    def for_partner(self, partner_id: str) -> Topic:
+        """The partner's own topic of this family; ValueError for an id a topic name cannot hold."""
+        if not self.per_partner:
+            raise ValueError(f"{self.name} is one topic, not one per partner")
+        if not PARTNER_ID.match(partner_id):
+            raise ValueError(f"partner id {partner_id!r}: 1 to 64 letters, digits, - or _")
+        return replace(self, name=self.name.replace(PARTNER, partner_id), dlq_name=self._dlq_name)
+
+    def partner_of(self, broker_name: str, prefix: str = "") -> str | None:
+        """The partner whose topic of this family ``broker_name`` is (under ``prefix``), or None."""
+        if not self.per_partner:
+            return None
+        head, tail = self.name_for(prefix).split(PARTNER)
+        if not (broker_name.startswith(head) and broker_name.endswith(tail)):
+            return None
+        partner_id = broker_name[len(head) : len(broker_name) - len(tail)]
+        return partner_id if PARTNER_ID.match(partner_id) else None
+
+    def members(self, broker_names: Iterable[str], prefix: str = "") -> list[str]:
+        """The names among ``broker_names`` that are partners' topics of this family, sorted."""
+        return sorted(name for name in broker_names if self.partner_of(name, prefix) is not None)
+
+    @property
+    def _dlq_name(self) -> str:
+        return self.dlq_name or self.name.replace("." + PARTNER, "") + DLQ_SUFFIX
 
     @property
     def config(self) -> dict[str, str]:
@@ -87,7 +126,7 @@ class Topic:
         if not self.has_dlq:
             return None
         return Topic(
-            name=self.name + DLQ_SUFFIX,
+            name=self._dlq_name if self.per_partner or self.dlq_name else self.name + DLQ_SUFFIX,
             partitions=3,
             key=f"{self.key} of the failed record",
             messages=(),
@@ -103,15 +142,16 @@ ORDER_COMMANDS = Topic(
     "shop.orders.commands",
     6,
     "order_id",
-    (PlaceOrder, CancelOrder, MarkOrderShipped, MarkOrderDelivered, RequestRefund),
+    (PlaceOrder, PlaceOrderV2, CancelOrder, MarkOrderShipped, MarkOrderDelivered, RequestRefund),
     "order commands from the ingress",
 )
 PARTNER_COMMANDS = Topic(
-    "shop.partner.commands",
+    f"shop.partner.{PARTNER}.commands",
     6,
     "order_id or sku",
-    (PlaceOrder, AdjustStock, UpsertProduct),
-    "commands partners produce straight to Kafka; validated like HTTP commands",
+    (PlaceOrder, PlaceOrderV2, AdjustStock, UpsertProduct),
+    "one topic per partner (created by `shopstream partner-add`, writable by that partner alone): the"
+    " commands it produces straight to Kafka, the partner being the one the topic names; one DLQ for all",
 )
 ORDER_EVENTS = Topic(
     "shop.orders.events",
@@ -127,6 +167,7 @@ ORDER_INBOX = Topic(
     "order_id",
     (
         PlaceOrder,
+        PlaceOrderV2,
         CancelOrder,
         MarkOrderShipped,
         MarkOrderDelivered,
@@ -250,10 +291,15 @@ TOPICS: tuple[Topic, ...] = (
 
 
 def all_topics() -> tuple[Topic, ...]:
-    """Every topic including the dead letter topics, in declaration order."""
+    """Every topic including the dead letter topics, in declaration order.
+
+    A per-partner family is not one topic: its members are made one at a time, by
+    ``shopstream partner-add``; its one dead letter topic is here.
+    """
     found: list[Topic] = []
     for topic in TOPICS:
-        found.append(topic)
+        if not topic.per_partner:
+            found.append(topic)
         if topic.dead_letter is not None:
             found.append(topic.dead_letter)
     return tuple(found)
@@ -274,10 +320,21 @@ class DeclaredMessages:
     """
 
     def __init__(self, topics: Iterable[Topic], prefix: str = "") -> None:
-        self._messages = {topic.name_for(prefix): topic.messages for topic in topics}
+        topics = tuple(topics)
+        self._messages = {topic.name_for(prefix): topic.messages for topic in topics if not topic.per_partner}
+        self._families = tuple(topic for topic in topics if topic.per_partner)
+        self._prefix = prefix
+
+    def declared(self, topic_name: str) -> tuple[type[Message], ...]:
+        """The message types ``topic_name`` carries (a partner's topic: its family's)."""
+        found = self._messages.get(topic_name)
+        if found is not None:
+            return found
+        family = next((f for f in self._families if f.partner_of(topic_name, self._prefix) is not None), None)
+        return family.messages if family is not None else ()
 
     def misplaced(self, topic_name: str, envelope: Envelope) -> str | None:
         """Why the message does not belong on ``topic_name``; None when its type is declared there."""
-        if isinstance(envelope.payload, self._messages.get(topic_name, ())):
+        if isinstance(envelope.payload, self.declared(topic_name)):
             return None
         return f"{envelope.type} does not belong on {topic_name}"

@@ -7,10 +7,10 @@ from __future__ import annotations
 
 from flows import templates
 from flows.inventory import logic
-from topology.messages import AdjustStock, CommitStock, ReleaseStock, ReserveStock
+from topology.messages import AdjustStock, CommitStock, ProductUpserted, ReleaseStock, ReserveStock
 
 SERVICE = "inventory"
-ACCEPTS = (ReserveStock, ReleaseStock, CommitStock, AdjustStock)
+ACCEPTS = (ReserveStock, ReleaseStock, CommitStock, AdjustStock, ProductUpserted)  # the product: owner and price
 
 build_flow = templates.entity_flow_factory(
     SERVICE, ACCEPTS, "stock", "sku", lambda stock, item: logic.handle(stock, item.envelope.payload, item.envelope.id)

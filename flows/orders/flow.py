@@ -10,6 +10,13 @@ never contradicted. Answers read from several topics could replay in another int
 (or meet a deadline the first run had not) and cancel an order whose stock commit and
 capture had already gone out: that is why the saga reads nothing but its inbox.
 
+Partners write to topics of their own (``shop.partner.{partner}.commands``, every one the
+broker lists, and new ones as they appear: ``flows.kafka_input``): each command is admitted
+for the partner the topic names (``flows.orders.partners``), or refused to the partners' DLQ
+with the reason. An admitted order goes to the inbox untouched; a stock or product command
+goes to the flow that owns the SKU, carrying the partner as its ``partner_id`` or
+``owner_partner_id``.
+
 Run: ``python -m flows run orders`` (``shopstream flow orders``).
 """
 
@@ -26,16 +33,19 @@ from bytewax.operators import StatefulLogic
 from bytewax.outputs import Sink
 
 from flows import steps, templates
-from flows.envelopes import Cause, Incoming, emit
+from flows.dead_letters import dead_letter
+from flows.envelopes import Cause, Incoming, derived_id, emit
+from flows.kafka_input import In
 from flows.kafka_output import Out
-from flows.orders import logic
-from flows.outcome import Send
-from topology.messages import AdjustStock, ExpireOrderStep, UpsertProduct
+from flows.orders import logic, partners
+from flows.outcome import Refusal, Send
+from topology.envelope import decode
+from topology.exceptions import DecodeError
+from topology.messages import AdjustStock, ExpireOrderStep, PlaceOrderV2
 from topology.settings import Settings
-from topology.topics import CATALOG_COMMANDS, INVENTORY_COMMANDS, ORDER_INBOX, PARTNER_COMMANDS
+from topology.topics import CATALOG_COMMANDS, INVENTORY_COMMANDS, ORDER_INBOX, PARTNER_COMMANDS, DeclaredMessages
 
 SERVICE = "orders"
-FORWARDED = (AdjustStock, UpsertProduct)  # partner commands this flow validates and passes on
 
 
 class OrderSaga(StatefulLogic[Incoming, list[Out], Any]):
@@ -116,12 +126,27 @@ def to_inbox(item: Incoming, inbox: str) -> Out:
     return Out(key=order_id.encode(), value=item.value, topic=inbox)
 
 
-def forward(item: Incoming, prefix: str) -> list[Out]:
-    """A partner's stock or product command, validated, passed to the flow that owns it."""
-    payload = item.envelope.payload
-    assert isinstance(payload, FORWARDED)
-    topic = INVENTORY_COMMANDS if isinstance(payload, AdjustStock) else CATALOG_COMMANDS
-    records, _ = emit([Send(topic, payload.sku, payload)], Cause.of(item.envelope), SERVICE, prefix)
+def from_partner(msg: In, prefix: str, declared: DeclaredMessages) -> list[Out]:
+    """A record of a partner's topic: admitted and passed on (see the module's docstring), or a dead letter."""
+    topic_name = msg.topic or ""
+    partner_id = PARTNER_COMMANDS.partner_of(topic_name, prefix)
+    dlq = PARTNER_COMMANDS.dead_letter.name_for(prefix)  # type: ignore[union-attr]
+    try:
+        envelope = decode(msg.value, strict=True)
+    except DecodeError as err:
+        return [dead_letter(msg, str(err), SERVICE, dlq_topic=dlq)]
+    misplaced = declared.misplaced(topic_name, envelope)
+    admitted = partners.admit(partner_id or "", envelope) if misplaced is None else Refusal(misplaced)
+    if isinstance(admitted, Refusal):
+        return [dead_letter(msg, admitted.reason, SERVICE, dlq_topic=dlq)]
+    if isinstance(admitted, PlaceOrderV2):
+        return [Out(key=admitted.order_id.encode(), value=msg.value, topic=ORDER_INBOX.name_for(prefix))]
+    sku: str = admitted.sku  # type: ignore[attr-defined]
+    topic = INVENTORY_COMMANDS if isinstance(admitted, AdjustStock) else CATALOG_COMMANDS
+    # The ids a partner picks are scoped to the partner: one partner's cannot shadow another's downstream.
+    cause = Cause.of(envelope)
+    cause = Cause(derived_id(envelope.id, 0, f"partner:{partner_id}"), cause.correlation_id, None, cause.occurred_at)
+    records, _ = emit([Send(topic, sku, admitted)], cause, SERVICE, prefix)
     return records
 
 
@@ -131,17 +156,18 @@ def build_flow(
     begun = templates.start(SERVICE, source, settings)
     settings, prefix, process = begun.settings, begun.prefix, begun.process
     flow, raw = begun.flow, begun.raw
-    strict = frozenset({PARTNER_COMMANDS.name_for(prefix)})
     inbox = ORDER_INBOX.name_for(prefix)
-    accepts = ORDER_INBOX.messages + FORWARDED  # each only on the topics that declare it
-    routed = steps.decode_and_route("decode_and_route", raw, SERVICE, accepts, process.consumes, prefix, strict)
+    declared = DeclaredMessages(process.consumes, prefix)
+    sent = op.branch("from_partner", raw, lambda msg: PARTNER_COMMANDS.partner_of(msg.topic or "", prefix) is not None)
+    admitted = op.flat_map("admit_partner", sent.trues, lambda msg: from_partner(msg, prefix, declared))
+    routed = steps.decode_and_route(
+        "decode_and_route", sent.falses, SERVICE, ORDER_INBOX.messages, process.consumes, prefix
+    )
     read = op.branch("inbox", routed.handled, lambda item: item.topic == inbox)
-    commands = op.branch("route", read.falses, lambda item: isinstance(item.envelope.payload, FORWARDED))
-    forwarded = op.flat_map("forward", commands.trues, lambda item: forward(item, prefix))
-    queued = op.map("queue", commands.falses, lambda item: to_inbox(item, inbox))
+    queued = op.map("queue", read.falses, lambda item: to_inbox(item, inbox))
     keyed = op.key_on("key_by_order_id", read.trues, attrgetter("envelope.payload.order_id"))
     step = timedelta(seconds=settings.order_step_timeout_s)
     deadlines = logic.Deadlines(reserve=step, payment=step)
     saga = op.stateful("saga", keyed, lambda resume: OrderSaga(resume, prefix, deadlines))
-    templates.output(steps.collect_records("collect_records", saga, forwarded, queued, routed.dead), sink, settings)
+    templates.output(steps.collect_records("collect_records", saga, admitted, queued, routed.dead), sink, settings)
     return flow

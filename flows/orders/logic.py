@@ -1,7 +1,14 @@
 """The order lifecycle as a pure state machine keyed by order id.
 
 placed -> reserving (one ReserveStock per SKU) -> authorizing (AuthorizePayment) ->
-confirmed (CommitStock, CapturePayment) -> shipped -> delivered. A rejection, a decline, a
+confirmed (CommitStock, CapturePayment) -> shipped -> delivered.
+
+Prices are the catalog's, never the sender's: each reservation answers with the unit price
+the inventory flow held its units at, and once every SKU is reserved the saga totals the
+order from those answers and announces it (``OrderPlaced``, priced) before authorizing that
+total. An order cancelled before (a SKU out of stock or without a catalog price, lines in
+several currencies, a cancel or a timeout while reserving) has ``OrderCancelled`` as its
+first event. A rejection, a decline, a
 customer's cancel before shipment or a step that gets no answer before its deadline
 cancels the order and compensates: reserved stock is released (committed stock is put
 back), an authorization is voided, a capture is refunded. Answers that arrive after the
@@ -40,6 +47,7 @@ from topology.messages import (
     PaymentAuthorized,
     PaymentDeclined,
     PlaceOrder,
+    PlaceOrderV2,
     RefundPayment,
     ReleaseStock,
     RequestRefund,
@@ -75,7 +83,7 @@ class Order:
     order_id: str
     customer_id: str
     quantities: tuple[tuple[str, int], ...]  # (sku, quantity), one entry per SKU
-    total: Money
+    total: Money | None  # None until every SKU is reserved and so priced
     payment_token: str
     status: Status
     deadline: datetime | None
@@ -87,6 +95,7 @@ class Order:
     refunded: int = 0  # minor units this order has asked the gateway to refund
     reason: str = ""
     seen_refunds: frozenset[str] = field(default_factory=frozenset)  # ids of the RequestRefunds applied
+    prices: tuple[tuple[str, Money], ...] = ()  # (sku, unit price its stock was reserved at), as answered
 
     @property
     def quantity(self) -> dict[str, int]:
@@ -115,31 +124,41 @@ def _notify(order: Order, template: str, body: str) -> Send:
     )
 
 
-def place(command: PlaceOrder, now: datetime, deadlines: Deadlines = DEADLINES) -> Result:
+def place(command: PlaceOrder | PlaceOrderV2, now: datetime, deadlines: Deadlines = DEADLINES) -> Result:
+    """Reserve every SKU of the order; a version 1 command's unit prices are not read."""
     quantities: dict[str, int] = {}
     for line in command.lines:
         quantities[line.sku] = quantities.get(line.sku, 0) + line.quantity
-    currencies = {line.unit_price.currency for line in command.lines}
-    amount = sum(line.quantity * line.unit_price.amount for line in command.lines)
     order = Order(
         order_id=command.order_id,
         customer_id=command.customer_id,
         quantities=tuple(sorted(quantities.items())),
-        total=Money(amount, next(iter(currencies))),
+        total=None,
         payment_token=command.payment_token,
         status="reserving",
         deadline=now + deadlines.reserve,
         pending=frozenset(quantities),
     )
-    placed = OrderPlaced(order_id=order.order_id, customer_id=order.customer_id, lines=command.lines, total=order.total)
-    if len(currencies) > 1:
-        cancelled = replace(order, status="cancelled", deadline=None, pending=frozenset(), reason="mixed currencies")
-        return cancelled, [_send_event(order, placed), *_cancelled_events(cancelled)]
     reserve = [
         Send(INVENTORY_COMMANDS, sku, ReserveStock(sku=sku, order_id=order.order_id, quantity=qty))
         for sku, qty in order.quantities
     ]
-    return order, [_send_event(order, placed), *reserve]
+    return order, reserve
+
+
+def _reserved(order: Order, now: datetime, deadlines: Deadlines) -> Result:
+    """Every SKU is reserved: the order priced from the reservations' answers, announced, then authorized."""
+    if order.total is not None:  # an order placed when the sender's prices were taken: announced then
+        return _authorize(order, now, deadlines)
+    prices = dict(order.prices)
+    currencies = {price.currency for price in prices.values()}
+    if len(currencies) > 1:
+        return _cancel(order, f"mixed currencies: {', '.join(sorted(currencies))}")
+    total = Money(sum(qty * prices[sku].amount for sku, qty in order.quantities), currencies.pop())
+    lines = [OrderLine(sku=sku, quantity=qty, unit_price=prices[sku]) for sku, qty in order.quantities]
+    placed = OrderPlaced(order_id=order.order_id, customer_id=order.customer_id, lines=lines, total=total)
+    authorizing, sends = _authorize(replace(order, total=total), now, deadlines)
+    return authorizing, [_send_event(order, placed), *sends]
 
 
 def _cancelled_events(order: Order) -> list[Send]:
@@ -168,7 +187,7 @@ def _cancel(order: Order, reason: str) -> Result:
     if payment in ("authorizing", "authorized"):
         sends.append(Send(PAYMENT_COMMANDS, order.order_id, VoidPayment(order_id=order.order_id)))
         payment = "voided"
-    elif payment == "captured":
+    elif payment == "captured" and order.total is not None:
         remaining = order.total.amount - order.refunded
         if remaining > 0:
             sends.append(
@@ -186,12 +205,14 @@ def _cancel(order: Order, reason: str) -> Result:
 
 
 def _authorize(order: Order, now: datetime, deadlines: Deadlines) -> Result:
+    assert order.total is not None  # priced by _reserved before
     authorizing = replace(order, status="authorizing", payment="authorizing", deadline=now + deadlines.payment)
     command = AuthorizePayment(order_id=order.order_id, amount=order.total, payment_token=order.payment_token)
     return authorizing, [Send(PAYMENT_COMMANDS, order.order_id, command)]
 
 
 def _confirm(order: Order, payment_id: str) -> Result:
+    assert order.total is not None  # authorized for it
     confirmed = replace(
         order, status="confirmed", deadline=None, payment="authorized", payment_id=payment_id, committed=True
     )
@@ -214,25 +235,28 @@ def handle(
 
     Returns the new state and what to send.
     """
-    if isinstance(message, PlaceOrder):
+    if isinstance(message, PlaceOrder | PlaceOrderV2):
         return (order, []) if order is not None else place(message, now, deadlines)
     if order is None:
         return _orphan(message)
     match message:
-        case StockReserved(sku=sku):
+        case StockReserved(sku=sku, unit_price=unit_price):
             if order.status == "reserving" and sku in order.pending:
                 order = replace(order, pending=order.pending - {sku}, reserved=order.reserved | {sku})
-                return _authorize(order, now, deadlines) if not order.pending else (order, [])
+                if unit_price is None:  # an answer from an inventory that kept no prices: nothing to charge by
+                    return _cancel(order, f"{sku} has no catalog price")
+                order = replace(order, prices=(*order.prices, (sku, unit_price)))
+                return _reserved(order, now, deadlines) if not order.pending else (order, [])
             if sku in order.pending:  # the order moved on while this reservation was in flight: give it back
                 released = replace(order, pending=order.pending - {sku})
                 return released, [Send(INVENTORY_COMMANDS, sku, ReleaseStock(sku=sku, order_id=order.order_id))]
             return order, []
-        case StockRejected(sku=sku, available=available):
+        case StockRejected(sku=sku, available=available, reason=reason):
             if sku not in order.pending:
                 return order, []
             order = replace(order, pending=order.pending - {sku})
             if order.status == "reserving":
-                return _cancel(order, f"out of stock: {sku} (available {available})")
+                return _cancel(order, reason or f"out of stock: {sku} (available {available})")
             return order, []
         case PaymentAuthorized(payment_id=payment_id):
             if order.status == "authorizing":
@@ -272,9 +296,10 @@ def handle(
 
 
 def _refund(order: Order, amount: Money, reason: str) -> Result:
-    remaining = order.total.amount - order.refunded
-    if order.status not in ("confirmed", "shipped", "delivered") or amount.currency != order.total.currency:
+    total = order.total
+    if order.status not in ("confirmed", "shipped", "delivered") or total is None or amount.currency != total.currency:
         return order, []
+    remaining = total.amount - order.refunded
     grant = min(amount.amount, remaining)
     if grant <= 0:
         return order, []
@@ -301,5 +326,5 @@ def _expire(order: Order, deadline: datetime) -> Result:
 
 
 def order_line(sku: str, quantity: int, amount: int, currency: str = "EUR") -> OrderLine:
-    """A convenience for building commands (tests, benchmarks, the ingress)."""
+    """A priced line, as the order's events carry it (tests, benchmarks)."""
     return OrderLine(sku=sku, quantity=quantity, unit_price=Money(amount, currency))

@@ -34,6 +34,7 @@ from topology.messages import (
     Money,
     PaymentAuthorized,
     PlaceOrder,
+    ProductUpserted,
     ProfileUpdated,
     RegisterUser,
     ReserveStock,
@@ -43,6 +44,7 @@ from topology.messages import (
 )
 from topology.topics import (
     CATALOG_COMMANDS,
+    CATALOG_EVENTS,
     INVENTORY_COMMANDS,
     INVENTORY_EVENTS,
     ORDER_COMMANDS,
@@ -53,6 +55,23 @@ from topology.topics import (
     USER_COMMANDS,
     USER_EVENTS,
 )
+
+P1_COMMANDS = PARTNER_COMMANDS.for_partner("p1")
+
+
+def product(sku: str, amount: int, offset: int, owner: str | None = None, currency: str = "EUR") -> Any:
+    """The catalog's event for a product, as the inventory flow reads it from the catalog's event topic."""
+    upserted = ProductUpserted(
+        sku=sku,
+        title=sku,
+        description="",
+        brand="",
+        category="",
+        tags=[],
+        price=Money(amount, currency),
+        owner_partner_id=owner,
+    )
+    return record(CATALOG_EVENTS, sku, upserted, offset, Producer("service", "catalog"))
 
 
 def types(events: list[tuple[str, Envelope]]) -> list[str]:
@@ -81,7 +100,8 @@ def through_inbox(runner: Runner, items: list[Any]) -> tuple[list[KafkaSinkMessa
 
 @pytest.mark.parametrize("runner", RUNNERS.values(), ids=RUNNERS.keys())
 def test_inventory_never_oversells_and_dead_letters_poison(runner: Runner) -> None:
-    items = [record(INVENTORY_COMMANDS, "sku-1", AdjustStock(sku="sku-1", delta=3, reason="delivery"), 0)]
+    items = [product("sku-1", 500, 0), product("sku-2", 500, 0)]
+    items += [record(INVENTORY_COMMANDS, "sku-1", AdjustStock(sku="sku-1", delta=3, reason="delivery"), 0)]
     items += [
         record(INVENTORY_COMMANDS, "sku-1", ReserveStock(sku="sku-1", order_id=f"o{i}", quantity=1), i + 1)
         for i in range(5)
@@ -128,14 +148,14 @@ def test_orders_saga_steps_and_partner_validation(runner: Runner) -> None:
     )
     items = [
         record(ORDER_COMMANDS, "o1", place, 0),
-        record(ORDER_INBOX, "o1", StockReserved(sku="a", order_id="o1", quantity=2), 1),
-        record(ORDER_INBOX, "o1", StockReserved(sku="b", order_id="o1", quantity=1), 2),
+        record(ORDER_INBOX, "o1", StockReserved(sku="a", order_id="o1", quantity=2, unit_price=Money(300, "EUR")), 1),
+        record(ORDER_INBOX, "o1", StockReserved(sku="b", order_id="o1", quantity=1, unit_price=Money(100, "EUR")), 2),
         record(ORDER_INBOX, "o1", PaymentAuthorized(order_id="o1", payment_id="pay_1", amount=Money(700, "EUR")), 3),
-        record(PARTNER_COMMANDS, "sku-p", AdjustStock(sku="sku-p", delta=10), 4, Producer("partner", "p1")),
+        record(P1_COMMANDS, "sku-p", AdjustStock(sku="sku-p", delta=10), 4, Producer("partner", "p1")),
     ]
     bad = msgspec.json.decode(encode(envelop(place, producer=Producer("partner", "p1"), occurred_at=now())))
     bad["payload"]["discount"] = 100
-    items.append(raw(PARTNER_COMMANDS, "o2", msgspec.json.encode(bad), 5))
+    items.append(raw(P1_COMMANDS, "o2", msgspec.json.encode(bad), 5))
     first, second = through_inbox(runner, items)
     queued = [(m.key, m.value) for m in first if m.topic == ORDER_INBOX.name]
     assert queued == [(b"o1", items[0].value)], "the order command reaches the inbox untouched, keyed by order"
@@ -149,13 +169,14 @@ def test_orders_saga_steps_and_partner_validation(runner: Runner) -> None:
     assert "CapturePayment" in by_type
     forwarded = [(t, e) for t, e in events if e.type == "AdjustStock"]
     assert [t for t, _ in forwarded] == [INVENTORY_COMMANDS.name]
-    [(_, letter)] = dead
-    assert letter.topic == PARTNER_COMMANDS.name
+    assert forwarded[0][1].payload.partner_id == "p1", "the partner the topic names, for inventory to check"
+    [(msg, letter)] = dead
+    assert letter.topic == P1_COMMANDS.name and msg.topic == "shop.partner.commands.dlq"
     assert "unknown fields: $.payload.discount" in letter.error
     assert not any(getattr(e.payload, "order_id", None) == "o2" for _, e in events), "invalid orders never enter state"
     placed = decode(items[0].value)
-    assert by_type["OrderPlaced"][1].correlation_id == placed.correlation_id == placed.id
-    assert by_type["OrderPlaced"][1].causation_id == placed.id
+    assert by_type["ReserveStock"][1].correlation_id == placed.correlation_id == placed.id
+    assert by_type["ReserveStock"][1].causation_id == placed.id, "the saga's first effects are the reservations"
 
 
 def test_payments_are_idempotent_and_declines_are_events() -> None:
@@ -191,7 +212,7 @@ def test_events_carry_their_entity_version_and_commands_none(runner: Runner) -> 
     place = PlaceOrder(order_id="o1", customer_id="u1", lines=[order_line("a", 1, 300)], payment_token="tok_visa")
     order_items = [
         record(ORDER_COMMANDS, "o1", place, 0),
-        record(ORDER_INBOX, "o1", StockReserved(sku="a", order_id="o1", quantity=1), 1),
+        record(ORDER_INBOX, "o1", StockReserved(sku="a", order_id="o1", quantity=1, unit_price=Money(300, "EUR")), 1),
         record(ORDER_INBOX, "o1", PaymentAuthorized(order_id="o1", payment_id="p", amount=Money(300, "EUR")), 2),
     ]
     stock_items = [record(INVENTORY_COMMANDS, s, AdjustStock(sku=s, delta=5), i) for i, s in enumerate("xyxxy")]
@@ -257,6 +278,7 @@ def test_catalog_emits_a_product_only_when_it_changes(runner: Runner) -> None:
 
 def test_emitted_ids_are_stable_across_runs() -> None:
     items = [
+        product("s", 100, 0),
         record(INVENTORY_COMMANDS, "s", AdjustStock(sku="s", delta=1), 0),
         record(INVENTORY_COMMANDS, "s", ReserveStock(sku="s", order_id="o", quantity=1), 1),
     ]
@@ -270,7 +292,7 @@ def test_emitted_ids_are_stable_across_runs() -> None:
 def test_recovery_resumes_after_an_abort_without_overselling(tmp_path: Path) -> None:
     init_db_dir(tmp_path, 1)
     recovery = RecoveryConfig(str(tmp_path))
-    items: list[Any] = [record(INVENTORY_COMMANDS, "s", AdjustStock(sku="s", delta=4), 0)]
+    items: list[Any] = [product("s", 100, 0), record(INVENTORY_COMMANDS, "s", AdjustStock(sku="s", delta=4), 0)]
     for i in range(10):
         items.append(record(INVENTORY_COMMANDS, "s", ReserveStock(sku="s", order_id=f"o{i}", quantity=1), i + 1))
         if i == 5:
@@ -332,7 +354,7 @@ def test_an_order_that_moved_on_clears_its_old_deadline_from_the_schedule_at_onc
     place = PlaceOrder(order_id="o9", customer_id="u1", lines=[order_line("a", 1, 300)], payment_token="tok_visa")
     steps = [
         record(ORDER_COMMANDS, "o9", place, 0),
-        record(ORDER_INBOX, "o9", StockReserved(sku="a", order_id="o9", quantity=1), 1),
+        record(ORDER_INBOX, "o9", StockReserved(sku="a", order_id="o9", quantity=1, unit_price=Money(300, "EUR")), 1),
         record(ORDER_INBOX, "o9", PaymentAuthorized(order_id="o9", payment_id="pay_9", amount=Money(300, "EUR")), 2),
     ]
     dues = []
@@ -393,7 +415,7 @@ def test_a_replay_long_after_the_deadlines_decides_as_the_first_run_did(runner: 
     then = now() - timedelta(seconds=31)
     answers: list[Message] = [
         place,
-        StockReserved(sku="a", order_id="o4", quantity=1),
+        StockReserved(sku="a", order_id="o4", quantity=1, unit_price=Money(300, "EUR")),
         PaymentAuthorized(order_id="o4", payment_id="pay_4", amount=Money(300, "EUR")),
     ]
     items = [

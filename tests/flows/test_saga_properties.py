@@ -8,9 +8,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from flows.orders.logic import PAYMENT_TIMEOUT, TERMINAL
-from tests.support.bus import Bus, cancel, place, restock
-from topology.messages import Money, RequestRefund
-from topology.topics import ORDER_COMMANDS
+from tests.support.bus import PRICE, Bus, cancel, place, price, restock
+from topology.messages import AdjustStock, Money, RequestRefund
+from topology.topics import INVENTORY_COMMANDS, ORDER_COMMANDS, ORDER_EVENTS
 
 SKUS = ("red", "blue", "green")
 
@@ -41,6 +41,10 @@ def check_quiet(bus: Bus, initial: dict[str, int]) -> None:
                 assert payment["captured"] == payment["refunded"]
         else:
             assert all(stock.reservations.get(order.order_id) is None for stock in bus.stock.values())
+            priced = sum(qty * PRICE.amount for _, qty in order.quantities)
+            assert order.total == Money(priced, PRICE.currency), "a confirmed order costs what the catalog asks"
+            [payment] = [p for p in bus.gateway.payments.values() if p["order_id"] == order.order_id]
+            assert payment["captured"] == priced
     sold: dict[str, int] = {}
     for order in bus.orders.values():
         if order.status != "cancelled":
@@ -159,3 +163,37 @@ def test_partial_refunds_add_up_and_a_repeated_request_refunds_once() -> None:
     bus.drain()
     [payment] = bus.gateway.payments.values()
     assert payment["captured"] == payment["refunded"] == 500, "the gateway's answers are not counted twice"
+
+
+def test_a_price_change_before_the_reservation_is_what_the_order_costs() -> None:
+    bus = Bus()
+    restock(bus, "red", 5)
+    restock(bus, "blue", 5)
+    bus.drain()
+    place(bus, "o1", [("red", 2), ("blue", 1)])
+    bus.deliver((ORDER_COMMANDS.name, "o1"))  # placed: its reservations are on their way
+    price(bus, "red", Money(400, "EUR"))  # the catalog changes red's price meanwhile
+    bus.drain()
+    order = bus.orders["o1"]
+    assert order.status == "confirmed"
+    assert order.total == Money(2 * 400 + 250, "EUR"), "each SKU at the price its stock was reserved at"
+    price(bus, "red", Money(100, "EUR"))  # a change after the reservation changes nothing
+    [payment] = bus.gateway.payments.values()
+    assert payment["captured"] == 1050
+    placed = [m for topic, _, m in bus.published if topic == ORDER_EVENTS.name and type(m).__name__ == "OrderPlaced"]
+    assert [(line.sku, line.unit_price.amount) for line in placed[0].lines] == [("blue", 250), ("red", 400)]  # type: ignore[attr-defined]
+
+
+def test_a_sku_without_a_catalog_price_is_not_reserved_and_the_order_is_cancelled() -> None:
+    bus = Bus()
+    restock(bus, "red", 5)
+    bus.command(INVENTORY_COMMANDS.name, "plain", AdjustStock(sku="plain", delta=5, reason="no product"))
+    bus.drain()
+    place(bus, "o1", [("red", 1), ("plain", 1)])
+    bus.drain()
+    order = bus.orders["o1"]
+    assert order.status == "cancelled" and order.reason == "plain has no catalog price"
+    assert bus.stock["red"].available == 5 and bus.stock["plain"].available == 5, "nothing stays held"
+    assert bus.gateway.payments == {}, "nothing charged"
+    events = [type(m).__name__ for topic, _, m in bus.published if topic == ORDER_EVENTS.name]
+    assert events == ["OrderCancelled"], "never priced, so never announced as placed"

@@ -15,11 +15,20 @@ from datetime import UTC, datetime, timedelta
 
 from flows.inventory import logic as inventory
 from flows.orders import logic as orders
-from flows.outcome import Send
+from flows.outcome import Refusal, Send
 from flows.payments import logic as payments
 from flows.payments.fakes import FakeGateway
 from flows.payments.port import dispatch
-from topology.messages import AdjustStock, CancelOrder, ExpireOrderStep, Message, PlaceOrder
+from topology.messages import (
+    AdjustStock,
+    CancelOrder,
+    ExpireOrderStep,
+    Message,
+    Money,
+    OrderItem,
+    PlaceOrderV2,
+    ProductUpserted,
+)
 from topology.topics import (
     INVENTORY_COMMANDS,
     INVENTORY_EVENTS,
@@ -85,8 +94,10 @@ class Bus:
         elif topic == INVENTORY_COMMANDS.name:
             sku: str = message.sku  # type: ignore[attr-defined]
             stock, sends = inventory.handle(self.stock.get(sku), message, message_id)
-            self.stock[sku] = stock
-            self.send(sends)
+            if stock is not None:
+                self.stock[sku] = stock
+            if not isinstance(sends, Refusal):
+                self.send(sends)
         elif topic == PAYMENT_COMMANDS.name:
             order_id = message.order_id  # type: ignore[attr-defined]
             payment, plan = payments.plan(self.payments.get(order_id), message, message_id)
@@ -114,17 +125,33 @@ class Bus:
         raise AssertionError("the bus never went quiet")
 
 
+PRICE = Money(250, "EUR")  # every SKU's catalog price unless a test sets another
+
+
 def place(bus: Bus, order_id: str, lines: list[tuple[str, int]], token: str = "tok_visa") -> None:
-    command = PlaceOrder(
+    command = PlaceOrderV2(
         order_id=order_id,
         customer_id=f"c-{order_id}",
-        lines=[orders.order_line(sku, qty, 250) for sku, qty in lines],
+        lines=[OrderItem(sku, qty) for sku, qty in lines],
         payment_token=token,
     )
     bus.command(ORDER_COMMANDS.name, order_id, command)
 
 
+def price(bus: Bus, sku: str, unit_price: Money = PRICE) -> None:
+    """The catalog's product for ``sku`` reaches the inventory flow (at once: its own queue is not modelled)."""
+    product = ProductUpserted(
+        sku=sku, title=sku, description="", brand="", category="", tags=[], price=unit_price, owner_partner_id=None
+    )
+    stock, _ = inventory.handle(bus.stock.get(sku), product, f"catalog-{sku}-{unit_price.amount}")
+    assert stock is not None
+    bus.stock[sku] = stock
+
+
 def restock(bus: Bus, sku: str, units: int) -> None:
+    """Stock for ``sku``, which the catalog prices at ``PRICE`` (unless the SKU has a price already)."""
+    if sku not in bus.stock or bus.stock[sku].price is None:
+        price(bus, sku)
     bus.command(INVENTORY_COMMANDS.name, sku, AdjustStock(sku=sku, delta=units, reason="initial"))
 
 

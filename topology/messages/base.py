@@ -28,7 +28,8 @@ class Message(msgspec.Struct, frozen=True, kw_only=True):
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        cls.TYPE = cls.__name__
+        if "TYPE" not in vars(cls):  # a later version names its type itself (``PlaceOrderV2``: ``PlaceOrder``)
+            cls.TYPE = cls.__name__
 
 
 class Command(Message, frozen=True, kw_only=True):

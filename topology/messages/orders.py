@@ -11,19 +11,48 @@ from topology.messages.base import Command, Event, Id, Money, Quantity, Reason, 
 
 
 class OrderLine(msgspec.Struct, frozen=True):
+    """A line as the order's events carry it: priced by the catalog, at the price its stock was reserved at."""
+
     sku: Sku
     quantity: Quantity
     unit_price: Money
 
 
+class OrderItem(msgspec.Struct, frozen=True):
+    """A line as a customer or partner asks for it: what and how many, never a price."""
+
+    sku: Sku
+    quantity: Quantity
+
+
 Lines = Annotated[list[OrderLine], msgspec.Meta(min_length=1, max_length=100)]
+Items = Annotated[list[OrderItem], msgspec.Meta(min_length=1, max_length=100)]
+PaymentToken = Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
 
 
 class PlaceOrder(Command, frozen=True, kw_only=True):
+    """Version 1: lines with the unit price the sender claimed. Superseded by ``PlaceOrderV2``.
+
+    Still read (an order on the topics from before), but its prices are never used: the saga
+    prices every order from its reservations. A partner's topic refuses it.
+    """
+
     order_id: Id
     customer_id: Id
     lines: Lines
-    payment_token: Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
+    payment_token: PaymentToken
+
+
+class PlaceOrderV2(Command, frozen=True, kw_only=True):
+    """Place an order: SKUs and quantities only; the unit prices are the catalog's, set when stock is reserved."""
+
+    TYPE = "PlaceOrder"
+    VERSION = 2
+
+    order_id: Id
+    customer_id: Id
+    lines: Items
+    payment_token: PaymentToken
 
 
 class CancelOrder(Command, frozen=True, kw_only=True):
