@@ -1,7 +1,8 @@
 """The API gateway's composition root: ``create_app(settings, ports) -> falcon.App``, served by gunicorn.
 
 Middleware measures, authenticates (Bearer JWT from the key ring), admits (revocation and
-GCRA rate limits in Redis) and refuses undeclared query parameters; each operation of
+GCRA rate limits in Redis, per client address, credential route and caller), answers CORS
+and sets the security headers, and refuses undeclared query parameters; each operation of
 ``routes.py`` is routed to its resource, which validates the body against its Struct,
 authorizes with the policy, reads through ``Queries`` or sends a command through
 ``Commands``, and answers with an answer Struct. Every failure is problem+json.
@@ -18,19 +19,22 @@ import redis
 from elasticsearch import Elasticsearch
 
 from ingress import openapi, routes
+from ingress.addresses import ClientAddress, networks
 from ingress.auth.accounts import Accounts
 from ingress.auth.tokens import KeyRing
 from ingress.bus import CommandBus
 from ingress.commands import Commands
+from ingress.hashing import HashBudget
 from ingress.me import MeResource
-from ingress.middleware import Admit, Authenticate, Measure, StrictQuery
+from ingress.middleware import Admit, Authenticate, Browser, Measure, StrictQuery
 from ingress.orders import OrdersResource
+from ingress.pending import PendingOwners
 from ingress.problems import install
 from ingress.products import ProductsResource
 from ingress.queries import Queries
 from ingress.ratelimit import RateLimiter
 from ingress.readmodel import ReadModel
-from ingress.service import DocumentResource, HealthResource, KeysResource, MetricsResource
+from ingress.service import DocumentResource, HealthResource, KeysResource
 from ingress.sessions import ClientTokenResource, LoginResource, LogoutResource, RefreshResource, RegisterResource
 from ingress.stock import StockResource
 from topology.settings import Settings
@@ -46,6 +50,8 @@ class Ports:
     reads: ReadModel
     search: Elasticsearch
     mongo: pymongo.MongoClient[dict[str, Any]]
+    #: the process's password-hashing budget (default: from the settings); tests pass one to count it
+    hashes: HashBudget | None = None
 
 
 def create_app(settings: Settings, ports: Ports) -> falcon.App:  # type: ignore[type-arg]
@@ -53,34 +59,47 @@ def create_app(settings: Settings, ports: Ports) -> falcon.App:  # type: ignore[
     limiter = RateLimiter(ports.redis, settings.redis_prefix)
     commands = Commands(ports.bus, ports.redis, settings)
     queries = Queries(ports.reads, ports.redis, ports.search, ports.mongo, settings)
+    pending = PendingOwners(ports.redis, settings.redis_prefix, settings.pending_owner_ttl_s)
+    hashes = ports.hashes or HashBudget(settings.password_hashes_per_s, settings.password_hash_burst)
     resources: dict[type, object] = {
         r.__class__: r
         for r in (
-            OrdersResource(commands, queries, settings),
-            ProductsResource(commands, queries, settings),
-            StockResource(commands, queries, settings),
+            OrdersResource(commands, queries, settings, pending),
+            ProductsResource(commands, queries, settings, pending),
+            StockResource(commands, queries, settings, pending),
             MeResource(commands, queries, settings),
-            RegisterResource(accounts, commands, settings),
-            LoginResource(accounts, limiter, settings),
-            RefreshResource(accounts, settings),
+            RegisterResource(accounts, commands, settings, hashes),
+            LoginResource(accounts, limiter, settings, hashes),
+            RefreshResource(accounts, limiter, settings),
             LogoutResource(accounts, settings),
-            ClientTokenResource(accounts),
+            ClientTokenResource(accounts, limiter, hashes),
             HealthResource(queries),
             KeysResource(ports.keys),
             DocumentResource(openapi.encoded()),
-            MetricsResource(),
         )
     }
+    paths = routes.by_path()
     middleware: list[Any] = [
         Measure(),
         Authenticate(ports.keys, routes.public_paths()),
-        Admit(limiter, accounts, settings),
+        Admit(
+            limiter,
+            accounts,
+            settings,
+            ClientAddress(networks(settings.trusted_proxies)),
+            {op.path: f"credentials:{op.route.operation}" for op in routes.OPERATIONS if op.credentials},
+        ),
+        Browser(
+            [o.strip() for o in settings.cors_origins.split(",") if o.strip()],
+            settings.cors_max_age_s,
+            {path: [op.method for op in ops] for path, ops in paths.items()},
+        ),
         StrictQuery(),
     ]
     app = falcon.App(middleware=middleware)
     app.req_options.strip_url_path_trailing_slash = True
     install(app)
-    for path, operations in routes.by_path().items():
+    for path, operations in paths.items():
         first = operations[0]
         resource = resources[first.resource]
         declared = {op.method for op in operations}

@@ -2,6 +2,8 @@
 
 This is the WAF role: content type and size first, then the strict schema
 (``schemas.py``); whatever does not hold is a problem that says exactly what is wrong.
+Bytes that are not UTF-8 (inside a string too) are 400; a NUL in any string is 422, since no
+store the command reaches can hold it.
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ JSON = "application/json"
 FORM = "application/x-www-form-urlencoded"
 FORM_MAX_BYTES = 4096
 SKU_PATTERN = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+#: ``\u0000`` in JSON text: a backslash that is not itself escaped, then u0000 (JSON cannot hold a raw NUL).
+ESCAPED_NUL = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000", re.IGNORECASE)
 
 
 def _media_type(req: falcon.Request) -> str:
@@ -36,11 +40,16 @@ def read_body(req: falcon.Request, schema: type[S], max_bytes: int) -> tuple[S, 
     if len(raw) > max_bytes:
         raise Problem(413, "too-large", "body too large", f"at most {max_bytes} bytes")
     try:
-        return msgspec.json.decode(raw, type=schema), raw
+        body = msgspec.json.decode(raw, type=schema)
     except msgspec.ValidationError as err:
         raise Problem(422, "invalid-body", "the body does not match the schema", str(err)) from None
     except msgspec.DecodeError as err:
         raise Problem(400, "malformed-body", "the body is not valid JSON", str(err)) from None
+    except UnicodeDecodeError as err:  # msgspec checks UTF-8 inside strings as it builds them
+        raise Problem(400, "malformed-body", "the body is not valid UTF-8", str(err)) from None
+    if ESCAPED_NUL.search(raw):
+        raise Problem(422, "invalid-body", "the body does not match the schema", "text may not hold NUL (\\u0000)")
+    return body, raw
 
 
 def read_form(req: falcon.Request) -> dict[str, str]:

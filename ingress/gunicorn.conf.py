@@ -2,6 +2,8 @@
 
 Metrics: every worker writes its samples to one folder (prometheus-client multiprocess
 mode), emptied when gunicorn starts; a worker that exits is marked dead so its gauges go.
+The master answers ``/metrics`` on the operator port (``SHOP_INGRESS_METRICS_PORT``, by
+default the API port + 1), never on the API port; a taken operator port stops gunicorn.
 prometheus_client must not be imported here before the variable is set: it picks its
 storage at import time, and forked workers would inherit in-memory counters.
 """
@@ -26,6 +28,27 @@ _metrics_dir = _settings.stack_dir / "metrics" / f"ingress-{_settings.ingress_po
 shutil.rmtree(_metrics_dir, ignore_errors=True)
 _metrics_dir.mkdir(parents=True)
 os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(_metrics_dir)
+_operator: dict[str, Any] = {}
+
+
+def when_ready(server: Any) -> None:
+    from ingress.metrics import serve  # only after PROMETHEUS_MULTIPROC_DIR is set
+
+    port = _settings.ingress_operator_port
+    try:
+        _operator["server"] = serve(_settings.host, port)
+    except OSError as err:
+        server.log.error(
+            "metrics: cannot listen on %s:%s (%s); set SHOP_INGRESS_METRICS_PORT", _settings.host, port, err
+        )
+        raise SystemExit(1) from None
+    server.log.info("metrics on http://%s:%s/metrics", _settings.host, port)
+
+
+def post_fork(server: Any, worker: Any) -> None:
+    metrics = _operator.get("server")
+    if metrics is not None:
+        metrics.socket.close()  # the master answers the operator port; a worker holds no copy of it
 
 
 def child_exit(server: object, worker: Any) -> None:

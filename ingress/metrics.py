@@ -1,15 +1,17 @@
 """Prometheus metrics of the ingress, counted across gunicorn workers (prometheus-client multiprocess mode).
 
 gunicorn's config points ``PROMETHEUS_MULTIPROC_DIR`` at an empty folder before any worker
-starts; each worker writes its samples there and ``scrape`` merges them. Without the
-variable (tests in one process) the default registry is served. The middleware that
-counts requests is ``middleware.Measure``.
+starts; each worker writes its samples there. ``serve`` answers ``/metrics`` on the operator
+port (``SHOP_INGRESS_METRICS_PORT``) from gunicorn's master, merging every worker's samples;
+the API port never serves them. Without the variable (tests in one process) ``scrape``
+reads the default registry. The middleware that counts requests is ``middleware.Measure``.
 """
 
 from __future__ import annotations
 
 import os
 from typing import Any
+from wsgiref.simple_server import WSGIServer
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -19,6 +21,7 @@ from prometheus_client import (
     Histogram,
     generate_latest,
     multiprocess,
+    start_http_server,
 )
 
 REQUESTS = Counter("shop_http_requests_total", "HTTP requests answered", ["route", "method", "status"])
@@ -33,10 +36,20 @@ METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 
 
+def _registry() -> Any:
+    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        return REGISTRY
+    registry = CollectorRegistry()
+    multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+    return registry
+
+
 def scrape() -> bytes:
     """Every sample, of every worker, in the text exposition format."""
-    registry: Any = REGISTRY
-    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        registry = CollectorRegistry()
-        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
-    return generate_latest(registry)
+    return generate_latest(_registry())
+
+
+def serve(host: str, port: int) -> WSGIServer:
+    """Answer ``/metrics`` (every worker's samples) on ``host:port`` from a daemon thread; OSError if it is taken."""
+    server, _ = start_http_server(port, addr=host, registry=_registry())
+    return server

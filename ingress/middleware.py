@@ -1,25 +1,28 @@
-"""The middleware every request passes, in order: ``Measure``, ``Authenticate``, ``Admit``, ``StrictQuery``.
+"""The middleware every request passes, in order: Measure, Authenticate, Admit, Browser, StrictQuery.
 
 ``Measure`` counts and times requests (Prometheus), ``Authenticate`` verifies the Bearer
 token wherever the route declaration does not make the path public, ``Admit`` asks Redis
-once whether the token was revoked and whether the caller is over its rate limit, and
-``StrictQuery`` refuses query parameters the OpenAPI document does not declare.
+once whether the client address, the route's credential limit or the caller is over its
+rate limit and whether the token was revoked (a request without a valid token is counted
+before it is refused), ``Browser`` answers CORS preflights and puts the security headers on
+every answer, and ``StrictQuery`` refuses query parameters the OpenAPI document does not declare.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import falcon
 
 from ingress import openapi
+from ingress.addresses import ClientAddress
 from ingress.auth.accounts import Accounts
 from ingress.auth.tokens import InvalidToken, KeyRing, Principal
 from ingress.metrics import LATENCY, METHODS, REQUESTS
 from ingress.problems import Problem
-from ingress.ratelimit import Limit, RateLimiter
+from ingress.ratelimit import Cell, Limit, RateLimiter
 from topology.settings import Settings
 
 CHALLENGE = {"WWW-Authenticate": 'Bearer realm="shopstream"'}
@@ -52,7 +55,12 @@ class Measure:
 
 
 class Authenticate:
-    """Bearer tokens on every path but the ``public`` ones (revocation: ``Admit``)."""
+    """Bearer tokens on every path but the ``public`` ones (revocation: ``Admit``).
+
+    A request without a valid token is not refused here but marked (``req.context.refused``):
+    ``Admit`` counts it against its client address first, so callers without a token are
+    limited too.
+    """
 
     def __init__(self, keys: KeyRing, public: Iterable[str]) -> None:
         self.keys = keys
@@ -61,29 +69,46 @@ class Authenticate:
     def process_resource(
         self, req: falcon.Request, resp: falcon.Response, resource: object, params: dict[str, Any]
     ) -> None:
-        if resource is None or req.uri_template in self.public:
-            return
+        if resource is None or req.uri_template in self.public or req.method == "OPTIONS":
+            return  # OPTIONS: a CORS preflight carries no credentials (``Browser``)
         header = req.get_header("Authorization") or ""
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token:
-            raise Problem(401, "unauthenticated", "authentication required", "send a Bearer access token", CHALLENGE)
+            req.context.refused = Problem(
+                401, "unauthenticated", "authentication required", "send a Bearer access token", CHALLENGE
+            )
+            return
         try:
-            principal = self.keys.verify(token.strip())
+            req.context.principal = self.keys.verify(token.strip())
         except InvalidToken as err:
-            raise Problem(401, "invalid-token", "invalid access token", str(err), CHALLENGE) from None
-        req.context.principal = principal
+            req.context.refused = Problem(401, "invalid-token", "invalid access token", str(err), CHALLENGE)
 
 
 class Admit:
-    """The caller's one Redis round trip per request: a logged-out token, or over the limit.
+    """Every request's one Redis round trip: its limits, and whether its token was logged out.
 
-    A revoked (logged-out) access token gets 401; a caller over its GCRA limit for the route
-    class (reads, writes) gets 429 with Retry-After. Both are asked of Redis in one command.
+    Each request is counted against its client address (``ClientAddress``: the socket's peer,
+    or what trusted proxies saw); a route that checks credentials also against that route's
+    own limit for the address; an authenticated one also against the caller's limit for the
+    route class (reads, writes). Over any of them: 429 with Retry-After. Then a request without
+    a valid token gets its 401, and a revoked (logged-out) token gets 401. All of it is one
+    Redis command.
     """
 
-    def __init__(self, limiter: RateLimiter, accounts: Accounts, settings: Settings) -> None:
+    def __init__(
+        self,
+        limiter: RateLimiter,
+        accounts: Accounts,
+        settings: Settings,
+        addresses: ClientAddress,
+        credentials: Mapping[str, str],
+    ) -> None:
         self.limiter = limiter
         self.accounts = accounts
+        self.addresses = addresses
+        self.credentials = dict(credentials)  # path -> the name its credential limit is counted under
+        self.address = Limit(settings.rate_address_per_s, settings.rate_address_burst)
+        self.credential = Limit(settings.rate_credentials_per_s, settings.rate_credentials_burst)
         self.limits = {
             "write": Limit(settings.rate_writes_per_s, settings.rate_burst),
             "read": Limit(settings.rate_reads_per_s, settings.rate_burst),
@@ -92,27 +117,92 @@ class Admit:
     def process_resource(
         self, req: falcon.Request, resp: falcon.Response, resource: object, params: dict[str, Any]
     ) -> None:
+        client = self.addresses.of(req.remote_addr or "", req.get_header("X-Forwarded-For"))
+        req.context.client_address = client
+        cells = [Cell(f"ip:{client}", "any", self.address)]
+        credential = self.credentials.get(req.uri_template or "")
+        if credential is not None:
+            cells.append(Cell(f"ip:{client}", credential, self.credential))
         principal: Principal | None = getattr(req.context, "principal", None)
-        if principal is None:
-            return
         route_class = "read" if req.method in ("GET", "HEAD") else "write"
-        verdict = self.limiter.check(
-            f"{principal.kind}:{principal.subject}",
-            route_class,
-            self.limits[route_class],
-            flag=self.accounts.revocation_key(principal),
-        )
+        if principal is not None:
+            cells.append(Cell(f"{principal.kind}:{principal.subject}", route_class, self.limits[route_class]))
+        flag = self.accounts.revocation_key(principal) if principal is not None else None
+        verdict = self.limiter.check_all(cells, flag=flag)
+        if not verdict.allowed:
+            which = verdict.cell.route_class if verdict.cell else route_class
+            raise Problem(429, "rate-limited", "too many requests", f"the {which} limit is reached", verdict.headers)
+        refused: Problem | None = getattr(req.context, "refused", None)
+        if refused is not None:
+            raise refused
         if verdict.flagged:
             raise Problem(401, "invalid-token", "invalid access token", "the token was revoked (logout)", CHALLENGE)
-        headers = {
-            "RateLimit-Limit": str(verdict.limit),
-            "RateLimit-Remaining": str(verdict.remaining),
-            "RateLimit-Reset": str(verdict.reset_s),
-        }
-        if not verdict.allowed:
-            headers["Retry-After"] = str(max(1, verdict.retry_after_s))
-            raise Problem(429, "rate-limited", "too many requests", f"the {route_class} limit is reached", headers)
-        resp.set_headers(headers)
+        resp.set_headers(verdict.headers)
+
+
+#: What every answer carries: HTTPS only from now on, no content sniffing, no referrer, no framing.
+SECURITY_HEADERS = {
+    "Strict-Transport-Security": "max-age=63072000; includeSubDomains",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Content-Security-Policy": "default-src 'none'; frame-ancestors 'none'",
+}
+#: The request headers a browser may send cross-origin, and the answer headers it may read.
+CORS_REQUEST_HEADERS = "Authorization, Content-Type, Idempotency-Key, traceparent"
+CORS_EXPOSED_HEADERS = (
+    "Location, Retry-After, RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset, Idempotent-Replayed"
+)
+
+
+class Browser:
+    """CORS for the listed origins, and the security headers on every answer.
+
+    A preflight (``OPTIONS`` with ``Access-Control-Request-Method``) from a listed origin for
+    a method the path answers gets 204 with the allowed methods, headers and max-age; any
+    other preflight gets 403 and no CORS headers. An answer to a listed origin names it in
+    ``Access-Control-Allow-Origin``; any other origin gets none, so its browser keeps the
+    answer from its page. Every answer is ``Cache-Control: no-store`` unless it is public and
+    says otherwise (the signing keys); an authenticated one always is.
+    """
+
+    def __init__(self, origins: Iterable[str], max_age_s: int, methods: Mapping[str, Iterable[str]]) -> None:
+        self.origins = frozenset(origins)
+        self.max_age = str(max_age_s)
+        self.methods = {path: ", ".join(sorted(ms)) for path, ms in methods.items()}
+
+    def process_resource(
+        self, req: falcon.Request, resp: falcon.Response, resource: object, params: dict[str, Any]
+    ) -> None:
+        wanted = req.get_header("Access-Control-Request-Method")
+        if req.method != "OPTIONS" or wanted is None or resource is None:
+            return
+        origin = req.get_header("Origin")
+        allowed = self.methods.get(req.uri_template or "", "")
+        if origin not in self.origins or wanted not in allowed.split(", "):
+            raise Problem(403, "cors-refused", "cross-origin request refused", f"{origin or 'no origin'}: {wanted}")
+        resp.set_headers(
+            {
+                "Access-Control-Allow-Origin": origin,
+                "Access-Control-Allow-Methods": allowed,
+                "Access-Control-Allow-Headers": CORS_REQUEST_HEADERS,
+                "Access-Control-Max-Age": self.max_age,
+            }
+        )
+        resp.status = falcon.HTTP_204
+        req.context.preflight = True
+        resp.complete = True
+
+    def process_response(self, req: falcon.Request, resp: falcon.Response, resource: object, ok: bool) -> None:
+        resp.set_headers(SECURITY_HEADERS)
+        authenticated = getattr(req.context, "principal", None) is not None or req.get_header("Authorization")
+        if authenticated or resp.get_header("Cache-Control") is None:
+            resp.cache_control = ["no-store"]
+        if self.origins:
+            resp.append_header("Vary", "Origin")
+        origin = req.get_header("Origin")
+        if origin in self.origins and not getattr(req.context, "preflight", False):
+            resp.set_header("Access-Control-Allow-Origin", origin or "")
+            resp.set_header("Access-Control-Expose-Headers", CORS_EXPOSED_HEADERS)
 
 
 class StrictQuery:

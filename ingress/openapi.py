@@ -2,7 +2,8 @@
 
 Every operation the app routes is in it, with the Struct its body is validated with, the
 Struct its answer is encoded from, its query parameters (the fields of its query Struct),
-who may call it, and every problem it may answer.
+who may call it (with the OAuth2 scope a partner's token needs, from the policy's table),
+and every problem it may answer.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Any
 
 import msgspec
 
-from ingress import answers
+from ingress import answers, policy
 from ingress.auth.accounts import SCOPES
 from ingress.problems import PROBLEM_JSON
 from ingress.routes import OPERATIONS, Operation
@@ -32,10 +33,6 @@ IDEMPOTENCY_KEY = {
     "in": "header",
     "required": False,
     "schema": {"type": "string", "maxLength": 255},
-}
-SECURITY: dict[str, list[dict[str, list[str]]]] = {
-    "user": [{"bearer": []}],
-    "user or partner": [{"bearer": []}, {"oauth2": []}],
 }
 SECURITY_SCHEMES = {
     "bearer": {
@@ -106,8 +103,16 @@ def _operation(op: Operation) -> dict[str, Any]:
         item["requestBody"] = {"required": op.body_required, "content": {op.media: {"schema": _ref(op.request)}}}
     item["responses"] = _responses(op)
     if op.security != "public":
-        item["security"] = SECURITY[op.security]
+        item["security"] = _security(op)
     return item
+
+
+def _security(op: Operation) -> list[dict[str, list[str]]]:
+    """A user's Bearer token; for partners too, an OAuth2 token with the scope the policy needs for the action."""
+    if op.security == "user":
+        return [{"bearer": []}]
+    scope = policy.SCOPES.get(op.action) if op.action else None
+    return [{"bearer": []}, {"oauth2": [scope] if scope else []}]
 
 
 @cache

@@ -16,6 +16,7 @@ from ingress import answers
 from ingress.auth.tokens import Principal
 from ingress.bodies import read_body, read_query
 from ingress.commands import Call, Commands
+from ingress.pending import PendingOwners, not_caught_up
 from ingress.policy import Resource, authorize
 from ingress.problems import Problem
 from ingress.queries import Queries
@@ -31,8 +32,15 @@ def status_url(order_id: str) -> str:
 
 
 class OrdersResource:
-    def __init__(self, commands: Commands, queries: Queries, settings: Settings) -> None:
-        self.commands, self.queries, self.settings = commands, queries, settings
+    def __init__(self, commands: Commands, queries: Queries, settings: Settings, pending: PendingOwners) -> None:
+        self.commands, self.queries, self.settings, self.pending = commands, queries, settings, pending
+
+    def _owned(self, principal: Principal, order_id: str) -> Resource:
+        """The order as the policy sees it; 409 to its customer while the read model has not caught up with it."""
+        resource = self.queries.order_resource(order_id)
+        if not resource.exists and self.pending.owner("order", order_id) == principal.subject:
+            raise not_caught_up("order", order_id)
+        return resource
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         principal: Principal = req.context.principal
@@ -51,6 +59,7 @@ class OrdersResource:
             order_id=order_id, customer_id=principal.subject, lines=lines, payment_token=body.payment_token
         )
         sent = self.commands.send(Call.of(req, raw), ORDER_COMMANDS, order_id, command, status_url(order_id), order_id)
+        self.pending.record("order", sent.answer.order_id or order_id, principal.subject)
         answers.write(resp, sent.answer, sent.status, sent.headers)
 
     def on_get_one(self, req: falcon.Request, resp: falcon.Response, order_id: str) -> None:
@@ -66,7 +75,7 @@ class OrdersResource:
     def on_post_cancel(self, req: falcon.Request, resp: falcon.Response, order_id: str) -> None:
         principal: Principal = req.context.principal
         body, raw = read_body(req, CancelOrderRequest, self.settings.max_body_bytes)
-        authorize(principal, "order.cancel", self.queries.order_resource(order_id))
+        authorize(principal, "order.cancel", self._owned(principal, order_id))
         command = CancelOrder(order_id=order_id, reason=body.reason)
         sent = self.commands.send(Call.of(req, raw), ORDER_COMMANDS, order_id, command, status_url(order_id), order_id)
         answers.write(resp, sent.answer, sent.status, sent.headers)
@@ -74,7 +83,7 @@ class OrdersResource:
     def on_post_refunds(self, req: falcon.Request, resp: falcon.Response, order_id: str) -> None:
         principal: Principal = req.context.principal
         body, raw = read_body(req, RefundRequest, self.settings.max_body_bytes)
-        authorize(principal, "order.refund", self.queries.order_resource(order_id))
+        authorize(principal, "order.refund", self._owned(principal, order_id))
         command = RequestRefund(order_id=order_id, amount=Money(body.amount, body.currency), reason=body.reason)
         sent = self.commands.send(Call.of(req, raw), ORDER_COMMANDS, order_id, command, status_url(order_id), order_id)
         answers.write(resp, sent.answer, sent.status, sent.headers)

@@ -3,7 +3,9 @@
 ``decide(principal, action, resource)`` answers ALLOW, FORBID (403) or HIDE (404: the
 caller may not even learn that the resource exists, e.g. a customer asking for someone
 else's order); ``authorize`` turns the decision into that problem. Resources carry the
-attributes the rules need: an order's customer, a SKU's owning partner.
+attributes the rules need: an order's customer, a SKU's owning partner. A partner's token
+carries OAuth2 scopes: an action that names a scope (``SCOPES``) needs it, whatever the role
+allows.
 """
 
 from __future__ import annotations
@@ -77,6 +79,14 @@ ROLES: dict[str, frozenset[Action]] = {
     ),
 }
 OWN_ORDER_ACTIONS = frozenset({"order.read", "order.cancel", "order.refund"})
+#: What a partner may do only to the SKUs it owns (or, upserting, to one no partner owns yet).
+OWN_SKU_ACTIONS = frozenset({"product.upsert", "stock.adjust"})
+#: Action -> the scope a partner's token needs for it (``ingress.auth.accounts.SCOPES``); reads need none.
+SCOPES: dict[Action, str] = {
+    "product.upsert": "catalog:write",
+    "stock.adjust": "stock:write",
+    "order.place": "orders:write",
+}
 
 
 def decide(principal: Principal, action: Action, resource: Resource | None = None) -> Decision:
@@ -85,7 +95,10 @@ def decide(principal: Principal, action: Action, resource: Resource | None = Non
         # Someone who may not read orders learns nothing about which exist; someone who may is told no.
         reads_orders = any("order.read" in ROLES.get(role, frozenset()) for role in principal.roles)
         return Decision.HIDE if action in OWN_ORDER_ACTIONS and not reads_orders else Decision.FORBID
-    if "admin" in roles or (resource is None and action not in OWN_ORDER_ACTIONS):
+    scope = SCOPES.get(action)
+    if principal.kind == "partner" and scope is not None and scope not in principal.scopes:
+        return Decision.FORBID
+    if "admin" in roles or (resource is None and action not in OWN_ORDER_ACTIONS | OWN_SKU_ACTIONS):
         return Decision.ALLOW
     if action in OWN_ORDER_ACTIONS:
         if resource is None or not resource.exists:
@@ -93,7 +106,7 @@ def decide(principal: Principal, action: Action, resource: Resource | None = Non
         if "support" in roles and action == "order.read":
             return Decision.ALLOW
         return Decision.ALLOW if resource.customer_id == principal.subject else Decision.HIDE
-    if action in ("stock.adjust", "product.upsert") and "partner" in roles:
+    if action in OWN_SKU_ACTIONS and "partner" in roles:
         owner = resource.owner_partner_id if resource is not None else None
         if owner is None:
             return Decision.ALLOW if action == "product.upsert" else Decision.FORBID  # new SKUs may be claimed
@@ -107,4 +120,8 @@ def authorize(principal: Principal, action: Action, resource: Resource | None = 
     if decision is Decision.HIDE:
         raise Problem(404, "not-found", "not found")
     if decision is Decision.FORBID:
+        scope = SCOPES.get(action)
+        if principal.kind == "partner" and scope is not None and scope not in principal.scopes:
+            challenge = {"WWW-Authenticate": f'Bearer error="insufficient_scope", scope="{scope}"'}  # RFC 6750
+            raise Problem(403, "insufficient-scope", "not allowed", f"{action} needs the scope {scope}", challenge)
         raise Problem(403, "forbidden", "not allowed", f"{action} is not allowed for this caller")

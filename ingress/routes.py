@@ -17,6 +17,7 @@ import msgspec
 from ingress import answers
 from ingress.me import MeResource
 from ingress.orders import OrdersResource
+from ingress.policy import Action
 from ingress.products import ProductsResource
 from ingress.schemas import (
     CancelOrderRequest,
@@ -35,7 +36,7 @@ from ingress.schemas import (
     RegisterRequest,
     StockAdjustmentRequest,
 )
-from ingress.service import DocumentResource, HealthResource, KeysResource, MetricsResource
+from ingress.service import DocumentResource, HealthResource, KeysResource
 from ingress.sessions import (
     ClientTokenResource,
     LoginResource,
@@ -54,6 +55,8 @@ FORM = "application/x-www-form-urlencoded"
 
 #: What a command may answer besides 202.
 WRITE_PROBLEMS = (400, 401, 403, 404, 409, 413, 415, 422, 429, 503)
+#: What a route that checks a secret may answer besides its own: its limits, the hashing budget.
+CREDENTIAL_PROBLEMS = (400, 413, 415, 429, 503)
 
 
 @dataclass(frozen=True)
@@ -71,7 +74,9 @@ class Operation:
         security: who may call it.
         idempotent: whether it takes an ``Idempotency-Key`` header.
         problems: the other statuses it may answer, each a problem+json.
-        schema: the answer's JSON Schema and media type when it is no Struct (the document, metrics).
+        schema: the answer's JSON Schema and media type when it is no Struct (the document).
+        action: what the policy is asked (its scope, for a partner, is in the document).
+        credentials: it checks a password or a secret: its own limit per client address.
 
     """
 
@@ -88,6 +93,8 @@ class Operation:
     idempotent: bool = False
     problems: tuple[int, ...] = (400,)
     schema: tuple[str, dict[str, Any]] | None = None
+    action: Action | None = None
+    credentials: bool = False
 
     @property
     def method(self) -> str:
@@ -99,7 +106,12 @@ class Operation:
 
 
 def _command(
-    route: Route, resource: type, suffix: str | None, request: type[msgspec.Struct], security: Security = "user"
+    route: Route,
+    resource: type,
+    suffix: str | None,
+    request: type[msgspec.Struct],
+    action: Action,
+    security: Security = "user",
 ) -> Operation:
     """A command: a strict body in, 202 with where to watch it out, under an Idempotency-Key."""
     return Operation(
@@ -112,6 +124,7 @@ def _command(
         security=security,
         idempotent=True,
         problems=WRITE_PROBLEMS,
+        action=action,
     )
 
 
@@ -119,13 +132,13 @@ LIVENESS = Route("liveness", "GET", "/healthz", "liveness")
 READINESS = Route("readiness", "GET", "/readyz", "readiness")
 SIGNING_KEYS = Route("signing_keys", "GET", "/.well-known/jwks.json", "signing keys")
 DOCUMENT = Route("document", "GET", "/openapi.json", "this document")
-METRICS = Route("metrics", "GET", "/metrics", "Prometheus metrics")
-#: The service's own endpoints, beside the public operations (``topology.processes.ROUTES``).
-SERVICE = (LIVENESS, READINESS, SIGNING_KEYS, DOCUMENT, METRICS)
+#: The service's own endpoints, beside the public operations (``topology.processes.ROUTES``); metrics are
+#: served on the operator port only (``ingress.metrics``).
+SERVICE = (LIVENESS, READINESS, SIGNING_KEYS, DOCUMENT)
 
 #: The order of the document's paths; a session's end (logout) comes last.
 OPERATIONS: tuple[Operation, ...] = (
-    _command(processes.PLACE_ORDER, OrdersResource, None, PlaceOrderRequest),
+    _command(processes.PLACE_ORDER, OrdersResource, None, PlaceOrderRequest, "order.place"),
     Operation(
         processes.GET_ORDER,
         OrdersResource,
@@ -134,9 +147,10 @@ OPERATIONS: tuple[Operation, ...] = (
         ((200, "the order"),),
         query=OrderQuery,
         problems=(400, 401, 404, 429),
+        action="order.read",
     ),
-    _command(processes.CANCEL_ORDER, OrdersResource, "cancel", CancelOrderRequest),
-    _command(processes.REQUEST_REFUND, OrdersResource, "refunds", RefundRequest),
+    _command(processes.CANCEL_ORDER, OrdersResource, "cancel", CancelOrderRequest, "order.cancel"),
+    _command(processes.REQUEST_REFUND, OrdersResource, "refunds", RefundRequest, "order.refund"),
     Operation(
         processes.SEARCH_PRODUCTS,
         ProductsResource,
@@ -146,8 +160,9 @@ OPERATIONS: tuple[Operation, ...] = (
         query=ProductQuery,
         security="user or partner",
         problems=(400, 401, 403, 429, 503),
+        action="product.search",
     ),
-    _command(processes.UPSERT_PRODUCT, ProductsResource, "one", ProductRequest, "user or partner"),
+    _command(processes.UPSERT_PRODUCT, ProductsResource, "one", ProductRequest, "product.upsert", "user or partner"),
     Operation(
         processes.GET_STOCK,
         StockResource,
@@ -156,8 +171,11 @@ OPERATIONS: tuple[Operation, ...] = (
         ((200, "the level"),),
         security="user or partner",
         problems=(400, 401, 403, 404, 429),
+        action="stock.read",
     ),
-    _command(processes.ADJUST_STOCK, StockResource, "adjustments", StockAdjustmentRequest, "user or partner"),
+    _command(
+        processes.ADJUST_STOCK, StockResource, "adjustments", StockAdjustmentRequest, "stock.adjust", "user or partner"
+    ),
     Operation(
         processes.GET_PROFILE,
         MeResource,
@@ -166,8 +184,9 @@ OPERATIONS: tuple[Operation, ...] = (
         ((200, "the profile"),),
         query=ProfileQuery,
         problems=(400, 401, 403, 404, 429),
+        action="profile.read",
     ),
-    _command(processes.UPDATE_PROFILE, MeResource, None, ProfileRequest),
+    _command(processes.UPDATE_PROFILE, MeResource, None, ProfileRequest, "profile.update"),
     Operation(
         processes.LIST_NOTIFICATIONS,
         MeResource,
@@ -176,8 +195,9 @@ OPERATIONS: tuple[Operation, ...] = (
         ((200, "newest first"),),
         query=NotificationsQuery,
         problems=(400, 401, 403, 429, 503),
+        action="notifications.read",
     ),
-    Operation(LIVENESS, HealthResource, None, answers.Health, ((200, "alive"),), security="public"),
+    Operation(LIVENESS, HealthResource, None, answers.Health, ((200, "alive"),), security="public", problems=(429,)),
     Operation(
         READINESS,
         HealthResource,
@@ -185,8 +205,9 @@ OPERATIONS: tuple[Operation, ...] = (
         answers.Readiness,
         ((200, "ready"), (503, "not ready")),
         security="public",
+        problems=(429,),
     ),
-    Operation(SIGNING_KEYS, KeysResource, None, answers.Jwks, ((200, "JWKS"),), security="public"),
+    Operation(SIGNING_KEYS, KeysResource, None, answers.Jwks, ((200, "JWKS"),), security="public", problems=(429,)),
     Operation(
         DOCUMENT,
         DocumentResource,
@@ -194,14 +215,7 @@ OPERATIONS: tuple[Operation, ...] = (
         statuses=((200, "OpenAPI 3.1"),),
         security="public",
         schema=(JSON, {"type": "object"}),
-    ),
-    Operation(
-        METRICS,
-        MetricsResource,
-        None,
-        statuses=((200, "text format"),),
-        security="public",
-        schema=("text/plain", {"type": "string"}),
+        problems=(429,),
     ),
     Operation(
         processes.REGISTER,
@@ -211,7 +225,8 @@ OPERATIONS: tuple[Operation, ...] = (
         ((202, "accepted: the account exists, the profile is on its way"),),
         request=RegisterRequest,
         security="public",
-        problems=(400, 409, 413, 415, 422, 503),
+        problems=(*CREDENTIAL_PROBLEMS, 409, 422),
+        credentials=True,
     ),
     Operation(
         processes.LOG_IN,
@@ -221,7 +236,8 @@ OPERATIONS: tuple[Operation, ...] = (
         ((200, "a new session"),),
         request=LoginRequest,
         security="public",
-        problems=(400, 401, 413, 415, 422, 429),
+        problems=(*CREDENTIAL_PROBLEMS, 401, 422),
+        credentials=True,
     ),
     Operation(
         processes.REFRESH_SESSION,
@@ -231,7 +247,8 @@ OPERATIONS: tuple[Operation, ...] = (
         ((200, "the session's next tokens (the refresh token presented is used up)"),),
         request=RefreshRequest,
         security="public",
-        problems=(400, 401, 413, 415, 422),
+        problems=(*CREDENTIAL_PROBLEMS, 401, 422),
+        credentials=True,
     ),
     Operation(
         processes.ISSUE_CLIENT_TOKEN,
@@ -242,7 +259,8 @@ OPERATIONS: tuple[Operation, ...] = (
         request=ClientCredentialsForm,
         media=FORM,
         security="public",
-        problems=(400, 401, 413, 415),
+        problems=(*CREDENTIAL_PROBLEMS, 401),
+        credentials=True,
     ),
     Operation(
         processes.LOG_OUT,

@@ -1,11 +1,11 @@
-"""The service's own endpoints: liveness, readiness, signing keys, the OpenAPI document, metrics."""
+"""The service's own endpoints: liveness, readiness, signing keys, the OpenAPI document (metrics: ``metrics``)."""
 
 from __future__ import annotations
 
 import falcon
 import msgspec
 
-from ingress import answers, metrics
+from ingress import answers
 from ingress.auth.tokens import KeyRing
 from ingress.queries import Queries
 
@@ -40,9 +40,3 @@ class DocumentResource:
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         resp.content_type = answers.JSON
         resp.data = self.document
-
-
-class MetricsResource:
-    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
-        resp.content_type = metrics.CONTENT_TYPE
-        resp.data = metrics.scrape()

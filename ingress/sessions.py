@@ -4,6 +4,11 @@
 comes from the users flow), ``POST /v1/auth/login`` and ``/refresh`` answer a token pair,
 ``POST /v1/auth/logout`` ends the session, ``POST /oauth/token`` answers a partner's token
 (RFC 6749 client credentials). Token answers are never cached.
+
+Besides the per-address limits every credential route has (``middleware.Admit``), each is
+limited per the account it names: login per email, refresh per the token's user, partner
+tokens per client id. Every password hash or verification takes its share of the
+process's ``HashBudget`` first.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from ingress.auth.tokens import Principal
 from ingress.bodies import read_body, read_form
 from ingress.bus import BusUnavailable
 from ingress.commands import Commands
+from ingress.hashing import HashBudget
 from ingress.problems import Problem
 from ingress.ratelimit import Limit, RateLimiter
 from ingress.schemas import LoginRequest, LogoutRequest, RefreshRequest, RegisterRequest
@@ -30,7 +36,17 @@ from topology.settings import Settings
 from topology.topics import USER_COMMANDS
 
 LOGIN_LIMIT = Limit(per_second=5 / 60, burst=5)  # per email: five tries, then one every 12 s
+REFRESH_LIMIT = Limit(per_second=1 / 6, burst=10)  # per user: ten, then one every 6 s
+CLIENT_LIMIT = Limit(per_second=1, burst=10)  # per client id: ten, then one a second
 NO_STORE = ["no-store"]
+
+
+def _limit(limiter: RateLimiter, account: str, route_class: str, limit: Limit, title: str) -> None:
+    """Count one attempt on ``account``; 429 with Retry-After when it has had too many."""
+    verdict = limiter.check(account, route_class, limit)
+    if not verdict.allowed:
+        retry = {"Retry-After": str(max(1, verdict.retry_after_s))}
+        raise Problem(429, "rate-limited", title, "try again later", retry)
 
 
 def _session(resp: falcon.Response, pair: TokenPair) -> None:
@@ -39,11 +55,12 @@ def _session(resp: falcon.Response, pair: TokenPair) -> None:
 
 
 class RegisterResource:
-    def __init__(self, accounts: Accounts, commands: Commands, settings: Settings) -> None:
-        self.accounts, self.commands, self.settings = accounts, commands, settings
+    def __init__(self, accounts: Accounts, commands: Commands, settings: Settings, hashes: HashBudget) -> None:
+        self.accounts, self.commands, self.settings, self.hashes = accounts, commands, settings, hashes
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         body, _ = read_body(req, RegisterRequest, self.settings.max_body_bytes)
+        self.hashes.take()
         try:
             user_id = self.accounts.create(body.email, body.password)
         except EmailTaken:
@@ -61,15 +78,13 @@ class RegisterResource:
 
 
 class LoginResource:
-    def __init__(self, accounts: Accounts, limiter: RateLimiter, settings: Settings) -> None:
-        self.accounts, self.limiter, self.settings = accounts, limiter, settings
+    def __init__(self, accounts: Accounts, limiter: RateLimiter, settings: Settings, hashes: HashBudget) -> None:
+        self.accounts, self.limiter, self.settings, self.hashes = accounts, limiter, settings, hashes
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         body, _ = read_body(req, LoginRequest, self.settings.max_body_bytes)
-        verdict = self.limiter.check(body.email.lower(), "login", LOGIN_LIMIT)
-        if not verdict.allowed:
-            retry = {"Retry-After": str(max(1, verdict.retry_after_s))}
-            raise Problem(429, "rate-limited", "too many login attempts", "try again later", retry)
+        _limit(self.limiter, body.email.lower(), "login", LOGIN_LIMIT, "too many login attempts")
+        self.hashes.take()
         try:
             pair = self.accounts.login(body.email, body.password)
         except AuthFailed as err:
@@ -78,11 +93,14 @@ class LoginResource:
 
 
 class RefreshResource:
-    def __init__(self, accounts: Accounts, settings: Settings) -> None:
-        self.accounts, self.settings = accounts, settings
+    def __init__(self, accounts: Accounts, limiter: RateLimiter, settings: Settings) -> None:
+        self.accounts, self.limiter, self.settings = accounts, limiter, settings
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         body, _ = read_body(req, RefreshRequest, self.settings.max_body_bytes)
+        account = self.accounts.refresh_account(body.refresh_token)
+        if account is not None:
+            _limit(self.limiter, f"user:{account}", "refresh", REFRESH_LIMIT, "too many refreshes")
         try:
             pair = self.accounts.refresh(body.refresh_token)
         except AuthFailed as err:
@@ -106,8 +124,8 @@ class LogoutResource:
 class ClientTokenResource:
     """RFC 6749 client credentials: form-encoded, the client authenticated by HTTP Basic or by form fields."""
 
-    def __init__(self, accounts: Accounts) -> None:
-        self.accounts = accounts
+    def __init__(self, accounts: Accounts, limiter: RateLimiter, hashes: HashBudget) -> None:
+        self.accounts, self.limiter, self.hashes = accounts, limiter, hashes
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         form = read_form(req)
@@ -131,6 +149,8 @@ class ClientTokenResource:
             raise Problem(
                 401, "invalid_client", error="invalid_client", title="client_id and client_secret are required"
             )
+        _limit(self.limiter, f"client:{client_id}", "client-token", CLIENT_LIMIT, "too many token requests")
+        self.hashes.take()
         try:
             token, scope, expires_in = self.accounts.client_token(client_id, secret, form.get("scope"))
         except AuthFailed:

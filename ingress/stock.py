@@ -12,6 +12,7 @@ from ingress import answers
 from ingress.auth.tokens import Principal
 from ingress.bodies import known_sku, read_body
 from ingress.commands import Call, Commands
+from ingress.pending import PendingOwners, not_caught_up
 from ingress.policy import authorize
 from ingress.problems import Problem
 from ingress.queries import Queries
@@ -23,8 +24,8 @@ from topology.topics import INVENTORY_COMMANDS
 
 
 class StockResource:
-    def __init__(self, commands: Commands, queries: Queries, settings: Settings) -> None:
-        self.commands, self.queries, self.settings = commands, queries, settings
+    def __init__(self, commands: Commands, queries: Queries, settings: Settings, pending: PendingOwners) -> None:
+        self.commands, self.queries, self.settings, self.pending = commands, queries, settings, pending
 
     def on_get_one(self, req: falcon.Request, resp: falcon.Response, sku: str) -> None:
         authorize(req.context.principal, "stock.read")
@@ -36,7 +37,10 @@ class StockResource:
     def on_post_adjustments(self, req: falcon.Request, resp: falcon.Response, sku: str) -> None:
         principal: Principal = req.context.principal
         body, raw = read_body(req, StockAdjustmentRequest, self.settings.max_body_bytes)
-        authorize(principal, "stock.adjust", self.queries.sku_resource(known_sku(sku)))
+        resource = self.queries.sku_resource(known_sku(sku))
+        if not resource.exists and principal.kind == "partner" and self.pending.owner("sku", sku) == principal.subject:
+            raise not_caught_up("sku", sku)  # its product is on its way: the read model will say this partner owns it
+        authorize(principal, "stock.adjust", resource)
         command = AdjustStock(sku=sku, delta=body.delta, reason=body.reason)
         sent = self.commands.send(Call.of(req, raw), INVENTORY_COMMANDS, sku, command, GET_STOCK.path.format(sku=sku))
         answers.write(resp, sent.answer, sent.status, sent.headers)

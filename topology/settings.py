@@ -129,6 +129,25 @@ class Settings(BaseSettings):
     rate_reads_per_s: float = Field(100.0, gt=0)
     rate_burst: int = Field(40, ge=1)
     read_wait_max_s: float = Field(10.0, ge=0, le=60)
+    # The operator port: /metrics is served here, never on the API port (0: the API port + 1).
+    ingress_metrics_port: int = Field(0, ge=0, le=65535)
+    # Proxies whose X-Forwarded-For is believed, comma-separated addresses or CIDR blocks
+    # (none: the socket's peer is the client).
+    trusted_proxies: str = ""
+    # Every request, per client address (with or without a token).
+    rate_address_per_s: float = Field(50.0, gt=0)
+    rate_address_burst: int = Field(100, ge=1)
+    # Each credential route (register, login, refresh, partner tokens), per client address.
+    rate_credentials_per_s: float = Field(0.2, gt=0)
+    rate_credentials_burst: int = Field(10, ge=1)
+    # Password hashes and verifications (argon2) one ingress process computes, at most.
+    password_hashes_per_s: float = Field(8.0, gt=0)
+    password_hash_burst: int = Field(8, ge=1)
+    # How long a command's owner is remembered while the read model has not caught up with it.
+    pending_owner_ttl_s: int = Field(60, ge=1, le=3600)
+    # Browser origins allowed by CORS, comma-separated (none: no cross-origin browser calls).
+    cors_origins: str = ""
+    cors_max_age_s: int = Field(600, ge=0, le=86_400)
 
     # Secrets
     jwt_secret: SecretStr = SecretStr(DEV_JWT_SECRET)
@@ -252,3 +271,8 @@ class Settings(BaseSettings):
     @property
     def messaging_url(self) -> str:
         return self.messaging_url_override or self.gateway_url
+
+    @property
+    def ingress_operator_port(self) -> int:
+        """Where the ingress serves /metrics."""
+        return self.ingress_metrics_port or self.ingress_port + 1

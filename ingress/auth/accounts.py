@@ -138,6 +138,11 @@ class Accounts:
         pipe.execute()
         return TokenPair(access, refresh, int(self.access_ttl.total_seconds()))
 
+    def refresh_account(self, token: str) -> str | None:
+        """The user a refresh token was issued to (its limits are counted there); None when unknown."""
+        raw = self.store.get(REFRESH_TOKEN.format(self.prefix, digest=_digest(token)))
+        return str(json.loads(raw)["user_id"]) if raw is not None else None
+
     def refresh(self, token: str) -> TokenPair:
         digest = _digest(token)
         raw = self.store.get(REFRESH_TOKEN.format(self.prefix, digest=digest))

@@ -24,8 +24,9 @@ from confluent_kafka import Consumer
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from ingress.auth.accounts import add_partner_client
-from ingress.auth.tokens import KeyRing
+from ingress import metrics
+from ingress.auth.accounts import SCOPES, add_partner_client
+from ingress.auth.tokens import KeyRing, Principal
 from ingress.bus import KafkaBus
 from tests.support.api import Api
 from tests.support.processes import free_port
@@ -53,6 +54,13 @@ def commands_on_kafka(settings: Settings, topic: str = "shop.orders.commands") -
 
 
 ORDER = {"lines": [{"sku": "mug", "quantity": 2}], "payment_token": "tok_visa"}
+
+
+def partner_token(api: Api, partner: str, scopes: Any = tuple(SCOPES)) -> str:
+    """A partner's access token with ``scopes`` (every scope a client may be granted unless told)."""
+    return api.keys.issue(
+        Principal(partner, "partner", frozenset({"partner"}), frozenset(scopes)), timedelta(minutes=5)
+    )
 
 
 def test_an_order_becomes_one_command_on_kafka_and_a_repeat_replays_the_answer(api: Api) -> None:
@@ -188,7 +196,7 @@ def test_orders_are_read_by_their_owner_and_support_only(api: Api) -> None:
         " VALUES ('o9', 'ann', 'confirmed', 1800, 'EUR', now(), now(), 2)"
     )
     ann, bob = api.token("ann", "customer"), api.token("bob", "customer")
-    sue, acme = api.token("sue", "support"), api.token("acme", "partner", kind="partner")
+    sue, acme = api.token("sue", "support"), partner_token(api, "acme")
     mine = api.call("GET", "/v1/orders/o9", ann, params={"wait": "2"})
     assert mine.status_code == 200 and mine.json["status"] == "confirmed" and mine.json["customer_id"] == "ann"
     assert api.call("GET", "/v1/orders/o9", bob).status_code == 404, "404, not 403: ids do not leak"
@@ -226,7 +234,8 @@ def test_health_readiness_and_the_openapi_document(api: Api) -> None:
 def test_metrics_count_requests_and_bound_the_method_label(api: Api) -> None:
     api.call("GET", "/healthz", None)
     api.call("BREW", "/healthz", None)  # any token is a method on the wire: it must not mint a series
-    text = api.call("GET", "/metrics", None).text
+    assert api.call("GET", "/metrics", None).status_code == 404, "metrics are on the operator port only"
+    text = metrics.scrape().decode()
     healthz = [
         line for line in text.splitlines() if line.startswith("shop_http_requests_total{") and "/healthz" in line
     ]
@@ -246,7 +255,7 @@ def product(api: Api, sku: str, owner: str | None) -> None:
 
 
 def test_partners_write_products_and_stock_only_for_their_own_skus(api: Api) -> None:
-    acme, ann = api.token("acme", "partner", kind="partner"), api.token("ann", "customer")
+    acme, ann = partner_token(api, "acme"), api.token("ann", "customer")
     product(api, "acme-1", "acme")
     product(api, "globex-1", "globex")
     new = {"title": "Kettle", "price_amount": 2500, "currency": "EUR", "brand": "acme", "tags": ["new"]}

@@ -1,17 +1,30 @@
-"""The authorization policy as a table of (principal, action, resource) -> decision."""
+"""The authorization policy as a table of (principal, action, resource) -> decision.
+
+``test_policy_table`` keeps the cases worth reading; ``test_every_combination`` walks every
+role, every set of partner scopes, every action and every kind of resource and owner
+against ``expected``, the rules of docs/ingress.md written out again, action by action,
+without the policy's tables.
+"""
 
 from __future__ import annotations
 
+from itertools import chain, combinations, product
+from typing import get_args
+
 import pytest
 
+from ingress.auth.accounts import SCOPES as GRANTABLE
 from ingress.auth.tokens import Principal
-from ingress.policy import ROLES, Decision, Resource, decide
+from ingress.policy import ROLES, SCOPES, Action, Decision, Resource, decide
 
+ALL_SCOPES = frozenset(GRANTABLE)
 ANN = Principal("ann", "user", frozenset({"customer"}))
 BOB = Principal("bob", "user", frozenset({"customer"}))
 SUE = Principal("sue", "user", frozenset({"support"}))
 ROOT = Principal("root", "user", frozenset({"admin"}))
-ACME = Principal("acme", "partner", frozenset({"partner"}))
+ACME = Principal("acme", "partner", frozenset({"partner"}), ALL_SCOPES)
+ACME_CATALOG = Principal("acme", "partner", frozenset({"partner"}), frozenset({"catalog:write"}))
+ACME_STOCK = Principal("acme", "partner", frozenset({"partner"}), frozenset({"stock:write"}))
 ANNS_ORDER = Resource(customer_id="ann")
 ACME_SKU = Resource(owner_partner_id="acme")
 OTHER_SKU = Resource(owner_partner_id="globex")
@@ -37,6 +50,11 @@ TABLE = [
     (ACME, "product.upsert", ACME_SKU, A),
     (ACME, "product.upsert", OTHER_SKU, F),
     (ACME, "product.upsert", FREE_SKU, A),
+    (ACME_CATALOG, "product.upsert", ACME_SKU, A),
+    (ACME_CATALOG, "stock.adjust", ACME_SKU, F),  # a catalog-only client adjusts no stock
+    (ACME_STOCK, "stock.adjust", ACME_SKU, A),
+    (ACME_STOCK, "product.upsert", FREE_SKU, F),
+    (ACME_STOCK, "product.search", None, A),  # reads need no scope
     (ANN, "stock.adjust", ACME_SKU, F),
     (ANN, "product.upsert", FREE_SKU, F),
     (ROOT, "stock.adjust", OTHER_SKU, A),
@@ -54,3 +72,69 @@ def test_policy_table(principal: Principal, action: str, resource: Resource | No
 def test_every_action_is_granted_to_some_role() -> None:
     granted = set().union(*ROLES.values())
     assert {action for _, action, _, _ in TABLE} <= granted
+    assert granted == set(get_args(Action))
+
+
+def test_the_scopes_the_policy_asks_for_are_the_ones_clients_are_granted() -> None:
+    assert set(SCOPES.values()) == set(GRANTABLE)
+    assert set(SCOPES) <= set(get_args(Action))
+
+
+ME = "me"
+#: Each kind of resource an action may be asked about, by what it says of its owner.
+RESOURCES: dict[str, Resource | None] = {
+    "none": None,
+    "my order": Resource(customer_id=ME),
+    "someone's order": Resource(customer_id="other"),
+    "no such order": Resource(exists=False),
+    "my sku": Resource(owner_partner_id=ME),
+    "someone's sku": Resource(owner_partner_id="other"),
+    "unowned sku": Resource(owner_partner_id=None),
+    "no such sku": Resource(owner_partner_id=None, exists=False),
+}
+ROLE_NAMES = ("customer", "support", "partner", "admin", None)
+SCOPE_SETS = [frozenset(s) for s in chain.from_iterable(combinations(sorted(GRANTABLE), n) for n in range(4))]
+ORDER_OWN = ("order.read", "order.cancel", "order.refund")
+
+
+def expected(role: str | None, scopes: frozenset[str], action: str, resource: Resource | None) -> Decision:
+    """What docs/ingress.md says, one role at a time."""
+    exists = resource is not None and resource.exists
+    mine = exists and resource is not None and resource.customer_id == ME
+    sku_owner = resource.owner_partner_id if resource is not None else None
+    if role == "admin":
+        return F if action in ("order.place", "profile.update") else A
+    if role == "customer":
+        if action in ORDER_OWN:
+            return A if mine else H  # someone else's order is not found
+        everyday = ("order.place", "product.search", "stock.read", "profile.read", "profile.update")
+        return A if action in (*everyday, "notifications.read") else F
+    if role == "support":
+        if action == "order.read":
+            return A if exists else H
+        return A if action in ("product.search", "stock.read", "profile.read", "notifications.read") else F
+    if role == "partner":
+        if action in ORDER_OWN:
+            return H  # a partner reads no orders, so it learns nothing of them
+        if action in ("product.search", "stock.read"):
+            return A
+        if action == "product.upsert":
+            return A if "catalog:write" in scopes and sku_owner in (None, ME) else F
+        if action == "stock.adjust":
+            return A if "stock:write" in scopes and sku_owner == ME else F
+        return F
+    return H if action in ORDER_OWN else F
+
+
+def test_every_combination_of_role_scopes_action_and_owner() -> None:
+    checked = 0
+    wrong = []
+    for role, scopes, action, (label, resource) in product(ROLE_NAMES, SCOPE_SETS, get_args(Action), RESOURCES.items()):
+        kind = "partner" if role == "partner" else "user"
+        principal = Principal(ME, kind, frozenset({role}) if role else frozenset(), scopes)  # type: ignore[arg-type]
+        got, want = decide(principal, action, resource), expected(role, scopes, action, resource)
+        checked += 1
+        if got is not want:
+            wrong.append((role, sorted(scopes), action, label, got.value, want.value))
+    assert checked == len(ROLE_NAMES) * 8 * len(get_args(Action)) * len(RESOURCES)
+    assert not wrong, wrong[:20]

@@ -64,3 +64,6 @@ SESSION_FAMILY = RedisKey("rtf:{family}")
 REFRESH_TOKEN_USED = RedisKey("rt:{digest}:used")
 #: An access token revoked by logout, until it would have expired.
 REVOKED_TOKEN = RedisKey("revoked:{token_id}")
+#: Who a command the ingress accepted was for (an order's customer, a SKU's claiming partner),
+#: while the read model may not have it yet.
+PENDING_OWNER = RedisKey("pending:{kind}:{id}")
