@@ -4,6 +4,7 @@ Metrics: every worker writes its samples to one folder (prometheus-client multip
 mode), emptied when gunicorn starts; a worker that exits is marked dead so its gauges go.
 The master answers ``/metrics`` on the operator port (``SHOP_INGRESS_METRICS_PORT``, by
 default the API port + 1), never on the API port; a taken operator port stops gunicorn.
+Signing keys: a key folder without a key (``SHOP_KEYS_DIR``) stops gunicorn before it forks a worker.
 prometheus_client must not be imported here before the variable is set: it picks its
 storage at import time, and forked workers would inherit in-memory counters.
 """
@@ -29,6 +30,17 @@ shutil.rmtree(_metrics_dir, ignore_errors=True)
 _metrics_dir.mkdir(parents=True)
 os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(_metrics_dir)
 _operator: dict[str, Any] = {}
+
+
+def on_starting(server: Any) -> None:
+    from ingress.auth.keys import load_keys
+    from topology.signing_keys import KeyFolderError
+
+    try:
+        load_keys(_settings)
+    except KeyFolderError as err:
+        server.log.error("the ingress cannot start: %s", err)
+        raise SystemExit(4) from None  # gunicorn's "app failed to load"
 
 
 def when_ready(server: Any) -> None:

@@ -1,54 +1,41 @@
 """The gunicorn entry point: ``gunicorn -c ingress/gunicorn.conf.py "ingress.wsgi:app_from_env()"``.
 
-Signing keys are PEM files in ``SHOP_JWT_KEYS_DIR`` (default: the stack folder's ``keys``);
-the newest signs, the others still verify. The first worker to start on an empty folder
-creates one key, under a file lock, so all workers share the same ring.
+Signing keys come from the folder every instance shares (``SHOP_KEYS_DIR``, default the
+stack folder's ``keys``; ``ingress.auth.keys``). A worker whose folder holds no key exits
+with gunicorn's "app failed to load" code, which stops gunicorn, after saying how to make one.
 """
 
 from __future__ import annotations
 
-import fcntl
-import os
-from pathlib import Path
+import sys
 
 import falcon
 import pymongo
 import redis
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from elasticsearch import Elasticsearch
 
 from ingress.app import Ports, create_app
-from ingress.auth.tokens import KeyRing, SigningKey
+from ingress.auth.keys import load_keys
 from ingress.bus import KafkaBus
 from ingress.readmodel import ReadModel
 from topology.settings import Settings
+from topology.signing_keys import KeyFolderError
 
+#: gunicorn's exit code for an app that cannot load: the master stops instead of forking again.
+APP_LOAD_ERROR = 4
 
-def load_keys(settings: Settings, folder: Path) -> KeyRing:
-    folder.mkdir(parents=True, exist_ok=True)
-    with (folder / ".lock").open("w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if not any(folder.glob("*.pem")):
-            key = SigningKey.generate()
-            pem = key.private.private_bytes(
-                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-            )
-            path = folder / f"{key.kid}.pem"
-            with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb") as out:
-                out.write(pem)
-    keys = []
-    for path in sorted(folder.glob("*.pem"), key=lambda p: p.stat().st_mtime, reverse=True):
-        private = serialization.load_pem_private_key(path.read_bytes(), password=None)
-        if isinstance(private, Ed25519PrivateKey):
-            keys.append(SigningKey(path.stem, private))
-    return KeyRing(settings.jwt_issuer, settings.jwt_audience, keys[0], keys[1:])
+__all__ = ["app_from_env", "load_keys"]
 
 
 def app_from_env() -> falcon.App:  # type: ignore[type-arg]
     settings = Settings.from_env()
+    try:
+        keys = load_keys(settings)
+    except KeyFolderError as err:
+        print(f"error: the ingress cannot start: {err}", file=sys.stderr, flush=True)
+        raise SystemExit(APP_LOAD_ERROR) from None
     ports = Ports(
-        keys=load_keys(settings, settings.stack_dir / "keys"),
+        keys=keys,
         bus=KafkaBus(settings),
         redis=redis.Redis.from_url(settings.redis_url, socket_timeout=2),
         reads=ReadModel(settings),

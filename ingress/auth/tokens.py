@@ -2,7 +2,10 @@
 
 The key ring holds the current key (which signs) and the previous ones (which still
 verify), so keys rotate without downtime: publish the new key, sign with it, retire the
-old one after the longest token lifetime. Verification pins the algorithm to EdDSA (so
+old one after the longest token lifetime. A ring that follows a ``KeySource`` (the shared
+key folder, ``ingress.auth.keys``) takes its keys from there and looks again every
+``RELOAD_EVERY_S``, and at once (at most that often) for a ``kid`` it does not know; a key
+past its ``retire_at`` verifies nothing. Verification pins the algorithm to EdDSA (so
 ``alg: none`` and HS/RS confusion are refused before any signature check), requires the
 ``kid`` to be one of the ring's, and checks ``exp``, ``nbf``, ``iat``, ``aud`` and ``iss``.
 """
@@ -10,20 +13,28 @@ old one after the longest token lifetime. Verification pins the algorithm to EdD
 from __future__ import annotations
 
 import json
+import logging
+import threading
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import cached_property
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 import jwt
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from jwt.algorithms import OKPAlgorithm
 
+from topology.signing_keys import RELOAD_EVERY_S, KeyFolderError
+
 Role = Literal["customer", "partner", "support", "admin"]
 ALGORITHM = "EdDSA"
 LEEWAY = timedelta(seconds=5)  # clock skew allowed on exp and nbf
+#: How soon after one look at the key source a token of an unknown ``kid`` makes the ring look again.
+UNKNOWN_KID_EVERY_S = 0.1
+log = logging.getLogger(__name__)
 
 
 class InvalidToken(Exception):
@@ -46,6 +57,8 @@ class Principal:
 class SigningKey:
     kid: str
     private: Ed25519PrivateKey
+    #: from when the key verifies nothing (None: as long as the ring holds it)
+    retire_at: datetime | None = None
 
     @classmethod
     def generate(cls) -> SigningKey:
@@ -58,6 +71,16 @@ class SigningKey:
     def jwk(self) -> dict[str, Any]:
         jwk = json.loads(OKPAlgorithm.to_jwk(self.public))
         return {**jwk, "kid": self.kid, "use": "sig", "alg": ALGORITHM}
+
+
+class KeySource(Protocol):
+    """Where a ring takes its keys from (the shared key folder)."""
+
+    def stamp(self) -> object:
+        """A value that changes whenever the keys do."""
+
+    def load(self, now: datetime) -> list[SigningKey]:
+        """The keys that sign or verify at ``now``, the signing one first; KeyFolderError when there is none."""
 
 
 @dataclass
@@ -75,6 +98,55 @@ class KeyRing:
     verified: dict[str, tuple[Principal, str]] = field(default_factory=dict, repr=False)
     cache_size: int = 4096
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC), repr=False)
+    source: KeySource | None = field(default=None, repr=False)
+    _stamp: object = field(default=None, repr=False)
+    _looked_at: float = field(default=0.0, repr=False)
+    _looked_for_kid_at: float = field(default=float("-inf"), repr=False)
+    _looking: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    @classmethod
+    def following(
+        cls, issuer: str, audience: str, source: KeySource, clock: Callable[[], datetime] | None = None
+    ) -> KeyRing:
+        """A ring with ``source``'s keys that follows it; KeyFolderError when it has none."""
+        clock = clock or (lambda: datetime.now(UTC))
+        stamp = source.stamp()
+        current, *previous = source.load(clock())
+        ring = cls(issuer, audience, current, previous, clock=clock, source=source)
+        ring._stamp, ring._looked_at = stamp, time.monotonic()
+        return ring
+
+    def follow(self, every_s: float = RELOAD_EVERY_S, unknown_kid: bool = False) -> None:
+        """Take the source's keys again if they changed, looking at most every ``every_s``.
+
+        For a token of an unknown ``kid`` the ring looks at once, but at most every
+        ``UNKNOWN_KID_EVERY_S``. Keys that cannot be loaded leave the ring as it was (and are
+        tried again at the next look).
+        """
+        now = time.monotonic()
+        if unknown_kid:
+            if now - self._looked_for_kid_at < UNKNOWN_KID_EVERY_S:
+                return
+        elif now - self._looked_at < every_s:
+            return
+        if self.source is None or not self._looking.acquire(blocking=False):
+            return  # nothing to follow, or another thread is looking
+        try:
+            self._looked_at = now
+            if unknown_kid:
+                self._looked_for_kid_at = now
+            stamp = self.source.stamp()
+            if stamp == self._stamp:
+                return
+            try:
+                current, *previous = self.source.load(self.clock())
+            except KeyFolderError as err:
+                log.warning("signing keys not reloaded, the ring keeps its keys: %s", err)
+                return
+            self.previous, self.current, self._stamp = previous, current, stamp
+            log.info("signing keys reloaded: %s signs, %d more verify", current.kid, len(previous))
+        finally:
+            self._looking.release()
 
     def rotate(self, keep: int = 1) -> SigningKey:
         """Sign with a new key from now on; keep ``keep`` previous keys for verification."""
@@ -83,13 +155,18 @@ class KeyRing:
         return self.current
 
     def jwks(self) -> dict[str, Any]:
-        return {"keys": [key.jwk() for key in (self.current, *self.previous)]}
+        """The public keys that sign or verify now."""
+        self.follow()
+        now = self.clock()
+        return {"keys": [key.jwk() for key in (self.current, *self.previous) if _verifies(key, now)]}
 
     def key(self, kid: object) -> SigningKey | None:
-        """The ring's key named ``kid`` (current or still kept), if any."""
-        return next((k for k in (self.current, *self.previous) if k.kid == kid), None)
+        """The ring's key named ``kid`` (current or still kept) while it verifies, if any."""
+        now = self.clock()
+        return next((k for k in (self.current, *self.previous) if k.kid == kid and _verifies(k, now)), None)
 
     def issue(self, principal: Principal, ttl: timedelta, now: datetime | None = None) -> str:
+        self.follow()
         now = now or datetime.now(UTC)
         claims = {
             "iss": self.issuer,
@@ -106,6 +183,7 @@ class KeyRing:
         return jwt.encode(claims, self.current.private, algorithm=ALGORITHM, headers={"kid": self.current.kid})
 
     def verify(self, token: str) -> Principal:
+        self.follow()
         known = self.verified.get(token)
         if known is not None:
             principal, kid = known
@@ -127,8 +205,11 @@ class KeyRing:
         if header.get("alg") != ALGORITHM:
             raise InvalidToken(f"algorithm {header.get('alg')!r} is not accepted")
         key = self.key(header.get("kid"))
+        if key is None and self.source is not None:
+            self.follow(unknown_kid=True)  # a key another instance signs with since a rotation
+            key = self.key(header.get("kid"))
         if key is None:
-            raise InvalidToken(f"unknown signing key {header.get('kid')!r}")
+            raise InvalidToken(f"unknown signing key {header.get('kid')!r} (not this ring's, or retired)")
         try:
             claims = jwt.decode(
                 token,
@@ -159,6 +240,10 @@ class KeyRing:
         if now < max(_instant(claims["nbf"]), _instant(claims["iat"])) - LEEWAY:
             raise InvalidToken("token not valid yet")
         return Principal(claims["sub"], kind, roles, scopes, claims["jti"], expires), key.kid  # type: ignore[arg-type]
+
+
+def _verifies(key: SigningKey, now: datetime) -> bool:
+    return key.retire_at is None or now < key.retire_at
 
 
 def _instant(value: object) -> datetime:

@@ -5,7 +5,9 @@ from __future__ import annotations
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
+from ops import keys
 from ops.exceptions import StackError
 from ops.stack.base import Server
 from ops.stack.kafka import Kafka
@@ -76,7 +78,11 @@ class Stack:
         )
 
     def up(self) -> list[ServerStatus]:
-        """Start what is not running and wait for every server's health check; idempotent."""
+        """Start what is not running and wait for every server's health check; idempotent.
+
+        The local stack's ingress needs a signing key: the first one is made here (``keys.init``).
+        """
+        keys.init(self.settings, datetime.now(UTC))
         futures: dict[str, Future[ServerStatus]] = {}
         with ThreadPoolExecutor(max_workers=len(self.servers)) as pool:
             for server in self.servers.values():  # declaration order puts dependencies first
