@@ -6,6 +6,7 @@ to fix it); 2 bad usage (unknown command, option or name).
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -16,7 +17,7 @@ from typing import TypeVar
 
 import typer
 
-from ops import db, topology_admin
+from ops import db, partners, topology_admin
 from ops.cli_topology import dlq_app, topology_app
 from ops.exceptions import OpsError
 from ops.output import EXIT_DOWN, EXIT_USAGE, emit, settings_or_exit
@@ -134,9 +135,23 @@ def partner_add(
     partner_id: str = typer.Argument(..., help="the partner's id"),
     scope: list[str] = typer.Option(..., "--scope", help="catalog:write, stock:write or orders:write; repeat"),  # noqa: B008
 ) -> None:
-    """Register an OAuth2 client for a partner; prints the client id and the secret (shown once)."""
+    """Register a partner: its Kafka topic and principal (``ops.partners``), and an OAuth2 client.
+
+    Prints one JSON object: the client id and secret, the topic, and the Kafka principal and
+    its password (both secrets shown once).
+    """
+    settings = settings_or_exit()
+    try:
+        access = _or_down(lambda: partners.add_partner(settings, partner_id))
+    except ValueError as err:
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(EXIT_USAGE) from err
     argv = [sys.executable, "-m", "ingress", "add-partner", partner_id, *(f"--scope={s}" for s in scope)]
-    raise typer.Exit(subprocess.run(argv, check=False).returncode)
+    done = subprocess.run(argv, check=False, stdout=subprocess.PIPE, text=True)
+    if done.returncode != 0:
+        raise typer.Exit(done.returncode)
+    kafka = {"topic": access.topic, "kafka_principal": access.principal, "kafka_password": access.password}
+    typer.echo(json.dumps(json.loads(done.stdout) | kafka))
 
 
 db_app = typer.Typer(no_args_is_help=True, help="The PostgreSQL schema of the read models (yoyo migrations).")

@@ -12,7 +12,7 @@ capture had already gone out: that is why the saga reads nothing but its inbox.
 
 Partners write to topics of their own (``shop.partner.{partner}.commands``, every one the
 broker lists, and new ones as they appear: ``flows.kafka_input``): each command is admitted
-for the partner the topic names (``flows.orders.partners``), or refused to the partners' DLQ
+for the partner the topic names (``topology.partners``), or refused to the partners' DLQ
 with the reason. An admitted order goes to the inbox untouched; a stock or product command
 goes to the flow that owns the SKU, carrying the partner as its ``partner_id`` or
 ``owner_partner_id``.
@@ -37,11 +37,12 @@ from flows.dead_letters import dead_letter
 from flows.envelopes import Cause, Incoming, derived_id, emit
 from flows.kafka_input import In
 from flows.kafka_output import Out
-from flows.orders import logic, partners
-from flows.outcome import Refusal, Send
+from flows.orders import logic
+from flows.outcome import Send
 from topology.envelope import decode
 from topology.exceptions import DecodeError
 from topology.messages import AdjustStock, ExpireOrderStep, PlaceOrderV2
+from topology.partners import admit
 from topology.settings import Settings
 from topology.topics import CATALOG_COMMANDS, INVENTORY_COMMANDS, ORDER_INBOX, PARTNER_COMMANDS, DeclaredMessages
 
@@ -136,9 +137,9 @@ def from_partner(msg: In, prefix: str, declared: DeclaredMessages) -> list[Out]:
     except DecodeError as err:
         return [dead_letter(msg, str(err), SERVICE, dlq_topic=dlq)]
     misplaced = declared.misplaced(topic_name, envelope)
-    admitted = partners.admit(partner_id or "", envelope) if misplaced is None else Refusal(misplaced)
-    if isinstance(admitted, Refusal):
-        return [dead_letter(msg, admitted.reason, SERVICE, dlq_topic=dlq)]
+    admitted = admit(partner_id or "", envelope) if misplaced is None else misplaced
+    if isinstance(admitted, str):
+        return [dead_letter(msg, admitted, SERVICE, dlq_topic=dlq)]
     if isinstance(admitted, PlaceOrderV2):
         return [Out(key=admitted.order_id.encode(), value=msg.value, topic=ORDER_INBOX.name_for(prefix))]
     sku: str = admitted.sku  # type: ignore[attr-defined]

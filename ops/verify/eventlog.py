@@ -18,6 +18,7 @@ from ops.verify.exceptions import CannotVerify, EmptySystem
 from topology.envelope import Envelope, decode
 from topology.exceptions import DecodeError
 from topology.messages import Message
+from topology.partners import admit
 from topology.processes import ALL_EVENTS
 from topology.settings import Settings
 from topology.topics import (
@@ -111,7 +112,10 @@ def check_topology(settings: Settings) -> int:
 def read_log(settings: Settings) -> EventLog:
     """Every record of the topics in ``READ``, decoded."""
     prefix = settings.topic_prefix
-    by_name = {topic.name_for(prefix): topic for topic in READ}
+    by_name = {topic.name_for(prefix): topic for topic in READ if not topic.per_partner}
+    _, meta = admin_client(settings)
+    for family in (topic for topic in READ if topic.per_partner):  # every partner's topic the broker holds
+        by_name |= dict.fromkeys(family.members(meta.topics, prefix), family)
     declared = DeclaredMessages(READ, prefix)
     log = EventLog()
     try:
@@ -126,6 +130,9 @@ def read_log(settings: Settings) -> EventLog:
                 log.unreadable.append(Unreadable(topic, record, str(err)))
                 continue
             misplaced = declared.misplaced(msg.topic(), envelope)
+            partner = topic.partner_of(msg.topic(), prefix)
+            if misplaced is None and partner is not None and isinstance(refused := admit(partner, envelope), str):
+                misplaced = refused  # refused by the orders flow as it is here: never accepted
             if misplaced is not None:
                 log.unreadable.append(Unreadable(topic, record, misplaced))
                 continue

@@ -31,6 +31,7 @@ from topology.messages import (
     PaymentRefunded,
     PaymentVoided,
     PlaceOrder,
+    PlaceOrderV2,
     StockAdjusted,
     StockCommitted,
     StockReleased,
@@ -47,7 +48,7 @@ from topology.topics import (
 
 #: The order lifecycle: the events that may follow each (None: the first event of an order).
 NEXT: dict[type | None, tuple[type, ...]] = {
-    None: (OrderPlaced,),
+    None: (OrderPlaced, OrderCancelled),  # cancelled before every SKU was reserved (and so priced)
     OrderPlaced: (OrderConfirmed, OrderCancelled),
     OrderConfirmed: (OrderShipped, OrderCancelled),  # cancelled after confirmation: see one_terminal_state
     OrderShipped: (OrderDelivered,),
@@ -102,7 +103,7 @@ def orders_settled(log: EventLog, timing: Timing) -> Check:
     accepted: dict[str, Entry] = {}
     for topic in (ORDER_COMMANDS, PARTNER_COMMANDS, ORDER_EVENTS):
         for entry in log.of(topic):
-            if isinstance(entry.payload, PlaceOrder | OrderPlaced):
+            if isinstance(entry.payload, PlaceOrder | PlaceOrderV2 | OrderPlaced):
                 first = accepted.get(entry.payload.order_id)
                 if first is None or entry.envelope.occurred_at < first.envelope.occurred_at:
                     accepted[entry.payload.order_id] = entry

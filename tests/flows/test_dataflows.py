@@ -28,16 +28,20 @@ from topology.envelope import Envelope, Producer, decode, encode, envelop
 from topology.messages import (
     AdjustStock,
     AuthorizePayment,
+    CancelOrder,
     CapturePayment,
     ExpireOrderStep,
     Message,
     Money,
+    OrderItem,
     PaymentAuthorized,
     PlaceOrder,
+    PlaceOrderV2,
     ProductUpserted,
     ProfileUpdated,
     RegisterUser,
     ReserveStock,
+    StockRejected,
     StockReserved,
     UpdateProfile,
     UpsertProduct,
@@ -435,3 +439,114 @@ def test_a_replay_long_after_the_deadlines_decides_as_the_first_run_did(runner: 
     assert runs[0] == runs[1], "the replay sends byte for byte what the first run sent"
     decided = [decode(v).type for v in runs[0]]
     assert "OrderConfirmed" in decided and "OrderCancelled" not in decided
+
+
+ACME = PARTNER_COMMANDS.for_partner("acme")
+PARTNER_DLQ = "shop.partner.commands.dlq"
+
+
+@pytest.mark.parametrize("runner", RUNNERS.values(), ids=RUNNERS.keys())
+def test_a_partner_acts_only_as_the_partner_its_topic_names(runner: Runner) -> None:
+    acme, bob = Producer("partner", "acme"), Producer("partner", "bob")
+    own = PlaceOrderV2(order_id="p1", customer_id="partner:acme", lines=[OrderItem("a", 1)], payment_token="tok_visa")
+    as_customer = msgspec.structs.replace(own, order_id="p2", customer_id="u-9")
+    priced = PlaceOrder(order_id="p3", customer_id="partner:acme", lines=[order_line("a", 1, 1)], payment_token="t")
+    with_price = msgspec.json.decode(encode(envelop(own, producer=acme, occurred_at=now())))
+    with_price["payload"]["order_id"] = "p4"
+    with_price["payload"]["lines"][0]["unit_price"] = {"amount": 1, "currency": "EUR"}
+    items = [
+        record(ACME, "p1", own, 0, acme),
+        record(ACME, "p2", as_customer, 1, acme),
+        record(ACME, "p3", priced, 2, acme),
+        raw(ACME, "p4", msgspec.json.encode(with_price), 3),
+        record(ACME, "s1", AdjustStock(sku="s1", delta=5), 4, bob),  # bob's producer on acme's topic: forged
+        record(ACME, "s1", AdjustStock(sku="s1", delta=5, partner_id="bob"), 5, acme),
+        record(ACME, "s1", UpsertProduct(sku="s1", title="Mug", price=Money(900, "EUR")), 6, acme),
+        record(ACME, "s1", AdjustStock(sku="s1", delta=5), 7, acme),
+        record(ACME, "p1", CancelOrder(order_id="p1"), 8, acme),
+    ]
+    out: list[KafkaSinkMessage] = []
+    runner(orders_flow(TestingSource(items), TestingSink(out), SETTINGS))
+    events, dead = outputs(out)
+    assert [(m.key, m.value) for m in out if m.topic == ORDER_INBOX.name] == [(b"p1", items[0].value)]
+    passed = {e.type: e.payload for t, e in events if t in (INVENTORY_COMMANDS.name, CATALOG_COMMANDS.name)}
+    assert passed == {
+        "UpsertProduct": msgspec.structs.replace(items_payload(items[6]), owner_partner_id="acme"),
+        "AdjustStock": AdjustStock(sku="s1", delta=5, partner_id="acme"),
+    }, "a product and a stock command carry the partner the topic names"
+    assert {msg.topic for msg, _ in dead} == {PARTNER_DLQ}
+    assert {letter.topic for _, letter in dead} == {ACME.name}
+    reasons = {letter.offset: letter.error for _, letter in dead}
+    assert sorted(reasons) == [1, 2, 3, 4, 5, 8]
+    assert "orders only as its buyer account partner:acme, not as u-9" in reasons[1]
+    assert "PlaceOrder v1 carries unit prices" in reasons[2]
+    assert "unknown fields: $.payload.lines[0].unit_price" in reasons[3]
+    assert "producer (partner bob) is not partner acme" in reasons[4]
+    assert "partner_id bob is not partner acme" in reasons[5]
+    assert "CancelOrder does not belong on shop.partner.acme.commands" in reasons[8]
+
+
+def items_payload(item: KafkaSourceMessage) -> Any:
+    return decode(item.value).payload
+
+
+@pytest.mark.parametrize("runner", RUNNERS.values(), ids=RUNNERS.keys())
+def test_the_first_partner_to_upsert_a_sku_owns_it(runner: Runner) -> None:
+    mug = UpsertProduct(sku="s1", title="Mug", price=Money(900, "EUR"), owner_partner_id="acme")
+    items = [
+        record(CATALOG_COMMANDS, "s1", mug, 0),
+        record(CATALOG_COMMANDS, "s1", msgspec.structs.replace(mug, price=Money(1, "EUR"), owner_partner_id="bob"), 1),
+        record(CATALOG_COMMANDS, "s1", msgspec.structs.replace(mug, price=Money(950, "EUR"), owner_partner_id=None), 2),
+        record(CATALOG_COMMANDS, "s2", UpsertProduct(sku="s2", title="Lamp", price=Money(5, "EUR")), 3),
+        record(
+            CATALOG_COMMANDS,
+            "s2",
+            UpsertProduct(sku="s2", title="Lamp", price=Money(6, "EUR"), owner_partner_id="bob"),
+            4,
+        ),
+    ]
+    out: list[KafkaSinkMessage] = []
+    runner(catalog_flow(TestingSource(items), TestingSink(out), SETTINGS))
+    events, dead = outputs(out)
+    by_sku = sorted((e.payload.sku, e.seq, e.payload.price.amount, e.payload.owner_partner_id) for _, e in events)
+    assert by_sku == [("s1", 1, 900, "acme"), ("s1", 2, 950, "acme"), ("s2", 1, 5, None), ("s2", 2, 6, "bob")], (
+        "bob's upsert of acme's SKU changed nothing; an admin's keeps the owner; a SKU no one owns goes to a partner"
+    )
+    [(msg, letter)] = dead
+    assert msg.topic == "shop.catalog.commands.dlq" and letter.offset == 1 and msg.value == items[1].value
+    assert letter.error == "SKU s1 belongs to partner acme: partner bob may not change it"
+
+
+@pytest.mark.parametrize("runner", RUNNERS.values(), ids=RUNNERS.keys())
+def test_inventory_keeps_each_skus_owner_and_price_from_the_catalog(runner: Runner) -> None:
+    items = [
+        product("s1", 100, 0, owner="acme"),
+        record(INVENTORY_COMMANDS, "s1", AdjustStock(sku="s1", delta=5, partner_id="acme"), 1),
+        record(INVENTORY_COMMANDS, "s1", AdjustStock(sku="s1", delta=7, partner_id="bob"), 2),
+        record(INVENTORY_COMMANDS, "s9", AdjustStock(sku="s9", delta=7, partner_id="acme"), 3),
+        record(INVENTORY_COMMANDS, "s1", ReserveStock(sku="s1", order_id="o1", quantity=1), 4),
+        product("s1", 200, 5, owner="acme"),  # the price changes between two reservations
+        record(INVENTORY_COMMANDS, "s1", ReserveStock(sku="s1", order_id="o2", quantity=1), 6),
+        record(INVENTORY_COMMANDS, "s1", ReserveStock(sku="s1", order_id="o1", quantity=1), 7),  # a repeat
+        record(INVENTORY_COMMANDS, "plain", AdjustStock(sku="plain", delta=3), 8),  # an admin's: allowed
+        record(INVENTORY_COMMANDS, "plain", ReserveStock(sku="plain", order_id="o3", quantity=1), 9),
+    ]
+    out: list[KafkaSinkMessage] = []
+    runner(inventory_flow(TestingSource(items), TestingSink(out), SETTINGS))
+    events, dead = outputs(out)
+    published = [e.payload for t, e in events if t == INVENTORY_EVENTS.name]
+    reserved = [(p.order_id, p.unit_price) for p in published if isinstance(p, StockReserved)]
+    assert reserved == [("o1", Money(100, "EUR")), ("o2", Money(200, "EUR")), ("o1", Money(100, "EUR"))], (
+        "each reservation at the catalog's price when it was made, and answered again at it"
+    )
+    [rejected] = [p for p in published if isinstance(p, StockRejected)]
+    assert (rejected.order_id, rejected.reason) == ("o3", "plain has no catalog price")
+    levels = {e.payload.sku: e.payload for t, e in events if e.type == "StockLevelChanged"}
+    assert (levels["s1"].total, levels["s1"].reserved) == (5, 2), "bob's adjustment changed nothing"
+    assert "s9" not in levels
+    reasons = sorted((letter.offset, letter.error) for _, letter in dead)
+    assert reasons == [
+        (2, "SKU s1 belongs to partner acme: partner bob may not adjust its stock"),
+        (3, "SKU s9 belongs to no partner (or it is not in the catalog yet): partner acme may not adjust its stock"),
+    ]
+    assert {msg.topic for msg, _ in dead} == {"shop.inventory.commands.dlq"}

@@ -102,6 +102,7 @@ class System:
 
     def __init__(self, scope: Scope) -> None:
         scope.apply_topology()
+        scope.create_topic(PARTNER_COMMANDS.for_partner("p1").name)  # a partner's topic: partner-add makes it
         scope.migrate()
         self.settings = scope.settings
         self.prefix = scope.settings.topic_prefix
@@ -290,11 +291,11 @@ def clean_history(s: System, now: datetime) -> None:
     shelf.at = now
     place(s, "o-5", 1, now, shelf)  # placed just now: within its deadline
 
-    partner = PARTNER_COMMANDS.name_for(s.prefix)
+    partner = PARTNER_COMMANDS.for_partner("p1").name_for(s.prefix)
     refused = s.raw(partner, b'{"not": "an envelope"}')  # refused where it came in; its DLQ record says why
     _, partition, offset = refused.rsplit("/", 2)
     letter = DeadLetter(partner, int(partition), int(offset), "not a valid envelope", "flow.orders", 1, at)
-    s.raw(partner + ".dlq", b'{"not": "an envelope"}', letter.headers())
+    s.raw(PARTNER_COMMANDS.dead_letter.name_for(s.prefix), b'{"not": "an envelope"}', letter.headers())  # type: ignore[union-attr]
     s.settle()
 
 

@@ -15,15 +15,22 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
+import msgspec
 from confluent_kafka import Consumer, Producer
 
-from flows.orders.logic import order_line
 from tests.support.processes import BIN, kill, spawn, stop_all
 from topology.envelope import Envelope, decode, encode, envelop
 from topology.envelope import Producer as MessageProducer
-from topology.messages import AdjustStock, PlaceOrder
+from topology.messages import AdjustStock, Money, OrderItem, PlaceOrderV2, ProductUpserted
 from topology.settings import Settings
-from topology.topics import INVENTORY_COMMANDS, INVENTORY_EVENTS, ORDER_COMMANDS, ORDER_EVENTS, STOCK_LEVELS
+from topology.topics import (
+    CATALOG_EVENTS,
+    INVENTORY_COMMANDS,
+    INVENTORY_EVENTS,
+    ORDER_COMMANDS,
+    ORDER_EVENTS,
+    STOCK_LEVELS,
+)
 
 FLOWS = ("orders", "inventory", "payments")
 
@@ -36,6 +43,7 @@ class LiveFlows:
     run_id: str = field(default_factory=lambda: uuid.uuid4().hex[:10])
     producer: Producer | None = None
     env: dict[str, str] = field(default_factory=dict)  # more SHOP_* settings for the flow processes
+    prices: dict[str, int] = field(default_factory=dict)  # the catalog version of each SKU priced
 
     def start(self, name: str) -> None:
         env = {**os.environ, "SHOP_TOPIC_PREFIX": self.settings.topic_prefix, "SHOP_FLOW_EPOCH_MS": "100", **self.env}
@@ -60,17 +68,37 @@ class LiveFlows:
         assert self.producer is not None
         assert self.producer.flush(30) == 0
 
+    def price(self, sku: str, amount: int = 1999, owner: str | None = None) -> None:
+        """The catalog's product for ``sku``, as the catalog flow publishes it (the inventory flow learns its price)."""
+        self.prices[sku] = self.prices.get(sku, 0) + 1
+        product = ProductUpserted(
+            sku=sku,
+            title=sku,
+            description="",
+            brand="",
+            category="",
+            tags=[],
+            price=Money(amount, "EUR"),
+            owner_partner_id=owner,
+        )
+        envelope = envelop(product, producer=MessageProducer("service", "catalog"), occurred_at=datetime.now(UTC))
+        envelope = msgspec.structs.replace(envelope, seq=self.prices[sku])
+        self.send(CATALOG_EVENTS.name_for(self.settings.topic_prefix), sku, envelope)
+
     def restock(self, sku: str, units: int) -> None:
+        """Stock for ``sku``; the first time, the catalog's product too (at 1999 EUR)."""
+        if sku not in self.prices:
+            self.price(sku)
         command = AdjustStock(sku=sku, delta=units, reason="test stock")
         envelope = envelop(command, producer=MessageProducer("partner", "p1"), occurred_at=datetime.now(UTC))
         self.send(INVENTORY_COMMANDS.name_for(self.settings.topic_prefix), sku, envelope)
 
     def place(self, order_id: str, lines: list[tuple[str, int]], token: str = "tok_visa") -> None:
-        command = PlaceOrder(
+        command = PlaceOrderV2(
             order_id=order_id,
             customer_id=f"c-{order_id}",
             payment_token=token,
-            lines=[order_line(sku, qty, 1999) for sku, qty in lines],
+            lines=[OrderItem(sku, qty) for sku, qty in lines],
         )
         envelope = envelop(command, producer=MessageProducer("user", f"c-{order_id}"), occurred_at=datetime.now(UTC))
         self.send(ORDER_COMMANDS.name_for(self.settings.topic_prefix), order_id, envelope)

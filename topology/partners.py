@@ -1,5 +1,8 @@
 """What a partner may ask on its own topic, and as whom: pure, no I/O.
 
+The orders flow admits partners' commands by these rules, and ``shopstream verify`` reads
+the partners' topics by them (what was refused was never accepted).
+
 A partner's topic (``shop.partner.{partner}.commands``) is writable by that partner alone
 (the broker's ACLs), so the topic's name is the partner's identity; nothing in the message
 is (neither its envelope's ``producer`` nor an owner field in its payload). A command is
@@ -17,7 +20,6 @@ from __future__ import annotations
 
 import msgspec
 
-from flows.outcome import Refusal
 from topology.envelope import Envelope, Producer
 from topology.messages import AdjustStock, Message, PlaceOrder, PlaceOrderV2, UpsertProduct
 
@@ -27,28 +29,28 @@ def buyer_account(partner_id: str) -> str:
     return f"partner:{partner_id}"
 
 
-def admit(partner_id: str, envelope: Envelope) -> Message | Refusal:
-    """The command to act on, carrying the topic's partner as its identity, or why it is refused."""
+def admit(partner_id: str, envelope: Envelope) -> Message | str:
+    """The command to act on, carrying the topic's partner as its identity, or the reason it is refused."""
     if envelope.producer != Producer("partner", partner_id):
         claimed = f"{envelope.producer.kind} {envelope.producer.id}"
-        return Refusal(f"the envelope's producer ({claimed}) is not partner {partner_id}, whose topic this is")
+        return f"the envelope's producer ({claimed}) is not partner {partner_id}, whose topic this is"
     payload = envelope.payload
     match payload:
         case PlaceOrder():
-            return Refusal("PlaceOrder v1 carries unit prices; prices are the catalog's: send PlaceOrder v2")
+            return "PlaceOrder v1 carries unit prices; prices are the catalog's: send PlaceOrder v2"
         case PlaceOrderV2(customer_id=customer_id):
             if customer_id != buyer_account(partner_id):
-                return Refusal(
+                return (
                     f"partner {partner_id} orders only as its buyer account {buyer_account(partner_id)},"
                     f" not as {customer_id}"
                 )
             return payload
         case AdjustStock(partner_id=named):
             if named is not None and named != partner_id:
-                return Refusal(f"partner_id {named} is not partner {partner_id}, whose topic this is")
+                return f"partner_id {named} is not partner {partner_id}, whose topic this is"
             return msgspec.structs.replace(payload, partner_id=partner_id)
         case UpsertProduct(owner_partner_id=named):
             if named is not None and named != partner_id:
-                return Refusal(f"owner_partner_id {named} is not partner {partner_id}, whose topic this is")
+                return f"owner_partner_id {named} is not partner {partner_id}, whose topic this is"
             return msgspec.structs.replace(payload, owner_partner_id=partner_id)
-    return Refusal(f"{envelope.type} is not a partner's command")
+    return f"{envelope.type} is not a partner's command"
