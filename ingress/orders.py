@@ -1,6 +1,7 @@
 """Orders: place one, read it with its lines and history, cancel it, ask for a refund.
 
-``POST /v1/orders`` (customers; prices come from the catalog, never from the client),
+``POST /v1/orders`` (customers; SKUs and quantities only: the orders flow prices the order
+from the catalog when its stock is reserved),
 ``GET /v1/orders/{id}`` (the order's customer, support, admins; ``?wait`` reads fresh and
 waits for a just-placed order), ``POST /v1/orders/{id}/cancel`` and
 ``POST /v1/orders/{id}/refunds`` (the order's customer, admins).
@@ -21,7 +22,7 @@ from ingress.policy import Resource, authorize
 from ingress.problems import Problem
 from ingress.queries import Queries
 from ingress.schemas import CancelOrderRequest, OrderQuery, PlaceOrderRequest, RefundRequest
-from topology.messages import CancelOrder, Money, OrderLine, PlaceOrder, RequestRefund
+from topology.messages import CancelOrder, Money, OrderItem, PlaceOrderV2, RequestRefund
 from topology.processes import GET_ORDER
 from topology.settings import Settings
 from topology.topics import ORDER_COMMANDS
@@ -49,13 +50,13 @@ class OrdersResource:
         skus = [line.sku for line in body.lines]
         if len(set(skus)) != len(skus):
             raise Problem(422, "invalid-body", "each SKU may appear once per order")
-        prices = self.queries.prices(skus)
-        unknown = sorted(set(skus) - prices.keys())
+        known = self.queries.prices(skus)  # only to answer an unknown SKU at once: prices are not sent
+        unknown = sorted(set(skus) - known.keys())
         if unknown:
             raise Problem(422, "unknown-sku", "unknown products", f"not in the catalog: {', '.join(unknown)}")
         order_id = "o_" + uuid.uuid4().hex[:20]
-        lines = [OrderLine(line.sku, line.quantity, prices[line.sku]) for line in body.lines]
-        command = PlaceOrder(
+        lines = [OrderItem(line.sku, line.quantity) for line in body.lines]
+        command = PlaceOrderV2(
             order_id=order_id, customer_id=principal.subject, lines=lines, payment_token=body.payment_token
         )
         sent = self.commands.send(Call.of(req, raw), ORDER_COMMANDS, order_id, command, status_url(order_id), order_id)

@@ -41,6 +41,7 @@ class StockResource:
         if not resource.exists and principal.kind == "partner" and self.pending.owner("sku", sku) == principal.subject:
             raise not_caught_up("sku", sku)  # its product is on its way: the read model will say this partner owns it
         authorize(principal, "stock.adjust", resource)
-        command = AdjustStock(sku=sku, delta=body.delta, reason=body.reason)
+        partner_id = principal.subject if principal.kind == "partner" else None  # inventory checks it owns the SKU
+        command = AdjustStock(sku=sku, delta=body.delta, reason=body.reason, partner_id=partner_id)
         sent = self.commands.send(Call.of(req, raw), INVENTORY_COMMANDS, sku, command, GET_STOCK.path.format(sku=sku))
         answers.write(resp, sent.answer, sent.status, sent.headers)
