@@ -50,8 +50,6 @@ class Ports:
     reads: ReadModel
     search: Elasticsearch
     mongo: pymongo.MongoClient[dict[str, Any]]
-    #: the process's password-hashing budget (default: from the settings); tests pass one to count it
-    hashes: HashBudget | None = None
 
 
 def create_app(settings: Settings, ports: Ports) -> falcon.App:  # type: ignore[type-arg]
@@ -60,7 +58,7 @@ def create_app(settings: Settings, ports: Ports) -> falcon.App:  # type: ignore[
     commands = Commands(ports.bus, ports.redis, settings)
     queries = Queries(ports.reads, ports.redis, ports.search, ports.mongo, settings)
     pending = PendingOwners(ports.redis, settings.redis_prefix, settings.pending_owner_ttl_s)
-    hashes = ports.hashes or HashBudget(settings.password_hashes_per_s, settings.password_hash_burst)
+    hashes = HashBudget(settings.password_hashes_per_s, settings.password_hash_burst)
     resources: dict[type, object] = {
         r.__class__: r
         for r in (

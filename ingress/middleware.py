@@ -176,6 +176,7 @@ class Browser:
         wanted = req.get_header("Access-Control-Request-Method")
         if req.method != "OPTIONS" or wanted is None or resource is None:
             return
+        req.context.preflight = True  # answered here, with CORS headers only when allowed
         origin = req.get_header("Origin")
         allowed = self.methods.get(req.uri_template or "", "")
         if origin not in self.origins or wanted not in allowed.split(", "):
@@ -189,7 +190,6 @@ class Browser:
             }
         )
         resp.status = falcon.HTTP_204
-        req.context.preflight = True
         resp.complete = True
 
     def process_response(self, req: falcon.Request, resp: falcon.Response, resource: object, ok: bool) -> None:

@@ -37,7 +37,7 @@ from topology.topics import USER_COMMANDS
 
 LOGIN_LIMIT = Limit(per_second=5 / 60, burst=5)  # per email: five tries, then one every 12 s
 REFRESH_LIMIT = Limit(per_second=1 / 6, burst=10)  # per user: ten, then one every 6 s
-CLIENT_LIMIT = Limit(per_second=1, burst=10)  # per client id: ten, then one a second
+CLIENT_LIMIT = Limit(per_second=1 / 12, burst=10)  # per client id: ten, then five a minute
 NO_STORE = ["no-store"]
 
 

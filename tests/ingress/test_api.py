@@ -109,6 +109,9 @@ def test_kafka_unavailable_is_503_with_retry_after_and_the_key_is_free_again(pri
         ({"lines": [{"sku": "x" * 65, "quantity": 1}], "payment_token": "t"}, "application/json", 422),  # length
         ({"lines": [{"sku": "nosuch", "quantity": 1}], "payment_token": "t"}, "application/json", 422),  # catalog
         (b"\xff\xfe{}", "application/json", 400),  # invalid UTF-8
+        (b'{"lines":[{"sku":"\xff\xfe","quantity":1}]}', "application/json", 400),  # invalid UTF-8 in a string
+        (b'{"lines":[{"sku":"\\ud800","quantity":1}],"payment_token":"t"}', "application/json", 400),  # surrogate
+        ({**ORDER, "payment_token": "t\u0000"}, "application/json", 422),  # NUL
         (b"[" * 5000 + b"]" * 5000, "application/json", 422),  # deep nesting
         (b'{"lines": [', "application/json", 400),  # truncated
         (ORDER, "text/plain", 415),
