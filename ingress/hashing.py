@@ -4,7 +4,7 @@ Registration, login and partner tokens each hash or verify a secret once; each t
 token first. The bucket holds ``SHOP_PASSWORD_HASH_BURST`` tokens and refills at
 ``SHOP_PASSWORD_HASHES_PER_S``, so a flood costs the process at most that much argon2 work
 a second whatever the rate limits let through; a request finding the bucket empty is
-refused (503, ``Retry-After``) without hashing anything.
+refused (429, ``Retry-After``) without hashing anything.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ class HashBudget:
         self.spent = 0
 
     def take(self) -> None:
-        """One hash's worth of the budget, or a 503 saying when there will be some again."""
+        """One hash's worth of the budget, or a 429 saying when there will be some again."""
         with self._lock:
             now = self.clock()
             self._tokens = min(float(self.burst), self._tokens + (now - self._at) * self.per_s)
@@ -35,7 +35,7 @@ class HashBudget:
             if self._tokens < 1:
                 wait = math.ceil((1 - self._tokens) / self.per_s)
                 raise Problem(
-                    503,
+                    429,
                     "busy",
                     "too many password checks right now",
                     "try again later",

@@ -97,14 +97,16 @@ def test_callers_without_a_token_are_limited_per_address(tight: Api) -> None:
 def test_a_registration_flood_is_refused_and_hashes_no_more_than_the_budget(tight: Api, hasher: CountingHasher) -> None:
     started = time.process_time()
     one_address = [post(tight, "/v1/users", {**USER, "email": f"a{i}@example.com"}, "203.0.113.1") for i in range(20)]
-    assert [a.status_code for a in one_address] == [202] * 3 + [503] + [429] * 16
+    assert [a.status_code for a in one_address] == [202] * 3 + [429] * 17
+    assert one_address[3].json["type"].endswith("/busy"), "the process's budget refused the fourth"
+    assert one_address[4].json["type"].endswith("/rate-limited"), "the address's limit the fifth"
     assert int(one_address[3].headers["Retry-After"]) >= 1, "the budget says when to come back"
     assert int(one_address[-1].headers["Retry-After"]) >= 1
     # From many addresses the per-address limits never bite: the process's budget does.
     spread = [
         post(tight, "/v1/users", {**USER, "email": f"b{i}@example.com"}, f"203.0.113.{10 + i}") for i in range(40)
     ]
-    assert {a.status_code for a in spread} == {503}
+    assert {(a.status_code, a.json["type"].rsplit("/", 1)[1]) for a in spread} == {(429, "busy")}
     assert all(a.headers["Content-Type"] == "application/problem+json" for a in spread)
     cpu_s = time.process_time() - started
     assert hasher.computed <= 3 + 1, f"{hasher.computed} argon2 hashes for 60 registrations ({cpu_s:.2f} s of CPU)"
@@ -115,7 +117,8 @@ def test_login_and_token_floods_get_429_and_hash_within_the_budget(tight: Api, h
     logins = [
         post(tight, "/v1/auth/login", {"email": f"x{i}@example.com", "password": "p"}, "192.0.2.1") for i in range(30)
     ]
-    assert [a.status_code for a in logins] == [401] * 3 + [503] + [429] * 26
+    assert [a.status_code for a in logins] == [401] * 3 + [429] * 27
+    assert logins[3].json["type"].endswith("/busy")
     tokens = [
         tight.client.simulate_post(
             "/oauth/token",
@@ -125,8 +128,10 @@ def test_login_and_token_floods_get_429_and_hash_within_the_budget(tight: Api, h
         )
         for i in range(30)
     ]
-    assert [a.status_code for a in tokens][:4] == [503] * 4, "the budget is the process's, spent by the logins"
-    assert {a.status_code for a in tokens[4:]} == {429}
+    kinds = [a.json["type"].rsplit("/", 1)[1] for a in tokens]
+    assert kinds[:4] == ["busy"] * 4, "the budget is the process's, spent by the logins"
+    assert set(kinds[4:]) == {"rate-limited"}
+    assert {a.status_code for a in tokens} == {429}
     refreshes = [post(tight, "/v1/auth/refresh", {"refresh_token": f"rt_{i}"}, "192.0.2.3") for i in range(30)]
     assert [a.status_code for a in refreshes] == [401] * 4 + [429] * 26
     cpu_s = time.process_time() - started
