@@ -42,8 +42,10 @@ from psycopg import sql
 
 from ops.stack.launcher import Stack
 from ops.topology_admin import lag
+from topology.access import OPERATOR
 from topology.envelope import decode
 from topology.exceptions import DecodeError
+from topology.kafka_client import client_config
 from topology.settings import PROJECT_ROOT, Settings
 from topology.stores import ORDERS
 from topology.topics import ORDER_EVENTS
@@ -101,9 +103,9 @@ def _cmdline(pid: int) -> str:
 
 def _label(cmdline: str) -> str | None:
     """A short name for a process of the system, or None for one that is not ours."""
-    if match := re.search(r"shopstream (flow|sink) (\S+)|-m (flows|sinks) run (\S+)", cmdline):
+    if match := re.search(r"shopstream (flow|sink) ([a-z -]+)|-m (flows|sinks) run ([a-z -]+)", cmdline):
         kind, name = (match.group(1), match.group(2)) if match.group(1) else (match.group(3), match.group(4))
-        return f"{kind.rstrip('s')} {name}"
+        return f"{kind.rstrip('s')} {'+'.join(name.split())}"  # a group of flows: orders+inventory+payments
     if "gunicorn" in cmdline:
         return "ingress"
     if "honcho" in cmdline:
@@ -174,7 +176,7 @@ class Terminals:
         self._stop = threading.Event()
         self._consumer = Consumer(
             {
-                "bootstrap.servers": settings.bootstrap_servers,
+                **client_config(settings, OPERATOR),
                 "group.id": f"bench-e2e-{uuid.uuid4().hex[:8]}",
                 "enable.auto.commit": False,
                 "isolation.level": "read_committed",

@@ -1,6 +1,6 @@
 """Run one flow the way production does: recovery on, workers and epoch from settings.
 
-``python -m flows run NAME`` (what ``shopstream flow NAME`` and each Procfile line run)
+``python -m flows run NAME [NAME ...]`` (what ``shopstream flow NAME`` and each Procfile line run)
 creates the flow's recovery partitions the first time (``SHOP_RECOVERY_PARTITIONS``,
 under ``recovery_dir``), then runs ``flows.NAME.flow:build_flow()`` as ``python -m
 bytewax.run ... -w N -r DIR -b 0`` would, except that the epoch (and snapshot) interval
@@ -18,6 +18,7 @@ from pathlib import Path
 from bytewax._bytewax import cli_main
 from bytewax.recovery import RecoveryConfig, init_db_dir
 
+from flows.group import build_group, group_id
 from topology.processes import PROCESSES
 from topology.runtime import tune_collector
 from topology.settings import Settings
@@ -43,12 +44,16 @@ def prepare_recovery(settings: Settings, name: str) -> Path:
     return directory
 
 
-def main(name: str) -> None:
-    """Run the flow in this process until it is stopped."""
+def main(*names: str) -> None:
+    """Run the flow in this process until it is stopped; several names run as one group (``flows/group.py``)."""
     settings = Settings.from_env()
-    directory = prepare_recovery(settings, name)
-    # Only the flow being run is imported: each flow's adapters stay out of the other flows' processes.
-    flow = importlib.import_module(f"flows.{name}.flow").build_flow(settings=settings)
+    if len(names) == 1:
+        directory = prepare_recovery(settings, names[0])
+        # Only the flow being run is imported: each flow's adapters stay out of the other flows' processes.
+        flow = importlib.import_module(f"flows.{names[0]}.flow").build_flow(settings=settings)
+    else:
+        directory = prepare_recovery(settings, group_id(names))
+        flow = build_group(names, settings)
     tune_collector()  # after the dataflow is built, as its docstring asks (the sinks do the same)
     cli_main(  # type: ignore[no-untyped-call]
         flow,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextvars import ContextVar
 from dataclasses import dataclass
 from operator import attrgetter
 from typing import Any, Protocol, TypeVar
@@ -18,10 +19,22 @@ from flows.envelopes import Cause, Incoming, emit
 from flows.kafka_input import In, source
 from flows.kafka_output import Out, routing_key, sink
 from flows.outcome import Refusal, Send
+from topology.access import principal_name, principal_of
 from topology.processes import PROCESSES, Process
 from topology.settings import Settings
 
 S = TypeVar("S")
+#: The dataflow (scoped to one service) that the flow being built goes into, when it is hosted by a group,
+#: and the service's name.
+HOST: ContextVar[tuple[Dataflow, str] | None] = ContextVar("HOST", default=None)
+
+
+def service_of(stream: Stream[Any]) -> str:
+    """The service whose flow is being built: the host's, else the dataflow's own name (``start``)."""
+    host = HOST.get()
+    return host[1] if host is not None else stream.flow().flow_id
+
+
 Handle = Callable[[S | None, Incoming], tuple[S | None, list[Send] | Refusal]]
 
 
@@ -40,12 +53,19 @@ class FlowStart:
 
 
 def start(service: str, given_source: Source[Any] | None, settings: Settings | None) -> FlowStart:
-    """A dataflow named after the service, reading the topics ``topology.processes`` says it consumes."""
+    """A dataflow named after the service, reading the topics ``topology.processes`` says it consumes.
+
+    Built for a group (``flows/group.py``), the service's steps go into the group's dataflow instead.
+    """
     settings = settings or Settings.from_env()
     process = next(p for p in PROCESSES if p.name == service)
-    flow = Dataflow(service)
+    host = HOST.get()
+    flow = host[0] if host is not None else Dataflow(service)
     raw = op.input(
-        "in", flow, given_source or source(settings, process.consumes, process.group_for(settings.topic_prefix))
+        "in",
+        flow,
+        given_source
+        or source(settings, process.consumes, process.group_for(settings.topic_prefix), principal_name(process)),
     )
     return FlowStart(settings, process, flow, raw)
 
@@ -55,7 +75,8 @@ def output(records: Stream[Out], given_sink: Sink[Any] | None, settings: Setting
     if given_sink is not None:
         op.output("out", records, given_sink)
         return
-    op.output("out", op.key_on("route_to_producer", records, routing_key), sink(settings))
+    principal = principal_of("flow", service_of(records))
+    op.output("out", op.key_on("route_to_producer", records, routing_key), sink(settings, principal))
 
 
 class FlowFactory(Protocol):

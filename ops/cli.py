@@ -18,6 +18,7 @@ from typing import TypeVar
 import typer
 
 from ops import db, partners, topology_admin
+from ops.cli_access import keys_app, user_app
 from ops.cli_topology import dlq_app, topology_app
 from ops.exceptions import OpsError
 from ops.output import EXIT_DOWN, EXIT_USAGE, emit, settings_or_exit
@@ -32,6 +33,8 @@ stack_app = typer.Typer(no_args_is_help=True, help="The embedded local stack of 
 app.add_typer(stack_app, name="stack")
 app.add_typer(topology_app, name="topology")
 app.add_typer(dlq_app, name="dlq")
+app.add_typer(user_app, name="user")
+app.add_typer(keys_app, name="keys")
 app.command("verify")(verify_command)
 
 T = TypeVar("T")
@@ -98,13 +101,15 @@ FLOWS = tuple(p.name for p in PROCESSES if p.kind == "flow")
 
 
 @app.command()
-def flow(name: str = typer.Argument(..., help=", ".join(FLOWS))) -> None:
-    """Run one Bytewax flow with recovery in the foreground, as the Procfile does (``python -m flows run NAME``)."""
+def flow(names: list[str] = typer.Argument(..., help=", ".join(FLOWS))) -> None:  # noqa: B008
+    """Run a Bytewax flow with recovery in the foreground, as the Procfile does; several names run as one group."""
     settings_or_exit()
-    if name not in FLOWS:
-        typer.echo(f"error: no flow named {name!r}\n  fix: pick from {', '.join(FLOWS)}", err=True)
+    unknown = [name for name in names if name not in FLOWS]
+    if unknown or len(set(names)) != len(names):
+        what = f"no flow named {', '.join(map(repr, unknown))}" if unknown else "a flow is named twice"
+        typer.echo(f"error: {what}\n  fix: pick each once from {', '.join(FLOWS)}", err=True)
         raise typer.Exit(EXIT_USAGE)
-    os.execv(sys.executable, [sys.executable, "-m", "flows", "run", name])  # noqa: S606 - fixed argv
+    os.execv(sys.executable, [sys.executable, "-m", "flows", "run", *names])  # noqa: S606 - argv of known names
 
 
 SINKS = tuple(p.name for p in PROCESSES if p.kind == "sink")

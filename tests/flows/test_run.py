@@ -24,7 +24,10 @@ def test_an_unknown_flow_is_a_usage_error_that_names_every_flow() -> None:
     result = run("-m", "ops.cli", "flow", "billing")
     assert result.returncode == 2
     assert "no flow named 'billing'" in result.stderr
-    assert f"pick from {', '.join(FLOWS)}" in result.stderr
+    assert f"pick each once from {', '.join(FLOWS)}" in result.stderr
+    twice = run("-m", "ops.cli", "flow", "orders", "orders")
+    assert twice.returncode == 2
+    assert "a flow is named twice" in twice.stderr
     direct = run("-m", "flows", "run", "billing")
     assert direct.returncode == 2
     assert "invalid choice" in direct.stderr

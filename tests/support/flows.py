@@ -18,9 +18,12 @@ import httpx
 import msgspec
 from confluent_kafka import Consumer, Producer
 
+from flows.group import group_id
 from tests.support.processes import BIN, kill, spawn, stop_all
+from topology.access import OPERATOR
 from topology.envelope import Envelope, decode, encode, envelop
 from topology.envelope import Producer as MessageProducer
+from topology.kafka_client import client_config
 from topology.messages import AdjustStock, Money, OrderItem, PlaceOrderV2, ProductUpserted
 from topology.settings import Settings
 from topology.topics import (
@@ -45,9 +48,12 @@ class LiveFlows:
     env: dict[str, str] = field(default_factory=dict)  # more SHOP_* settings for the flow processes
     prices: dict[str, int] = field(default_factory=dict)  # the catalog version of each SKU priced
 
-    def start(self, name: str) -> None:
+    def start(self, *names: str) -> str:
+        """Run the named flows, as one group process when several are named; the process's name."""
         env = {**os.environ, "SHOP_TOPIC_PREFIX": self.settings.topic_prefix, "SHOP_FLOW_EPOCH_MS": "100", **self.env}
-        self.processes[name] = spawn([str(BIN / "shopstream"), "flow", name], env, self.logs / f"{name}.log")
+        name = group_id(names)
+        self.processes[name] = spawn([str(BIN / "shopstream"), "flow", *names], env, self.logs / f"{name}.log")
+        return name
 
     def kill(self, name: str) -> None:
         kill(self.processes[name])
@@ -60,7 +66,7 @@ class LiveFlows:
 
     def send(self, topic_name: str, key: str, envelope: Envelope) -> None:
         if self.producer is None:
-            self.producer = Producer({"bootstrap.servers": self.settings.bootstrap_servers, "linger.ms": 5})
+            self.producer = Producer({**client_config(self.settings, OPERATOR), "linger.ms": 5})
         self.producer.produce(topic_name, encode(envelope), key=key.encode())
         self.producer.poll(0)
 
@@ -140,7 +146,7 @@ def observe(settings: Settings, orders: set[str], timeout_s: float) -> Observed:
     prefix = settings.topic_prefix
     consumer = Consumer(
         {
-            "bootstrap.servers": settings.bootstrap_servers,
+            **client_config(settings, OPERATOR),
             "group.id": f"{prefix}observer",
             "auto.offset.reset": "earliest",
             "enable.auto.commit": False,
