@@ -37,6 +37,8 @@ from topology.messages import (
     PaymentVoided,
     ProductUpserted,
     ProfileUpdated,
+    RoleGranted,
+    RoleRevoked,
     StockLevelChanged,
     UserRegistered,
 )
@@ -151,6 +153,8 @@ def read_model_rows(envelope: Envelope) -> list[tuple[Table, Row]]:
             return [_entity(USERS, envelope, user_id=p.user_id, updated_at=at, **user)]
         case ProfileUpdated():
             return [_entity(USERS, envelope, user_id=p.user_id, name=p.name, phone=p.phone, updated_at=at)]
+        case RoleGranted() | RoleRevoked():  # the user's version moves on; roles live in the credentials
+            return [_entity(USERS, envelope, user_id=p.user_id, updated_at=at)]
         case ProductUpserted():
             return [product_row(envelope, p)]
     return []

@@ -19,6 +19,7 @@ from topology.messages import (
     CapturePayment,
     CommitStock,
     ExpireOrderStep,
+    GrantRole,
     MarkOrderDelivered,
     MarkOrderShipped,
     Message,
@@ -43,6 +44,9 @@ from topology.messages import (
     ReleaseStock,
     RequestRefund,
     ReserveStock,
+    RevokeRole,
+    RoleGranted,
+    RoleRevoked,
     SendNotification,
     StockAdjusted,
     StockCommitted,
@@ -222,13 +226,19 @@ PAYMENT_EVENTS = Topic(
     "payment outcomes",
     retention_ms=30 * DAY_MS,
 )
-USER_COMMANDS = Topic("shop.users.commands", 3, "user_id", (RegisterUser, UpdateProfile), "user registration, profiles")
+USER_COMMANDS = Topic(
+    "shop.users.commands",
+    3,
+    "user_id",
+    (RegisterUser, UpdateProfile, GrantRole, RevokeRole),
+    "user registration, profiles, staff roles (from `shopstream user grant|revoke`)",
+)
 USER_EVENTS = Topic(
     "shop.users.events",
     3,
     "user_id",
-    (UserRegistered, ProfileUpdated),
-    "user state (entity state)",
+    (UserRegistered, ProfileUpdated, RoleGranted, RoleRevoked),
+    "user state (entity state), and each staff role granted or revoked (the audit log keeps them)",
     retention_ms=-1,
     cleanup="compact",
     extra_config=COMPACTED,

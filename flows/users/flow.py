@@ -7,10 +7,10 @@ from __future__ import annotations
 
 from flows import templates
 from flows.users import logic
-from topology.messages import RegisterUser, UpdateProfile
+from topology.messages import GrantRole, RegisterUser, RevokeRole, UpdateProfile
 
 SERVICE = "users"
-ACCEPTS = (RegisterUser, UpdateProfile)
+ACCEPTS = (RegisterUser, UpdateProfile, GrantRole, RevokeRole)
 
 build_flow = templates.entity_flow_factory(
     SERVICE, ACCEPTS, "user", "user_id", lambda user, item: logic.handle(user, item.envelope.payload, item.envelope.id)

@@ -5,6 +5,10 @@ event it caused is already on the topic), and so does an update that changes not
 A second registration of the same user id, or an update of a user never registered,
 changes nothing either: the command is answered by the state the user is in, which the
 read models already show.
+
+A staff role granted or revoked (``shopstream user grant|revoke``) is already in the
+account's credentials when its command arrives: the flow records it as an event, for the
+audit log, whatever state it holds for the user (the credentials decide what a user may do).
 """
 
 from __future__ import annotations
@@ -12,7 +16,17 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from flows.outcome import Send
-from topology.messages import Message, ProfileUpdated, RegisterUser, UpdateProfile, UserRegistered
+from topology.messages import (
+    GrantRole,
+    Message,
+    ProfileUpdated,
+    RegisterUser,
+    RevokeRole,
+    RoleGranted,
+    RoleRevoked,
+    UpdateProfile,
+    UserRegistered,
+)
 from topology.topics import USER_EVENTS
 
 MEMORY = 1_000
@@ -31,6 +45,12 @@ def handle(user: User | None, message: Message, command_id: str) -> tuple[User |
     if user is not None and command_id in user.seen:
         return user, []
     match message:
+        case GrantRole() | RevokeRole():
+            kind = RoleGranted if isinstance(message, GrantRole) else RoleRevoked
+            change = kind(
+                user_id=message.user_id, role=message.role, roles=message.roles, by=message.by, os_user=message.os_user
+            )
+            return (_seen(user, command_id) if user else None), [Send(USER_EVENTS, message.user_id, change)]
         case RegisterUser() if user is None:
             user = User(message.user_id, message.email, message.name)
             event: Message = UserRegistered(user_id=user.user_id, email=user.email, name=user.name)

@@ -7,7 +7,9 @@ Refresh tokens are opaque and single-use. Each login starts a *family* (a sessio
 refresh answers a new pair in the same family and marks the old token used. Presenting a
 used token again means it was stolen or replayed: the whole family is revoked, so both
 the thief and the owner must log in again. Logout revokes the family and puts the access
-token's id on a deny list until it expires. All of it lives in Redis under TTLs.
+token's id on a deny list until it expires. All of it lives in Redis under TTLs. A refresh
+reads the account's roles again, so a role granted or revoked (``shopstream user``) holds
+from the session's next refresh.
 """
 
 from __future__ import annotations
@@ -53,6 +55,7 @@ FORGET_USER = statements.delete(CREDENTIALS, statements.equals(CREDENTIALS, "use
 USER_BY_EMAIL = statements.select(
     CREDENTIALS, ("user_id", "password_hash", "roles"), statements.equals_ignoring_case(CREDENTIALS, "email")
 )
+ROLES_BY_ID = statements.select(CREDENTIALS, ("roles",), statements.equals(CREDENTIALS, "user_id"))
 CLIENT_BY_ID = statements.select(
     PARTNER_CLIENTS, ("partner_id", "secret_hash", "scopes"), statements.equals(PARTNER_CLIENTS, "client_id")
 )
@@ -123,9 +126,7 @@ class Accounts:
     # Login and refresh --------------------------------------------------------------------
     def login(self, email: str, password: str) -> TokenPair:
         row = self._verified(USER_BY_EMAIL, email, password, "wrong email or password")
-        stored: list[str] = list(row[2])  # type: ignore[call-overload]
-        roles: frozenset[Role] = frozenset(r for r in stored if r in ("customer", "support", "admin"))  # type: ignore[misc]
-        return self._pair(str(row[0]), roles, uuid.uuid4().hex)
+        return self._pair(str(row[0]), _user_roles(row[2]), uuid.uuid4().hex)
 
     def _pair(self, user_id: str, roles: frozenset[Role], family: str) -> TokenPair:
         access = self.keys.issue(Principal(user_id, "user", roles), self.access_ttl)
@@ -157,7 +158,12 @@ class Accounts:
             raise AuthFailed("refresh token reused; the session is revoked, log in again")
         if not self.store.exists(session):
             raise AuthFailed("the session was revoked; log in again")
-        return self._pair(record["user_id"], frozenset(record["roles"]), record["family"])
+        with self._db() as db:
+            row = db.execute(ROLES_BY_ID, (record["user_id"],)).fetchone()
+        if row is None:
+            self.store.delete(session)
+            raise AuthFailed("the account no longer exists")
+        return self._pair(record["user_id"], _user_roles(row[0]), record["family"])
 
     # Logout and revocation ----------------------------------------------------------------
     def logout(self, principal: Principal, refresh_token: str | None) -> None:
@@ -187,6 +193,11 @@ class Accounts:
             " ".join(sorted(wanted)),
             int(self.access_ttl.total_seconds()),
         )
+
+
+def _user_roles(stored: object) -> frozenset[Role]:
+    """The roles of a credentials row a user's token may carry."""
+    return frozenset(r for r in stored if r in ("customer", "support", "admin"))  # type: ignore[attr-defined]
 
 
 def add_partner_client(settings: Settings, partner_id: str, scopes: list[str]) -> tuple[str, str]:

@@ -49,7 +49,16 @@ from topology.messages.payments import (
     RefundPayment,
     VoidPayment,
 )
-from topology.messages.users import ProfileUpdated, RegisterUser, UpdateProfile, UserRegistered
+from topology.messages.users import (
+    GrantRole,
+    ProfileUpdated,
+    RegisterUser,
+    RevokeRole,
+    RoleGranted,
+    RoleRevoked,
+    UpdateProfile,
+    UserRegistered,
+)
 
 ALL_MESSAGES: tuple[type[Message], ...] = (
     PlaceOrder,
@@ -87,6 +96,10 @@ ALL_MESSAGES: tuple[type[Message], ...] = (
     UpdateProfile,
     UserRegistered,
     ProfileUpdated,
+    GrantRole,
+    RevokeRole,
+    RoleGranted,
+    RoleRevoked,
     UpsertProduct,
     ProductUpserted,
     SendNotification,
@@ -106,6 +119,7 @@ __all__ = [
     "CapturePayment",
     "CommitStock",
     "ExpireOrderStep",
+    "GrantRole",
     "MarkOrderDelivered",
     "MarkOrderShipped",
     "Message",
@@ -133,6 +147,9 @@ __all__ = [
     "ReleaseStock",
     "RequestRefund",
     "ReserveStock",
+    "RevokeRole",
+    "RoleGranted",
+    "RoleRevoked",
     "SendNotification",
     "StockAdjusted",
     "StockCommitted",
