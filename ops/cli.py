@@ -19,7 +19,6 @@ import typer
 
 from ops import db, partners, topology_admin
 from ops.cli_access import keys_app, user_app
-from ops.cli_access import keys_app, user_app
 from ops.cli_topology import dlq_app, topology_app
 from ops.exceptions import OpsError
 from ops.output import EXIT_DOWN, EXIT_USAGE, emit, settings_or_exit
@@ -34,8 +33,6 @@ stack_app = typer.Typer(no_args_is_help=True, help="The embedded local stack of 
 app.add_typer(stack_app, name="stack")
 app.add_typer(topology_app, name="topology")
 app.add_typer(dlq_app, name="dlq")
-app.add_typer(user_app, name="user")
-app.add_typer(keys_app, name="keys")
 app.add_typer(user_app, name="user")
 app.add_typer(keys_app, name="keys")
 app.command("verify")(verify_command)
