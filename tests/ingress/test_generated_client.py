@@ -39,7 +39,7 @@ from tests.support.sinks import SinkHarness
 from topology.settings import PROJECT_ROOT, Settings
 
 pytestmark = pytest.mark.stack
-FLOWS = ("catalog", "orders")
+FLOWS = ("catalog", "orders", "inventory")  # inventory: an order is priced by its stock reservation
 SINKS = ("postgres", "search")
 BASE_URL = "http://shopstream.test"
 PACKAGE = "shopstream_client"
@@ -119,7 +119,7 @@ def test_a_client_generated_from_the_document_registers_logs_in_searches_orders_
     client_package = generated_client(system, tmp_path, monkeypatch)
     models = importlib.import_module(f"{PACKAGE}.models")
     operations = ("sessions.register", "sessions.log_in", "products.search_products", "products.upsert_product")
-    operations += ("orders.place_order", "orders.get_order")
+    operations += ("orders.place_order", "orders.get_order", "stock.adjust_stock")
     api = {name: importlib.import_module(f"{PACKAGE}.api.{name}") for name in operations}
     httpx_args = {"transport": system.transport()}
     anyone = client_package.Client(base_url=BASE_URL, httpx_args=httpx_args, raise_on_unexpected_status=True)
@@ -133,6 +133,10 @@ def test_a_client_generated_from_the_document_registers_logs_in_searches_orders_
     upserted = api["products.upsert_product"].sync(sku="kettle-1", client=admin, body=product)
     assert isinstance(upserted, models.Accepted), upserted
     assert upserted.status_url == "/v1/products?sku=kettle-1"
+    stocked = api["stock.adjust_stock"].sync(
+        sku="kettle-1", client=admin, body=models.StockAdjustmentRequest(delta=5, reason="delivery")
+    )
+    assert isinstance(stocked, models.Accepted), stocked
 
     # Register and log in.
     registered = api["sessions.register"].sync(
