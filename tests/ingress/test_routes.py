@@ -6,8 +6,9 @@ import falcon
 
 from ingress import answers, openapi, routes
 from ingress.auth.accounts import SCOPES
+from ingress.policy import SCOPES as NEEDED
 from ingress.problems import Problem
-from topology.processes import ROUTES
+from topology.processes import LOG_OUT, ROUTES
 
 
 def test_the_operations_are_the_topologys_routes_and_the_service_endpoints() -> None:
@@ -76,3 +77,22 @@ def test_a_problem_encodes_as_the_document_declares() -> None:
         "error": "invalid_scope",
     }
     assert set(body) <= set(openapi.document()["components"]["schemas"][answers.Problem.__name__]["properties"])
+
+
+def test_the_document_lists_the_scope_a_partner_needs_for_each_operation() -> None:
+    doc = openapi.document()
+    upsert = doc["paths"]["/v1/products/{sku}"]["put"]["security"]
+    assert {"oauth2": ["catalog:write"]} in upsert
+    assert {"oauth2": ["stock:write"]} in doc["paths"]["/v1/stock/{sku}/adjustments"]["post"]["security"]
+    assert {"oauth2": []} in doc["paths"]["/v1/products"]["get"]["security"], "reads need no scope"
+    for op in routes.OPERATIONS:
+        if op.security == "user or partner":
+            [oauth] = [s["oauth2"] for s in doc["paths"][op.path][op.method.lower()]["security"] if "oauth2" in s]
+            assert oauth == ([NEEDED[op.action]] if op.action in NEEDED else []), op.path
+        if op.security != "public" and op.route is not LOG_OUT:  # logging out is every caller's own
+            assert op.action is not None, f"{op.path}: every guarded operation names its policy action"
+
+
+def test_metrics_are_not_a_route_of_the_api() -> None:
+    assert "/metrics" not in openapi.document()["paths"]
+    assert all(op.path != "/metrics" for op in routes.OPERATIONS)
