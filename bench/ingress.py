@@ -106,7 +106,7 @@ def main() -> None:
             ("ingress.wsgi:app_from_env()", ingress_port, "ingress.log"),
         ):
             processes.append(start_gunicorn(app, env, port, folder / log, ready_status=None))
-        keys = load_keys(settings, settings.stack_dir / "keys")
+        keys = load_keys(settings)
         body = base64.b64encode(
             json.dumps({"lines": [{"sku": "mug", "quantity": 1}], "payment_token": "tok_visa"}).encode()
         )

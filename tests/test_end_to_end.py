@@ -68,7 +68,7 @@ def eventually(check: Callable[[], Any], timeout_s: float, failure: str) -> Any:
 
 def test_an_order_placed_over_http_is_confirmed_and_read_back(system: tuple[Scope, str]) -> None:
     scope, base = system
-    keys = load_keys(scope.settings, scope.settings.stack_dir / "keys")  # the ring the ingress verifies with
+    keys = load_keys(scope.settings)  # the ring of the key folder the ingress verifies with
 
     def bearer(subject: str, role: Role) -> dict[str, str]:
         token = keys.issue(Principal(subject, "user", frozenset({role})), timedelta(minutes=10))
