@@ -97,7 +97,8 @@ def main() -> None:
                 "INSERT INTO products (sku, title, description, brand, category, tags, price_amount, currency,"
                 " updated_at, version) VALUES ('mug', 'Mug', '', '', '', '{}', 900, 'EUR', now(), 1)"
             )
-        env = {**scope.settings.to_env(), "SHOP_RATE_WRITES_PER_S": "1000000", "SHOP_RATE_BURST": "1000000"}
+        unlimited = ("SHOP_RATE_WRITES_PER_S", "SHOP_RATE_BURST", "SHOP_RATE_ADDRESS_PER_S", "SHOP_RATE_ADDRESS_BURST")
+        env = {**scope.settings.to_env(), **dict.fromkeys(unlimited, "1000000")}
         hello_port, floor_port, ingress_port = free_port(), free_port(), free_port()
         # Up once they answer at all: the hello-world and the floor have no /healthz.
         for app, port, log in (
