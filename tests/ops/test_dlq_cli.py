@@ -11,6 +11,7 @@ from confluent_kafka import Consumer, Producer
 
 from ops.dlq import parse_since
 from ops.exceptions import OpsError
+from ops.partners import add_partner
 from tests.support.cli import Cli
 from tests.support.scope import Scope
 from topology.dlq import H_REPLAYED_FROM, DeadLetter
@@ -52,7 +53,7 @@ def read_all(settings: Settings, topic: str, expected: int) -> list:  # type: ig
     return found
 
 
-def failing_stage(settings: Settings, topic: str) -> None:
+def failing_stage(settings: Settings, topic: str, dlq_topic: str | None = None) -> None:
     """What every stage does with a record it cannot process: decode, fail, dead-letter it with the reason."""
     consumer = Consumer(
         {
@@ -75,7 +76,10 @@ def failing_stage(settings: Settings, topic: str) -> None:
                     msg.topic(), msg.partition(), msg.offset(), str(err), "test-stage", 1, datetime.now(UTC)
                 )
                 producer.produce(
-                    letter.dead_letter_topic, msg.value(), key=msg.key(), headers=letter.headers(msg.headers())
+                    dlq_topic or letter.dead_letter_topic,
+                    msg.value(),
+                    key=msg.key(),
+                    headers=letter.headers(msg.headers()),
                 )
             handled += 1
     assert producer.flush(10) == 0
@@ -85,11 +89,11 @@ def failing_stage(settings: Settings, topic: str) -> None:
 
 def test_poison_message_is_listed_shown_and_replayed_once(env: tuple[Cli, str, Settings]) -> None:
     cli, prefix, settings = env
-    topic = PARTNER_COMMANDS.name_for(prefix)
     producer = Producer({"bootstrap.servers": settings.bootstrap_servers})
+    topic = add_partner(settings, "p1").topic  # a partner's topic; its records fail to the partners' one DLQ
     producer.produce(topic, POISON, key=b"o-42", headers=[("traceparent", b"00-abc")])
     assert producer.flush(10) == 0
-    failing_stage(settings, topic)
+    failing_stage(settings, topic, PARTNER_COMMANDS.dead_letter.name_for(prefix))  # type: ignore[union-attr]
 
     listed = cli("dlq", "list", "--json")
     assert listed.exit_code == 0, listed.stderr
@@ -141,7 +145,7 @@ def test_purge_deletes_only_records_older_than_the_cutoff(env: tuple[Cli, str, S
     dlq_topic = PARTNER_COMMANDS.dead_letter.name_for(prefix)  # type: ignore[union-attr]
     producer = Producer({"bootstrap.servers": settings.bootstrap_servers})
     old = int((datetime.now(UTC) - timedelta(days=10)).timestamp() * 1000)
-    letter = DeadLetter(PARTNER_COMMANDS.name_for(prefix), 0, 7, "bad", "s", 1, datetime.now(UTC))
+    letter = DeadLetter(PARTNER_COMMANDS.for_partner("p1").name_for(prefix), 0, 7, "bad", "s", 1, datetime.now(UTC))
     for i in range(3):
         producer.produce(dlq_topic, b"old", partition=0, timestamp=old + i, headers=letter.headers())
     producer.produce(dlq_topic, b"new", partition=0, headers=letter.headers())
