@@ -108,8 +108,8 @@ def _label(cmdline: str) -> str | None:
         return f"{kind.rstrip('s')} {'+'.join(name.split())}"  # a group of flows: orders+inventory+payments
     if "gunicorn" in cmdline:
         return "ingress"
-    if "honcho" in cmdline:
-        return "honcho"
+    if re.search(r"shopstream run\b|ops\.cli run\b", cmdline):
+        return "supervisor"
     return None
 
 

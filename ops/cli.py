@@ -17,7 +17,7 @@ from typing import TypeVar
 
 import typer
 
-from ops import db, partners, topology_admin
+from ops import db, partners, supervisor, topology_admin
 from ops.cli_access import keys_app, user_app
 from ops.cli_topology import dlq_app, topology_app
 from ops.exceptions import OpsError
@@ -73,9 +73,13 @@ def down(names: list[str] = typer.Argument(None), as_json: bool = typer.Option(F
 
 @stack_app.command()
 def status(names: list[str] = typer.Argument(None), as_json: bool = typer.Option(False, "--json")) -> None:  # noqa: B008
-    """One line per server; exit 1 when any is not up."""
+    """One line per server, then the processes of a running `shopstream run`; exit 1 when a server is not up."""
     rows = _run(lambda stack: stack.status(), names)
     _print_statuses(rows, as_json)
+    processes = supervisor.read_status(settings_or_exit())
+    if processes and not as_json and not names:
+        typer.echo("\nprocesses of `shopstream run`:")
+        emit([asdict(p) for p in processes], ("name", "state", "pid", "restarts", "started_at", "last_exit"), False)
     if not all(row.ok for row in rows):
         raise typer.Exit(EXIT_DOWN)
 
@@ -193,7 +197,7 @@ def db_status(as_json: bool = typer.Option(False, "--json")) -> None:
 
 @app.command()
 def run(procfile: Path = typer.Option(PROJECT_ROOT / "Procfile", help="The Procfile to run.")) -> None:  # noqa: B008
-    """Bring the stack up, apply the topology, run every process of the Procfile under honcho (Ctrl-C stops them)."""
+    """Bring the stack up, apply the topology, run and supervise every process of the Procfile (Ctrl-C stops them)."""
     rows = _run(lambda stack: stack.up(), None)
     _print_statuses(rows, as_json=False)
     if not all(row.ok for row in rows):
@@ -207,18 +211,24 @@ def run(procfile: Path = typer.Option(PROJECT_ROOT / "Procfile", help="The Procf
     for step in drift:
         typer.echo(f"  {step.action}: {step.topic}: {step.detail}")
     typer.echo(f"\nlogs: {settings.stack_dir / 'logs'}  ·  `shopstream stack logs NAME`  ·  `shopstream stack status`")
-    processes = [line for line in procfile.read_text().splitlines() if line.strip() and not line.startswith("#")]
-    if not processes:
+    try:
+        entries = supervisor.read_procfile(procfile)
+    except supervisor.ProcfileError as err:
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(EXIT_USAGE) from None
+    if not entries:
         typer.echo(f"{procfile} lists no processes yet; the stack stays up (`shopstream stack down` stops it).")
         return
     api = f"http://{settings.host}:{settings.ingress_port}"
     typer.echo(f"API: {api} once the ingress is up (OpenAPI at {api}/openapi.json)")
     typer.echo(f"  try: curl -s {api}/healthz   (then the README's five-minute tour)")
-    typer.echo(f"starting {len(processes)} processes from {procfile} with honcho")
+    typer.echo(
+        f"starting {len(entries)} processes from {procfile}, each restarted if it dies "
+        f"(status: `shopstream stack status`; Ctrl-C stops them all)"
+    )
     bin_dir = Path(sys.executable).parent
     os.environ["PATH"] = f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"
-    honcho = bin_dir / "honcho"
-    os.execv(honcho, [str(honcho), "start", "-f", str(procfile), "-d", str(PROJECT_ROOT)])  # noqa: S606
+    raise typer.Exit(supervisor.Supervisor(entries, settings, PROJECT_ROOT).run())
 
 
 def _run(action: Callable[[Stack], T], names: list[str] | None) -> T:
