@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 from pathlib import Path
-from typing import Self
+from typing import Literal, Self
 
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -20,6 +20,8 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEV_JWT_SECRET = "dev-only-jwt-secret-change-me"  # noqa: S105 - a known dev default, refused in prod
 DEV_PARTNER_SECRET = "dev-only-partner-secret"  # noqa: S105
 DEV_GATEWAY_KEY = "dev-only-gateway-key"
+#: The secret the local stack derives every Kafka principal's password from (topology/kafka_client.py).
+DEV_KAFKA_SECRET = "dev-only-kafka-secret"  # noqa: S105
 
 
 class Profile(StrEnum):
@@ -53,6 +55,15 @@ class Settings(BaseSettings):
     kafka_heap: str = "768m"
     kafka_bootstrap: str | None = None  # production: the managed cluster's bootstrap servers
     topic_prefix: str = ""
+    # How clients reach the broker: "sasl" (SCRAM-SHA-512 over SASL_PLAINTEXT), "sasl_ssl" (the same
+    # over TLS), "plaintext", or "auto": what the embedded stack's broker records it was started with.
+    kafka_security: Literal["auto", "plaintext", "sasl", "sasl_ssl"] = "auto"
+    # This process's Kafka credentials. Unset locally: the user is the process's principal and the
+    # password is derived from kafka_secret; production sets both (the password at least).
+    kafka_username: str | None = None
+    kafka_password: SecretStr = SecretStr("")
+    kafka_secret: SecretStr = SecretStr(DEV_KAFKA_SECRET)
+    kafka_ca_file: Path | None = None  # sasl_ssl: the CA that signed the brokers' certificates
 
     # PostgreSQL primary and read replica
     pg_port: int = Field(15432, ge=1, le=65535)
@@ -166,10 +177,20 @@ class Settings(BaseSettings):
     order_cache_ttl_s: int = Field(24 * 3600, ge=1)
     product_cache_ttl_s: int = Field(3600, ge=1)
     audit_retention_days: int = Field(90, ge=1)
+    # Audit entries per MongoDB document (the bucket pattern: the server's cost is per document).
+    audit_bucket_events: int = Field(100, ge=1, le=10_000)
     # Reads that must see everything committed before they started wait this long for the replica.
     replica_wait_ms: int = Field(250, ge=0, le=10_000)
     # Port of this process's Prometheus endpoint (0: none).
     metrics_port: int = Field(0, ge=0, le=65535)
+
+    # The supervisor of `shopstream run` (ops/supervisor.py): a process that exits is started again after
+    # a backoff doubling from restart_backoff_s; more than restart_budget exits within restart_window_s
+    # and it is left down. Its metrics (restarts, up) are served on supervisor_metrics_port (0: none).
+    restart_backoff_s: float = Field(1.0, gt=0, le=300)
+    restart_budget: int = Field(5, ge=0, le=1000)
+    restart_window_s: float = Field(300.0, gt=0)
+    supervisor_metrics_port: int = Field(9300, ge=0, le=65535)
 
     # Launcher tuning
     health_timeout_s: float = Field(90.0, gt=0)
@@ -196,8 +217,6 @@ class Settings(BaseSettings):
         if self.profile is Profile.PROD:
             dev = {
                 "SHOP_JWT_SECRET": (self.jwt_secret, DEV_JWT_SECRET),
-    # Audit entries per MongoDB document (the bucket pattern: the server's cost is per document).
-    audit_bucket_events: int = Field(100, ge=1, le=10_000)
                 "SHOP_PARTNER_SECRET": (self.partner_secret, DEV_PARTNER_SECRET),
                 "SHOP_GATEWAY_KEY": (self.gateway_key, DEV_GATEWAY_KEY),
             }
@@ -222,6 +241,12 @@ class Settings(BaseSettings):
             ]
             if missing:
                 msg = f"production profile needs the managed services' addresses: set {', '.join(missing)}"
+                raise ValueError(msg)
+            if self.kafka_security not in ("sasl", "sasl_ssl") or not self.kafka_password.get_secret_value():
+                msg = (
+                    "production profile needs explicit Kafka credentials: set SHOP_KAFKA_SECURITY=sasl_ssl "
+                    "(or sasl), SHOP_KAFKA_PASSWORD and, when it is not the process's principal, SHOP_KAFKA_USERNAME"
+                )
                 raise ValueError(msg)
         return self
 
