@@ -140,7 +140,8 @@ def two_instances(private: Settings, tmp_path: Path) -> Iterator[tuple[Path, str
         for name in ("a", "b"):
             port = free_port()
             env = instance_env(private, folder)
-            processes.append(start_gunicorn("ingress.wsgi:app_from_env()", env, port, tmp_path / f"{name}.log"))
+            log = tmp_path / f"{name}.log"
+            processes.append(start_gunicorn("ingress.wsgi:app_from_env()", env, port, log, timeout_s=120))
             bases.append(f"http://127.0.0.1:{port}")
         yield folder, bases[0], bases[1]
     finally:
