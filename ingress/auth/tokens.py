@@ -4,7 +4,8 @@ The key ring holds the current key (which signs) and the previous ones (which st
 verify), so keys rotate without downtime: publish the new key, sign with it, retire the
 old one after the longest token lifetime. A ring that follows a ``KeySource`` (the shared
 key folder, ``ingress.auth.keys``) takes its keys from there and looks again every
-``RELOAD_EVERY_S``, and at once (at most that often) for a ``kid`` it does not know; a key
+``RELOAD_EVERY_S``, and at once (at most every ``UNKNOWN_KID_EVERY_S``) for a ``kid`` it
+does not know; a key
 past its ``retire_at`` verifies nothing. Verification pins the algorithm to EdDSA (so
 ``alg: none`` and HS/RS confusion are refused before any signature check), requires the
 ``kid`` to be one of the ring's, and checks ``exp``, ``nbf``, ``iat``, ``aud`` and ``iss``.
@@ -180,7 +181,8 @@ class KeyRing:
             "exp": now + ttl,
             "jti": principal.token_id or uuid.uuid4().hex,
         }
-        return jwt.encode(claims, self.current.private, algorithm=ALGORITHM, headers={"kid": self.current.kid})
+        signing = self.current  # one read: a reload may replace it meanwhile
+        return jwt.encode(claims, signing.private, algorithm=ALGORITHM, headers={"kid": signing.kid})
 
     def verify(self, token: str) -> Principal:
         self.follow()
