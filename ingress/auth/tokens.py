@@ -5,10 +5,10 @@ verify), so keys rotate without downtime: publish the new key, sign with it, ret
 old one after the longest token lifetime. A ring that follows a ``KeySource`` (the shared
 key folder, ``ingress.auth.keys``) takes its keys from there and looks again every
 ``RELOAD_EVERY_S``, and at once (at most every ``UNKNOWN_KID_EVERY_S``) for a ``kid`` it
-does not know; a key
-past its ``retire_at`` verifies nothing. Verification pins the algorithm to EdDSA (so
-``alg: none`` and HS/RS confusion are refused before any signature check), requires the
-``kid`` to be one of the ring's, and checks ``exp``, ``nbf``, ``iat``, ``aud`` and ``iss``.
+does not know; a key past its ``retire_at`` verifies nothing. Verification pins the
+algorithm to EdDSA (so ``alg: none`` and HS/RS confusion are refused before any signature
+check), requires the ``kid`` to be one of the ring's, and checks ``exp``, ``nbf``, ``iat``,
+``aud`` and ``iss``.
 """
 
 from __future__ import annotations
