@@ -103,3 +103,16 @@ def test_without_listed_origins_no_answer_carries_cors_headers(api: Api) -> None
     )
     assert preflight.status_code == 403
     assert answer.headers["X-Content-Type-Options"] == "nosniff"
+
+
+def test_answers_of_no_route_carry_the_security_headers_too(browser_api: Api) -> None:
+    for answer in (
+        browser_api.call("GET", "/nowhere", None),
+        browser_api.call("DELETE", "/v1/orders", browser_api.token("ann", "customer")),
+        browser_api.call("GET", "/metrics", None),
+    ):
+        assert answer.status_code in (404, 405), answer.text
+        assert answer.headers["Content-Type"] == "application/problem+json"
+        for name, value in SECURITY.items():
+            assert answer.headers.get(name) == value, (answer.status_code, name)
+        assert answer.headers["Cache-Control"] == "no-store"
