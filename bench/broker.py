@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from confluent_kafka import Consumer, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
+from topology.access import OPERATOR
+from topology.kafka_client import client_config
 from topology.settings import Settings
 
 RECORD = b"x" * 200
@@ -34,7 +36,7 @@ class Row:
 
 
 def produce(settings: Settings, topic: str, count: int, **config: object) -> Row:
-    producer = Producer({"bootstrap.servers": settings.bootstrap_servers, "linger.ms": 5, **config})
+    producer = Producer({**client_config(settings, OPERATOR), "linger.ms": 5, **config})
     began = time.perf_counter()
     for i in range(count):
         while True:
@@ -55,7 +57,7 @@ def produce(settings: Settings, topic: str, count: int, **config: object) -> Row
 def consume(settings: Settings, topic: str, count: int) -> Row:
     consumer = Consumer(
         {
-            "bootstrap.servers": settings.bootstrap_servers,
+            **client_config(settings, OPERATOR),
             "group.id": f"bench-{uuid.uuid4().hex}",
             "auto.offset.reset": "earliest",
             "enable.auto.commit": False,
@@ -80,7 +82,7 @@ def main() -> None:
     parser.add_argument("--partitions", type=int, default=3)
     args = parser.parse_args()
     settings = Settings.from_env()
-    admin = AdminClient({"bootstrap.servers": settings.bootstrap_servers})
+    admin = AdminClient({**client_config(settings, OPERATOR)})
     topics = [f"bench.broker.{uuid.uuid4().hex[:8]}.{n}" for n in range(2)]
     for future in admin.create_topics([NewTopic(t, args.partitions, 1) for t in topics]).values():
         future.result(timeout=30)

@@ -43,8 +43,10 @@ from flows.orders.logic import order_line
 from flows.run import recovery_root
 from ops.kafka_admin import admin_client, delete_topics_with_prefix, end_offsets, list_offsets
 from ops.topology_admin import apply
+from topology.access import OPERATOR
 from topology.envelope import Producer as MessageProducer
 from topology.envelope import decode, encode, envelop
+from topology.kafka_client import client_config
 from topology.messages import AdjustStock, PlaceOrder
 from topology.processes import PROCESSES
 from topology.settings import Settings
@@ -69,7 +71,7 @@ def reader(settings: Settings, *topics: Topic) -> Consumer:
     """A consumer of the topics from their start, in a group of its own."""
     consumer = Consumer(
         {
-            "bootstrap.servers": settings.bootstrap_servers,
+            **client_config(settings, OPERATOR),
             "group.id": f"bench-{uuid.uuid4().hex}",
             "auto.offset.reset": "earliest",
             "enable.auto.commit": False,
@@ -80,7 +82,7 @@ def reader(settings: Settings, *topics: Topic) -> Consumer:
 
 
 def preload(settings: Settings, count: int, tag: str) -> None:
-    producer = Producer({"bootstrap.servers": settings.bootstrap_servers, "linger.ms": 20})
+    producer = Producer({**client_config(settings, OPERATOR), "linger.ms": 20})
     for sku in SKUS:
         stock = AdjustStock(sku=sku, delta=10**6, reason="bench")
         producer.produce(
@@ -104,9 +106,9 @@ def preload(settings: Settings, count: int, tag: str) -> None:
 def baseline(settings: Settings, count: int, round_no: int = 0) -> float:
     """Consume the commands and produce one record each to a topic of its own: the plain loop's rate."""
     consumer = reader(settings, ORDER_COMMANDS)
-    producer = Producer({"bootstrap.servers": settings.bootstrap_servers, "linger.ms": 5, "enable.idempotence": True})
+    producer = Producer({**client_config(settings, OPERATOR), "linger.ms": 5, "enable.idempotence": True})
     target = f"{settings.topic_prefix}bench.baseline{round_no}"
-    admin = AdminClient({"bootstrap.servers": settings.bootstrap_servers})
+    admin = AdminClient({**client_config(settings, OPERATOR)})
     admin.create_topics([NewTopic(target, ORDER_EVENTS.partitions, 1)])[target].result(timeout=30)
     seen, began = 0, None
     while seen < count:
@@ -133,7 +135,7 @@ def floor(settings: Settings, count: int, round_no: int) -> float:
     """The rate of ``bench.flow_floor`` (a do-nothing Bytewax flow) over the pre-loaded commands, records/s."""
     if round_no == 0:  # the rounds share one output topic
         target = f"{settings.topic_prefix}bench.floor"
-        admin = AdminClient({"bootstrap.servers": settings.bootstrap_servers})
+        admin = AdminClient({**client_config(settings, OPERATOR)})
         admin.create_topics([NewTopic(target, ORDER_EVENTS.partitions, 1)])[target].result(timeout=30)
     recovery = recovery_root(settings) / f"floor{round_no}"
     argv = [sys.executable, "-m", "bench.flow_floor", settings.topic_prefix, str(count), str(recovery)]
@@ -228,7 +230,7 @@ def settle(settings: Settings, count: int, timeout_s: float = 300, quiet_s: floa
 
 def paced(settings: Settings, tag: str, rate: float, seconds: float) -> int:
     """Produce ``rate`` orders a second for ``seconds``: encoded beforehand, sent in 2 ms ticks."""
-    producer = Producer({"bootstrap.servers": settings.bootstrap_servers, "linger.ms": 1})
+    producer = Producer({**client_config(settings, OPERATOR), "linger.ms": 1})
     total = int(rate * seconds)
     records = [(f"{tag}{i}".encode(), place(f"{tag}{i}", i)) for i in range(total)]
     topic = ORDER_COMMANDS.name_for(settings.topic_prefix)

@@ -30,6 +30,7 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 from confluent_kafka import KafkaError as ConfluentKafkaError
 from confluent_kafka.admin import ClusterMetadata
 
+from topology.kafka_client import client_config
 from topology.settings import Settings
 from topology.topics import PARTNER, PARTNER_ID, Topic
 
@@ -168,8 +169,8 @@ class Slot(StatefulSourcePartition[In, Offsets]):
         self.consumer.close()
 
 
-def source(settings: Settings, topics: Iterable[Topic], group: str | None = None) -> TopicsSource:
-    """A flow's Kafka input: one consumer per input slot for all its topics.
+def source(settings: Settings, topics: Iterable[Topic], group: str | None, principal: str) -> TopicsSource:
+    """A flow's Kafka input: one consumer per input slot for all its topics, logged in as ``principal``.
 
     Bytewax keeps its own offsets in the recovery store; the consumer group's committed
     offsets (auto-committed as records are read) are only for ``topology lag`` and health.
@@ -180,6 +181,7 @@ def source(settings: Settings, topics: Iterable[Topic], group: str | None = None
         settings.bootstrap_servers,
         [t.name_for(settings.topic_prefix) for t in topics if not t.per_partner],
         {
+            **client_config(settings, principal),
             "isolation.level": "read_committed",
             "fetch.wait.max.ms": str(settings.kafka_fetch_wait_ms),
             "fetch.min.bytes": str(settings.kafka_fetch_min_bytes),

@@ -17,6 +17,7 @@ from bytewax.connectors.kafka import KafkaSinkMessage
 from bytewax.outputs import FixedPartitionedSink, StatefulSinkPartition
 from confluent_kafka import KafkaError, Message, Producer
 
+from topology.kafka_client import client_config
 from topology.settings import Settings
 
 Out = KafkaSinkMessage[bytes | None, bytes | None]
@@ -41,11 +42,16 @@ class TopicsSink(FixedPartitionedSink[Out, None]):
         return Outbox(Producer(config), self.flush_timeout_s)
 
 
-def sink(settings: Settings) -> TopicsSink:
-    """A flow's Kafka output: an idempotent producer per worker."""
+def sink(settings: Settings, principal: str) -> TopicsSink:
+    """A flow's Kafka output: an idempotent producer per worker, logged in as ``principal``."""
     return TopicsSink(
         settings.bootstrap_servers,
-        {"enable.idempotence": "true", "acks": "all", "linger.ms": str(settings.flow_linger_ms)},
+        {
+            **client_config(settings, principal),
+            "enable.idempotence": "true",
+            "acks": "all",
+            "linger.ms": str(settings.flow_linger_ms),
+        },
         producers=settings.flow_workers,
     )
 

@@ -8,7 +8,9 @@ from typing import Protocol
 from confluent_kafka import KafkaError, Message, Producer
 
 from ingress.exceptions import IngressError
+from topology.access import principal_of
 from topology.envelope import Envelope, encode
+from topology.kafka_client import client_config
 from topology.settings import Settings
 from topology.topics import Topic
 
@@ -29,7 +31,7 @@ class KafkaBus:
         self.timeout_s = timeout_s
         self.producer = Producer(
             {
-                "bootstrap.servers": settings.bootstrap_servers,
+                **client_config(settings, principal_of("http", "ingress")),
                 "enable.idempotence": True,
                 "acks": "all",
                 "linger.ms": 1,

@@ -37,18 +37,20 @@ def _fail(err: OpsError) -> typer.Exit:
 def apply_cmd(
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the plan only."), as_json: bool = JSON
 ) -> None:
-    """Create missing topics, raise partition counts, report drift it will not fix (never deletes)."""
+    """Create missing topics, raise partition counts, grant each process its ACLs, report drift (never deletes)."""
     try:
         steps = topology_admin.apply(settings_or_exit(), dry_run=dry_run)
     except OpsError as err:
         raise _fail(err) from err
     emit([asdict(s) for s in steps], ("action", "topic", "done", "detail"), as_json)
     if not as_json:
-        counts = {a: sum(s.action == a for s in steps) for a in ("create", "raise-partitions", "drift", "undeclared")}
+        kinds = ("create", "raise-partitions", "drift", "undeclared", "grant", "revoke")
+        counts = {a: sum(s.action == a for s in steps) for a in kinds}
         verb = "would" if dry_run else "did"
         typer.echo(
-            f"\n{verb}: create {counts['create']}, raise {counts['raise-partitions']}; "
-            f"drift {counts['drift']}, undeclared {counts['undeclared']} (left alone)"
+            f"\n{verb}: create {counts['create']}, raise {counts['raise-partitions']}, grant {counts['grant']} "
+            f"and revoke {counts['revoke']} ACLs; drift {counts['drift']}, undeclared {counts['undeclared']} "
+            "(left alone)"
         )
 
 

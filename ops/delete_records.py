@@ -6,7 +6,7 @@ reference too many in ``AdminClient.delete_records`` (confluentinc/confluent-kaf
 call therefore runs here, in a short-lived child process, so the crash can never reach
 an operator command or a test.
 
-Input on stdin (JSON): ``{"bootstrap": "...", "cuts": [[topic, partition, offset], ...]}``.
+Input on stdin (JSON): ``{"client": {librdkafka connection settings}, "cuts": [[topic, partition, offset], ...]}``.
 Exit 0 when every partition was cut, 1 with the error on stderr otherwise.
 """
 
@@ -24,7 +24,7 @@ RETRIES = 20
 
 def main() -> int:
     request = json.load(sys.stdin)
-    admin = AdminClient({"bootstrap.servers": request["bootstrap"], "log_level": 0})
+    admin = AdminClient({**request["client"], "log_level": 0})
     cuts = [TopicPartition(t, p, o) for t, p, o in request["cuts"]]
     for attempt in range(RETRIES):
         try:

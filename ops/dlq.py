@@ -20,8 +20,10 @@ from confluent_kafka.admin import OffsetSpec
 
 from ops.exceptions import OpsError
 from ops.kafka_admin import admin_client, end_offsets, list_offsets, read_to_end
+from topology.access import OPERATOR
 from topology.dlq import H_REPLAYED_FROM, DeadLetter
 from topology.exceptions import DecodeError
+from topology.kafka_client import client_config
 from topology.settings import PROJECT_ROOT, Settings
 from topology.topics import DLQ_REPLAYS, DLQ_SUFFIX, all_topics
 
@@ -165,7 +167,7 @@ class ReplayResult:
 def replay(settings: Settings, records: list[DlqRecord], now: datetime, force: bool = False) -> list[ReplayResult]:
     """Send each record back to its original topic, once, and record that it was sent."""
     producer = Producer(
-        {"bootstrap.servers": settings.bootstrap_servers, "enable.idempotence": True, "acks": "all", "log_level": 0}
+        {**client_config(settings, OPERATOR), "enable.idempotence": True, "acks": "all", "log_level": 0}
     )
     results: list[ReplayResult] = []
     for record in records:
@@ -236,7 +238,7 @@ def purge(settings: Settings, before: datetime, topic: str | None = None) -> dic
     proc = subprocess.run(
         [sys.executable, "-m", "ops.delete_records"],
         input=json.dumps(
-            {"bootstrap": settings.bootstrap_servers, "cuts": [[tp.topic, tp.partition, tp.offset] for tp in cut]}
+            {"client": client_config(settings, OPERATOR), "cuts": [[tp.topic, tp.partition, tp.offset] for tp in cut]}
         ),
         capture_output=True,
         text=True,

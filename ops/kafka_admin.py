@@ -8,9 +8,21 @@ from collections.abc import Callable, Iterator
 from typing import TypeVar
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Message, TopicPartition
-from confluent_kafka.admin import AdminClient, ClusterMetadata, OffsetSpec
+from confluent_kafka.admin import (
+    AclBinding,
+    AclBindingFilter,
+    AclOperation,
+    AclPermissionType,
+    AdminClient,
+    ClusterMetadata,
+    OffsetSpec,
+    ResourcePatternType,
+    ResourceType,
+)
 
 from ops.exceptions import OpsError
+from topology.access import OPERATOR
+from topology.kafka_client import client_config, security_protocol, username_for
 from topology.settings import Settings
 
 CONNECT_TIMEOUT_S = 5.0
@@ -29,8 +41,9 @@ class BrokerUnreachable(OpsError):
 
 
 def _base(settings: Settings) -> dict[str, object]:
+    """An operator command's client: the operator principal, failing fast."""
     return {
-        "bootstrap.servers": settings.bootstrap_servers,
+        **client_config(settings, OPERATOR),
         "socket.connection.setup.timeout.ms": int(CONNECT_TIMEOUT_S * 1000),
         "log_level": 0,
     }
@@ -38,10 +51,20 @@ def _base(settings: Settings) -> dict[str, object]:
 
 def admin_client(settings: Settings) -> tuple[AdminClient, ClusterMetadata]:
     """An AdminClient and the cluster metadata, or BrokerUnreachable within a few seconds."""
-    admin = AdminClient(_base(settings))
+    failures: list[KafkaError] = []  # a refused login is only told to the error callback
+    admin = AdminClient({**_base(settings), "error_cb": failures.append})
     try:
         meta = admin.list_topics(timeout=CONNECT_TIMEOUT_S)
     except KafkaException as err:
+        admin.poll(0)
+        refused = [f for f in failures if f.code() == KafkaError._AUTHENTICATION]
+        if refused:
+            user = username_for(settings, OPERATOR)
+            raise BrokerUnreachable(
+                f"Kafka at {settings.bootstrap_servers} refused the login of {user!r}: {refused[0].str()}\n"
+                "  fix: set SHOP_KAFKA_PASSWORD (and SHOP_KAFKA_USERNAME) to the operator's credentials, or for "
+                "the local stack keep SHOP_KAFKA_SECRET as the stack was started with"
+            ) from None
         raise BrokerUnreachable(
             f"Kafka at {settings.bootstrap_servers} did not answer within {CONNECT_TIMEOUT_S:.0f} s ({err.args[0]})\n"
             "  fix: start it with `shopstream stack up`, or point SHOP_KAFKA_BOOTSTRAP at a running cluster"
@@ -131,8 +154,28 @@ def read_to_end(settings: Settings, topics: list[str]) -> Iterator[Message]:
         consumer.close()
 
 
+def acls_enforced(settings: Settings) -> bool:
+    """Whether the broker authenticates and authorizes (a plaintext one has no authorizer)."""
+    return security_protocol(settings) != "PLAINTEXT"
+
+
+def acl_filter(exact: AclBinding | None = None, principal: str | None = None) -> AclBindingFilter:
+    """A filter matching exactly one ACL, or every ACL (of ``principal`` when given)."""
+    if exact is not None:
+        b = exact
+        return AclBindingFilter(
+            b.restype, b.name, b.resource_pattern_type, b.principal, b.host, b.operation, b.permission_type
+        )
+    return AclBindingFilter(
+        ResourceType.ANY, None, ResourcePatternType.ANY, principal, None, AclOperation.ANY, AclPermissionType.ANY
+    )
+
+
 def delete_topics_with_prefix(settings: Settings, prefix: str) -> list[str]:
-    """Delete every topic whose name starts with ``prefix`` (a test's or a benchmark's namespace)."""
+    """Delete every topic whose name starts with ``prefix`` (a test's or a benchmark's namespace).
+
+    The ACLs on names under the prefix, of any principal, go with them.
+    """
     if not prefix:
         raise OpsError("refusing to delete topics without a prefix")
     admin, meta = admin_client(settings)
@@ -140,4 +183,10 @@ def delete_topics_with_prefix(settings: Settings, prefix: str) -> list[str]:
     if mine:
         for future in admin.delete_topics(mine, operation_timeout=30).values():
             future.result(timeout=60)
+    if acls_enforced(settings):
+        acls = admin.describe_acls(acl_filter(), request_timeout=10).result(timeout=15)
+        doomed = [acl_filter(b) for b in acls if b.name.startswith(prefix)]
+        if doomed:
+            for future in admin.delete_acls(doomed, request_timeout=15).values():
+                future.result(timeout=30)
     return mine

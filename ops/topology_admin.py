@@ -1,4 +1,8 @@
-"""Operator views of the messaging layer: apply the declared topology, describe, lag, health."""
+"""Operator views of the messaging layer: apply the declared topology, describe, lag, health.
+
+Applying the topology also applies its access (``ops/kafka_access.py``): each process
+principal's ACLs on the prefix's topics and groups, one step per ACL, named by its principal.
+"""
 
 from __future__ import annotations
 
@@ -9,14 +13,15 @@ from typing import Literal
 from confluent_kafka import ConsumerGroupTopicPartitions, KafkaException, TopicPartition
 from confluent_kafka.admin import ConfigResource, NewPartitions, NewTopic, ResourceType
 
+from ops import kafka_access
 from ops.exceptions import OpsError
-from ops.kafka_admin import admin_client, end_offsets
+from ops.kafka_admin import acls_enforced, admin_client, end_offsets
 from ops.stack.launcher import Stack
 from topology.processes import PROCESSES, consumer_groups
 from topology.settings import Settings
 from topology.topics import Topic, all_topics
 
-Action = Literal["create", "raise-partitions", "ok", "drift", "undeclared"]
+Action = Literal["create", "raise-partitions", "ok", "drift", "undeclared", "grant", "revoke"]
 WATCHED_CONFIGS = ("cleanup.policy", "retention.ms")
 STALL_WINDOW_S = 2.0
 
@@ -74,6 +79,8 @@ def plan(settings: Settings) -> list[PlanStep]:
             steps.append(
                 PlanStep("undeclared", name, "on the broker but not declared; left alone (apply never deletes)")
             )
+    if acls_enforced(settings):
+        steps += [PlanStep(a.action, a.principal, a.detail) for a in kafka_access.plan(settings, admin)]
     return steps
 
 
@@ -109,7 +116,11 @@ def apply(settings: Settings, dry_run: bool = False) -> list[PlanStep]:
             done.add(name)
     if done:
         _wait_until_visible(settings, {name: declared[name].partitions for name in done})
-    return [PlanStep(s.action, s.topic, s.detail, s.topic in done) for s in steps]
+    granted: set[tuple[str, str]] = set()
+    if acls_enforced(settings):
+        acl_steps = kafka_access.plan(settings, admin)
+        granted = {(a.principal, a.detail) for a in kafka_access.apply(settings, admin, acl_steps)}
+    return [PlanStep(s.action, s.topic, s.detail, s.topic in done or (s.topic, s.detail) in granted) for s in steps]
 
 
 def _wait_until_visible(settings: Settings, partitions: dict[str, int], timeout_s: float = 30.0) -> None:

@@ -11,12 +11,15 @@ import logging
 
 from prometheus_client import start_http_server
 from quixstreams import Application
+from quixstreams.kafka.configuration import ConnectionConfig
 
 from sinks.base import EventSink
 from sinks.mongo import MongoSink
 from sinks.postgres import PostgresSink
 from sinks.redis import RedisSink
 from sinks.search import SearchSink
+from topology.access import principal_name
+from topology.kafka_client import client_config
 from topology.runtime import tune_collector
 from topology.settings import Settings
 
@@ -28,7 +31,7 @@ def build_app(name: str, settings: Settings, sink: EventSink | None = None) -> t
     sink = sink or SINKS[name](settings)
     prefix = settings.topic_prefix
     app = Application(
-        broker_address=settings.bootstrap_servers,
+        broker_address=ConnectionConfig.from_librdkafka_dict(client_config(settings, principal_name(sink.process))),
         consumer_group=sink.process.group_for(prefix),
         auto_offset_reset="earliest",
         commit_interval=settings.sink_commit_interval_s,

@@ -27,9 +27,11 @@ from quixstreams.sinks.base.item import SinkItem
 from sinks import metrics
 from sinks.exceptions import DeadLetterFailed, SinkError, StoreUnavailable
 from sinks.projections import Unversioned
+from topology.access import principal_name
 from topology.dlq import DeadLetter
 from topology.envelope import Envelope, decode
 from topology.exceptions import DecodeError
+from topology.kafka_client import client_config
 from topology.processes import PROCESSES, Process
 from topology.settings import Settings
 from topology.topics import DeclaredMessages
@@ -70,11 +72,9 @@ def project_each(
 class DeadLetters:
     """The sink's producer of dead letters; ``send`` returns once Kafka has them all."""
 
-    def __init__(self, settings: Settings, stage: str) -> None:
+    def __init__(self, settings: Settings, stage: str, principal: str) -> None:
         self.stage = stage
-        self._producer = Producer(
-            {"bootstrap.servers": settings.bootstrap_servers, "enable.idempotence": True, "linger.ms": 5}
-        )
+        self._producer = Producer({**client_config(settings, principal), "enable.idempotence": True, "linger.ms": 5})
 
     def send(self, topic: str, partition: int, rejected: list[Rejected]) -> None:
         if not rejected:
@@ -120,7 +120,7 @@ class EventSink(BatchingSink, ABC):
         return f"<{type(self).__name__}>"
 
     def setup(self) -> None:
-        self._dead = DeadLetters(self.settings, f"sink.{self.name}")
+        self._dead = DeadLetters(self.settings, f"sink.{self.name}", principal_name(self.process))
         self.connect()
 
     @abstractmethod

@@ -10,13 +10,15 @@ from confluent_kafka.admin import AdminClient, NewTopic
 
 from ops.stack.kafka import Kafka
 from tests.support.scope import Scope
+from topology.access import OPERATOR
+from topology.kafka_client import client_config
 from topology.settings import Settings
 
 pytestmark = pytest.mark.stack
 
 
 def produce(settings: Settings, topic: str, values: list[bytes], **config: object) -> None:
-    producer = Producer({"bootstrap.servers": settings.bootstrap_servers, "enable.idempotence": True, **config})
+    producer = Producer({**client_config(settings, OPERATOR), "enable.idempotence": True, **config})
     errors: list[object] = []
     for i, value in enumerate(values):
         producer.produce(
@@ -29,7 +31,7 @@ def produce(settings: Settings, topic: str, values: list[bytes], **config: objec
 def consume(settings: Settings, topic: str, expected: int, group: str | None = None, **config: object) -> list[bytes]:
     consumer = Consumer(
         {
-            "bootstrap.servers": settings.bootstrap_servers,
+            **client_config(settings, OPERATOR),
             "group.id": group or f"g-{uuid.uuid4().hex}",
             "auto.offset.reset": "earliest",
             "enable.auto.commit": False,
@@ -52,7 +54,7 @@ def consume(settings: Settings, topic: str, expected: int, group: str | None = N
 
 
 def high_watermarks(settings: Settings, topic: str, partitions: int) -> list[int]:
-    consumer = Consumer({"bootstrap.servers": settings.bootstrap_servers, "group.id": "hw-probe"})
+    consumer = Consumer({**client_config(settings, OPERATOR), "group.id": "hw-probe"})
     marks = [consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1] for p in range(partitions)]
     consumer.close()
     return marks
@@ -60,7 +62,7 @@ def high_watermarks(settings: Settings, topic: str, partitions: int) -> list[int
 
 def test_topic_is_created_with_its_partitions(settings: Settings, ns: Scope) -> None:
     topic = ns.create_topic("orders", partitions=6, config={"cleanup.policy": "compact"})
-    admin = AdminClient({"bootstrap.servers": settings.bootstrap_servers})
+    admin = AdminClient({**client_config(settings, OPERATOR)})
     meta = admin.list_topics(topic, timeout=10)
     assert len(meta.topics[topic].partitions) == 6
 
@@ -91,14 +93,14 @@ def test_transactional_consume_transform_produce(settings: Settings, ns: Scope) 
     group = f"{ns.name}-tx"
     consumer = Consumer(
         {
-            "bootstrap.servers": settings.bootstrap_servers,
+            **client_config(settings, OPERATOR),
             "group.id": group,
             "auto.offset.reset": "earliest",
             "enable.auto.commit": False,
             "isolation.level": "read_committed",
         }
     )
-    producer = Producer({"bootstrap.servers": settings.bootstrap_servers, "transactional.id": f"{ns.name}-txid"})
+    producer = Producer({**client_config(settings, OPERATOR), "transactional.id": f"{ns.name}-txid"})
     producer.init_transactions(10)
 
     # An aborted transaction first: its records must never be seen by read_committed readers.
@@ -131,7 +133,7 @@ def test_transactional_consume_transform_produce(settings: Settings, ns: Scope) 
     assert sorted(committed) == sorted(f"out-{i}".encode() for i in range(100))
     assert not any(v.startswith(b"aborted") for v in committed)
 
-    probe = Consumer({"bootstrap.servers": settings.bootstrap_servers, "group.id": group})
+    probe = Consumer({**client_config(settings, OPERATOR), "group.id": group})
     offsets = probe.committed([TopicPartition(source, 0)], timeout=10)
     probe.close()
     assert offsets[0].offset == 100
@@ -148,7 +150,7 @@ def test_data_is_kept_across_a_broker_restart(private_settings: Settings) -> Non
     broker.start()
     try:
         broker.wait_healthy(120)
-        admin = AdminClient({"bootstrap.servers": private_settings.bootstrap_servers})
+        admin = AdminClient({**client_config(private_settings, OPERATOR)})
         admin.create_topics([NewTopic("durable", 3, 1)])["durable"].result(timeout=15)
         values = [f"v{i}".encode() for i in range(300)]
         produce(private_settings, "durable", values, acks="all")

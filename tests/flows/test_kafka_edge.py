@@ -13,13 +13,15 @@ from flows.kafka_input import Slot, TopicsSource
 from flows.kafka_output import TopicsSink
 from ops.kafka_admin import admin_client, end_offsets
 from tests.support.scope import Scope
+from topology.access import OPERATOR
+from topology.kafka_client import client_config
 from topology.settings import Settings
 
 pytestmark = pytest.mark.stack
 
 
 def fill(settings: Settings, topics: list[str], per_partition: int) -> None:
-    producer = Producer({"bootstrap.servers": settings.bootstrap_servers})
+    producer = Producer({**client_config(settings, OPERATOR)})
     for topic in topics:
         for partition in range(3):
             for n in range(per_partition):
@@ -40,7 +42,7 @@ def drain(slot: Slot, expected: int, timeout_s: float = 15) -> list[str]:
 def test_slots_share_every_partition_once_and_resume_after_their_offsets(settings: Settings, ns: Scope) -> None:
     topics = [ns.create_topic("a", 3), ns.create_topic("b", 3)]
     fill(settings, topics, 4)
-    source = TopicsSource(settings.bootstrap_servers, topics, {}, slots=2)
+    source = TopicsSource(settings.bootstrap_servers, topics, client_config(settings, OPERATOR), slots=2)
     assert source.list_parts() == ["slot-0-of-2", "slot-1-of-2"]
     slots = [source.build_part("in", name, None) for name in source.list_parts()]
     read = [drain(slot, 16 if index == 0 else 8) for index, slot in enumerate(slots)]
@@ -61,7 +63,7 @@ def test_the_output_is_delivered_when_the_epoch_closes_and_a_failed_delivery_fai
     settings: Settings, ns: Scope
 ) -> None:
     topic = ns.create_topic("out", 3)
-    sink = TopicsSink(settings.bootstrap_servers, {"linger.ms": "1000"})
+    sink = TopicsSink(settings.bootstrap_servers, {**client_config(settings, OPERATOR), "linger.ms": "1000"})
     outbox = sink.build_part("out", sink.list_parts()[0], None)
     outbox.write_batch([KafkaSinkMessage(key=f"k{n}".encode(), value=b"v", topic=topic) for n in range(5)])
     outbox.snapshot()  # returns only once the broker has all five, whatever linger says
@@ -69,7 +71,10 @@ def test_the_output_is_delivered_when_the_epoch_closes_and_a_failed_delivery_fai
     on_broker = sum(end_offsets(admin, [TopicPartition(topic, p) for p in range(3)]).values())
     assert on_broker == 5, "all five were on the broker when the epoch's snapshot returned"
 
-    doomed = TopicsSink(settings.bootstrap_servers, {"message.timeout.ms": "1000"}).build_part("out", "p", None)
+    doomed_sink = TopicsSink(
+        settings.bootstrap_servers, {**client_config(settings, OPERATOR), "message.timeout.ms": "1000"}
+    )
+    doomed = doomed_sink.build_part("out", "p", None)
     doomed.write_batch([KafkaSinkMessage(key=b"k", value=b"v", topic=ns.topic("never-created"))])
     with pytest.raises(RuntimeError, match=r"failed|not delivered"):
         doomed.snapshot()
@@ -80,7 +85,7 @@ def test_an_idle_slot_polls_less_and_less_until_a_record_comes(settings: Setting
     source = TopicsSource(
         settings.bootstrap_servers,
         [topic],
-        {"fetch.wait.max.ms": "500", "fetch.min.bytes": "1"},
+        {**client_config(settings, OPERATOR), "fetch.wait.max.ms": "500", "fetch.min.bytes": "1"},
         poll_interval=timedelta(milliseconds=5),
         idle_interval=timedelta(milliseconds=40),
     )
@@ -91,7 +96,7 @@ def test_an_idle_slot_polls_less_and_less_until_a_record_comes(settings: Setting
         waits.append(slot.wait)
     assert waits == [timedelta(milliseconds=ms) for ms in (10, 20, 40, 40, 40)], "doubling to the idle cap"
     assert slot.awake is not None
-    producer = Producer({"bootstrap.servers": settings.bootstrap_servers})
+    producer = Producer({**client_config(settings, OPERATOR)})
     producer.produce(topic, b"a record")
     assert producer.flush(15) == 0
     batch: list[object] = []

@@ -30,7 +30,9 @@ from ingress.auth.tokens import KeyRing, Principal
 from ingress.bus import KafkaBus
 from tests.support.api import Api
 from tests.support.processes import free_port
+from topology.access import OPERATOR
 from topology.envelope import decode
+from topology.kafka_client import client_config
 from topology.settings import Settings
 
 pytestmark = pytest.mark.stack
@@ -39,7 +41,7 @@ NOW = datetime.now(UTC)
 
 def commands_on_kafka(settings: Settings, topic: str = "shop.orders.commands") -> list[Any]:
     consumer = Consumer(
-        {"bootstrap.servers": settings.bootstrap_servers, "group.id": uuid.uuid4().hex, "auto.offset.reset": "earliest"}
+        {**client_config(settings, OPERATOR), "group.id": uuid.uuid4().hex, "auto.offset.reset": "earliest"}
     )
     consumer.subscribe([f"{settings.topic_prefix}{topic}"])
     found, idle = [], 0

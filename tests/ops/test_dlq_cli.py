@@ -14,9 +14,11 @@ from ops.exceptions import OpsError
 from ops.partners import add_partner
 from tests.support.cli import Cli
 from tests.support.scope import Scope
+from topology.access import OPERATOR
 from topology.dlq import H_REPLAYED_FROM, DeadLetter
 from topology.envelope import decode
 from topology.exceptions import DecodeError
+from topology.kafka_client import client_config
 from topology.settings import Settings
 from topology.topics import PARTNER_COMMANDS
 
@@ -36,7 +38,7 @@ def env(settings: Settings, ns: Scope) -> tuple[Cli, str, Settings]:
 def read_all(settings: Settings, topic: str, expected: int) -> list:  # type: ignore[type-arg]
     consumer = Consumer(
         {
-            "bootstrap.servers": settings.bootstrap_servers,
+            **client_config(settings, OPERATOR),
             "group.id": f"read-{time.time_ns()}",
             "auto.offset.reset": "earliest",
             "enable.auto.commit": False,
@@ -57,14 +59,14 @@ def failing_stage(settings: Settings, topic: str, dlq_topic: str | None = None) 
     """What every stage does with a record it cannot process: decode, fail, dead-letter it with the reason."""
     consumer = Consumer(
         {
-            "bootstrap.servers": settings.bootstrap_servers,
+            **client_config(settings, OPERATOR),
             "group.id": f"stage-{time.time_ns()}",
             "auto.offset.reset": "earliest",
             "enable.auto.commit": False,
         }
     )
     consumer.subscribe([topic])
-    producer = Producer({"bootstrap.servers": settings.bootstrap_servers, "enable.idempotence": True})
+    producer = Producer({**client_config(settings, OPERATOR), "enable.idempotence": True})
     deadline = time.monotonic() + 20
     handled = 0
     while handled == 0 and time.monotonic() < deadline:
@@ -89,8 +91,8 @@ def failing_stage(settings: Settings, topic: str, dlq_topic: str | None = None) 
 
 def test_poison_message_is_listed_shown_and_replayed_once(env: tuple[Cli, str, Settings]) -> None:
     cli, prefix, settings = env
-    producer = Producer({"bootstrap.servers": settings.bootstrap_servers})
     topic = add_partner(settings, "p1").topic  # a partner's topic; its records fail to the partners' one DLQ
+    producer = Producer({**client_config(settings, OPERATOR)})
     producer.produce(topic, POISON, key=b"o-42", headers=[("traceparent", b"00-abc")])
     assert producer.flush(10) == 0
     failing_stage(settings, topic, PARTNER_COMMANDS.dead_letter.name_for(prefix))  # type: ignore[union-attr]
@@ -127,7 +129,7 @@ def test_poison_message_is_listed_shown_and_replayed_once(env: tuple[Cli, str, S
 def test_an_undecodable_dlq_record_is_listed_not_fatal(env: tuple[Cli, str, Settings]) -> None:
     cli, prefix, settings = env
     dlq_topic = PARTNER_COMMANDS.dead_letter.name_for(prefix)  # type: ignore[union-attr]
-    producer = Producer({"bootstrap.servers": settings.bootstrap_servers})
+    producer = Producer({**client_config(settings, OPERATOR)})
     producer.produce(dlq_topic, b"\x00\xffgarbage", headers=[("dlq.error", b"half a header set")])
     assert producer.flush(10) == 0
     [row] = json.loads(cli("dlq", "list", "--json").stdout)
@@ -143,7 +145,7 @@ def test_an_undecodable_dlq_record_is_listed_not_fatal(env: tuple[Cli, str, Sett
 def test_purge_deletes_only_records_older_than_the_cutoff(env: tuple[Cli, str, Settings]) -> None:
     cli, prefix, settings = env
     dlq_topic = PARTNER_COMMANDS.dead_letter.name_for(prefix)  # type: ignore[union-attr]
-    producer = Producer({"bootstrap.servers": settings.bootstrap_servers})
+    producer = Producer({**client_config(settings, OPERATOR)})
     old = int((datetime.now(UTC) - timedelta(days=10)).timestamp() * 1000)
     letter = DeadLetter(PARTNER_COMMANDS.for_partner("p1").name_for(prefix), 0, 7, "bad", "s", 1, datetime.now(UTC))
     for i in range(3):

@@ -9,8 +9,11 @@ import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
+from ops.kafka_admin import acls_enforced
 from tests.support.cli import Cli
 from tests.support.scope import Scope
+from topology.access import OPERATOR
+from topology.kafka_client import client_config
 from topology.processes import PROCESSES
 from topology.settings import Settings
 from topology.topics import ORDER_COMMANDS, ORDER_EVENTS, all_topics
@@ -22,8 +25,12 @@ pytestmark = pytest.mark.stack
 def prefixed(settings: Settings, ns: Scope) -> tuple[Cli, str, AdminClient]:
     """The CLI under the test's topic prefix (its topics go with the scope), and an admin client."""
     prefix = ns.settings.topic_prefix
-    admin = AdminClient({"bootstrap.servers": settings.bootstrap_servers})
+    admin = AdminClient({**client_config(settings, OPERATOR)})
     return Cli({"SHOP_TOPIC_PREFIX": prefix}), prefix, admin
+
+
+def prefixed_settings(prefix: str) -> Settings:
+    return Settings.from_env().model_copy(update={"topic_prefix": prefix})
 
 
 def wait_visible(admin: AdminClient, partitions: dict[str, int]) -> None:
@@ -42,7 +49,9 @@ def test_apply_creates_everything_then_is_idempotent(prefixed: tuple[Cli, str, A
     dry = cli("topology", "apply", "--dry-run", "--json")
     assert dry.exit_code == 0
     planned = json.loads(dry.stdout)
-    assert {s["action"] for s in planned} == {"create"}
+    assert {s["action"] for s in planned if not s["topic"].startswith("User:")} == {"create"}
+    acls = {s["action"] for s in planned if s["topic"].startswith("User:")}
+    assert acls == ({"grant"} if acls_enforced(prefixed_settings(prefix)) else set()), "each process's ACLs"
     assert not any(t.startswith(prefix) for t in admin.list_topics(timeout=10).topics), "dry run changed the broker"
 
     first = cli("topology", "apply")
@@ -96,12 +105,12 @@ def test_lag_reports_committed_end_and_lag(settings: Settings, prefixed: tuple[C
     cli, prefix, _ = prefixed
     assert cli("topology", "apply").exit_code == 0
     topic = ORDER_COMMANDS.name_for(prefix)
-    producer = Producer({"bootstrap.servers": settings.bootstrap_servers})
+    producer = Producer({**client_config(settings, OPERATOR)})
     for i in range(10):
         producer.produce(topic, b"x", partition=0, key=str(i).encode())
     assert producer.flush(10) == 0
     group = next(p for p in PROCESSES if p.name == "orders").group_for(prefix)
-    consumer = Consumer({"bootstrap.servers": settings.bootstrap_servers, "group.id": group})
+    consumer = Consumer({**client_config(settings, OPERATOR), "group.id": group})
     consumer.commit(offsets=[TopicPartition(topic, 0, 4)], asynchronous=False)
     consumer.close()
     rows = json.loads(cli("topology", "lag", "--group", group, "--json").stdout)

@@ -33,9 +33,11 @@ from sinks.search import SearchSink
 from tests.support.cli import Cli
 from tests.support.processes import free_port
 from tests.support.scope import Scope
+from topology.access import OPERATOR
 from topology.dlq import DeadLetter
 from topology.envelope import Envelope, encode, new_id
 from topology.envelope import Producer as Who
+from topology.kafka_client import client_config
 from topology.messages import (
     CancelOrder,
     Message,
@@ -106,7 +108,7 @@ class System:
         scope.migrate()
         self.settings = scope.settings
         self.prefix = scope.settings.topic_prefix
-        self.producer = Producer({"bootstrap.servers": self.settings.bootstrap_servers, "enable.idempotence": True})
+        self.producer = Producer({**client_config(self.settings, OPERATOR), "enable.idempotence": True})
         self.pending: list[Sent] = []
         self.seqs: dict[tuple[str, str], int] = {}
 
@@ -524,7 +526,7 @@ def test_an_empty_system_and_a_half_applied_topology(ns: Scope) -> None:
     assert f"no Shopstream topic under prefix {ns.settings.topic_prefix!r}" in empty.stderr
     assert "shopstream topology apply" in empty.stderr
 
-    admin = AdminClient({"bootstrap.servers": ns.settings.bootstrap_servers})
+    admin = AdminClient({**client_config(ns.settings, OPERATOR)})
     name = ORDER_EVENTS.name_for(ns.settings.topic_prefix)
     admin.create_topics([NewTopic(name, 1, 1)])[name].result(timeout=15)
     deadline = time.monotonic() + 15

@@ -23,6 +23,8 @@ from flows.run import recovery_root
 from ops.db import migrate
 from ops.kafka_admin import delete_topics_with_prefix
 from ops.topology_admin import apply
+from topology.access import OPERATOR
+from topology.kafka_client import client_config
 from topology.settings import Settings
 from topology.stores import INDEXES
 
@@ -69,7 +71,7 @@ class Scope:
     def create_topic(self, name: str, partitions: int = 1, config: dict[str, str] | None = None) -> str:
         """A topic of the scope's own, outside the topology; its full name."""
         topic = self.topic(name)
-        admin = AdminClient({"bootstrap.servers": self.settings.bootstrap_servers})
+        admin = AdminClient({**client_config(self.settings, OPERATOR)})
         futures = admin.create_topics([NewTopic(topic, partitions, 1, config=config or {})], operation_timeout=10)
         futures[topic].result(timeout=15)
         return topic

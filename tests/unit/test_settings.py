@@ -19,6 +19,7 @@ PROD_URLS = {
     "SHOP_MESSAGING_URL": "https://api.messaging.example",
 }
 PROD_SECRETS = {"SHOP_JWT_SECRET": "s" * 40, "SHOP_PARTNER_SECRET": "p" * 40, "SHOP_GATEWAY_KEY": "g" * 40}
+PROD_KAFKA = {"SHOP_KAFKA_SECURITY": "sasl_ssl", "SHOP_KAFKA_PASSWORD": "k" * 40}
 
 
 def test_reads_shop_variables(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -65,7 +66,7 @@ def test_production_needs_managed_service_urls(monkeypatch: pytest.MonkeyPatch) 
 
 
 def test_production_with_real_values_starts(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name, value in {**PROD_URLS, **PROD_SECRETS}.items():
+    for name, value in {**PROD_URLS, **PROD_SECRETS, **PROD_KAFKA}.items():
         monkeypatch.setenv(name, value)
     monkeypatch.setenv("SHOP_PROFILE", "prod")
     settings = Settings.from_env()
