@@ -3,7 +3,8 @@
 // It speaks the shape of a real provider: Idempotency-Key on every write (the same key and
 // body return the first answer, replayed; the same key with another body is refused with
 // 409), card declines as 402 with an error code, and faults tests can switch on: 5xx answers
-// and slow answers (timeouts), at a rate or for a count of requests. Every write is appended
+// and slow answers (timeouts), or either at random ("mixed"), at a rate or for a count of
+// requests, and for a time (for_s: the faults end by themselves after it). Every write is appended
 // to a journal before it is answered and the journal is replayed at start, so a restart (or
 // a SIGKILL) keeps every payment and idempotency record. Faults live in memory only.
 //
@@ -28,7 +29,8 @@
 //	POST /v1/messages                {channel: sms|push, to, body}        -> 201 message | 422 (SMS to +1555...)
 //	GET  /_admin/messages                                                 -> every message sent
 //	GET  /_admin/stats                                                    -> counts per order
-//	PUT  /_admin/faults              {mode: "none"|"error"|"slow", rate: 0..1, delay_s, count}
+//	PUT  /_admin/faults              {mode: "none"|"error"|"slow"|"mixed", rate: 0..1, delay_s, count, for_s}
+//	GET  /_admin/faults                                                   -> the fault switch now
 //	GET  /healthz
 //
 // Run: gateway -listen 127.0.0.1:18080 -journal .stack/data/gateway/journal.jsonl [-key-ttl 24h]
@@ -94,10 +96,11 @@ type entry struct {
 }
 
 type faults struct {
-	Mode   string  `json:"mode"`
-	Rate   float64 `json:"rate"`
-	DelayS float64 `json:"delay_s"`
-	Count  int     `json:"count"`
+	Mode   string    `json:"mode"`
+	Rate   float64   `json:"rate"`
+	DelayS float64   `json:"delay_s"`
+	Count  int       `json:"count"`
+	Until  time.Time `json:"until,omitzero"` // the faults end at this time (zero: when switched off)
 }
 
 type provider struct {
@@ -299,6 +302,9 @@ func failure(code, message string) map[string]any {
 // inject applies the fault switch to one request; true when it already answered.
 func (p *provider) inject(w http.ResponseWriter) bool {
 	p.mu.Lock()
+	if !p.faults.Until.IsZero() && time.Now().After(p.faults.Until) {
+		p.faults = faults{Mode: "none", DelayS: 5}
+	}
 	f := p.faults
 	if f.Mode == "none" {
 		p.mu.Unlock()
@@ -314,6 +320,12 @@ func (p *provider) inject(w http.ResponseWriter) bool {
 		return false
 	}
 	p.mu.Unlock()
+	if f.Mode == "mixed" {
+		f.Mode = "error"
+		if mathrand.IntN(2) == 0 {
+			f.Mode = "slow"
+		}
+	}
 	if f.Mode == "slow" {
 		time.Sleep(time.Duration(f.DelayS * float64(time.Second)))
 		return false
@@ -528,6 +540,7 @@ func (p *provider) routes() *http.ServeMux {
 			Rate   *float64 `json:"rate"`
 			DelayS *float64 `json:"delay_s"`
 			Count  int      `json:"count"`
+			ForS   float64  `json:"for_s"`
 		}
 		if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBody)).Decode(&body); err != nil {
 			problem(w, http.StatusBadRequest, "body must be a JSON object", err.Error())
@@ -537,9 +550,16 @@ func (p *provider) routes() *http.ServeMux {
 		if body.Mode != nil {
 			set.Mode = *body.Mode
 		}
-		if set.Mode != "none" && set.Mode != "error" && set.Mode != "slow" {
-			problem(w, http.StatusBadRequest, "mode is none, error or slow", set.Mode)
+		if set.Mode != "none" && set.Mode != "error" && set.Mode != "slow" && set.Mode != "mixed" {
+			problem(w, http.StatusBadRequest, "mode is none, error, slow or mixed", set.Mode)
 			return
+		}
+		if body.ForS < 0 {
+			problem(w, http.StatusBadRequest, "for_s is a number of seconds, not below 0", "")
+			return
+		}
+		if body.ForS > 0 {
+			set.Until = time.Now().Add(time.Duration(body.ForS * float64(time.Second))).UTC()
 		}
 		switch { // a number of failures, or (without one) a rate: 1.0 unless given
 		case body.Rate != nil:
@@ -554,6 +574,11 @@ func (p *provider) routes() *http.ServeMux {
 		p.faults = set
 		p.mu.Unlock()
 		writeJSON(w, 200, set)
+	})
+	mux.HandleFunc("GET /_admin/faults", func(w http.ResponseWriter, r *http.Request) {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		writeJSON(w, 200, p.faults)
 	})
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, 200, map[string]bool{"ok": true})
