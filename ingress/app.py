@@ -86,6 +86,7 @@ def create_app(settings: Settings, ports: Ports) -> falcon.App:  # type: ignore[
             settings,
             ClientAddress(networks(settings.trusted_proxies)),
             {op.path: f"credentials:{op.route.operation}" for op in routes.OPERATIONS if op.credentials},
+            health=(routes.LIVENESS.path, routes.READINESS.path),
         ),
         Browser(
             [o.strip() for o in settings.cors_origins.split(",") if o.strip()],

@@ -15,11 +15,13 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 import falcon
+import redis
 
 from ingress import openapi
 from ingress.addresses import ClientAddress
 from ingress.auth.accounts import Accounts
 from ingress.auth.tokens import InvalidToken, KeyRing, Principal
+from ingress.exceptions import StoreUnavailable
 from ingress.metrics import LATENCY, METHODS, REQUESTS
 from ingress.problems import Problem
 from ingress.ratelimit import Cell, Limit, RateLimiter
@@ -92,7 +94,8 @@ class Admit:
     own limit for the address; an authenticated one also against the caller's limit for the
     route class (reads, writes). Over any of them: 429 with Retry-After. Then a request without
     a valid token gets its 401, and a revoked (logged-out) token gets 401. All of it is one
-    Redis command.
+    Redis command. When Redis does not answer, requests are refused (503), but for the
+    ``health`` paths, which answer for themselves (readiness says Redis is down).
     """
 
     def __init__(
@@ -102,8 +105,10 @@ class Admit:
         settings: Settings,
         addresses: ClientAddress,
         credentials: Mapping[str, str],
+        health: Iterable[str] = (),
     ) -> None:
         self.limiter = limiter
+        self.health = frozenset(health)
         self.accounts = accounts
         self.addresses = addresses
         self.credentials = dict(credentials)  # path -> the name its credential limit is counted under
@@ -118,7 +123,6 @@ class Admit:
         self, req: falcon.Request, resp: falcon.Response, resource: object, params: dict[str, Any]
     ) -> None:
         client = self.addresses.of(req.remote_addr or "", req.get_header("X-Forwarded-For"))
-        req.context.client_address = client
         cells = [Cell(f"ip:{client}", "any", self.address)]
         credential = self.credentials.get(req.uri_template or "")
         if credential is not None:
@@ -128,10 +132,16 @@ class Admit:
         if principal is not None:
             cells.append(Cell(f"{principal.kind}:{principal.subject}", route_class, self.limits[route_class]))
         flag = self.accounts.revocation_key(principal) if principal is not None else None
-        verdict = self.limiter.check_all(cells, flag=flag)
+        try:
+            verdict = self.limiter.check_all(cells, flag=flag)
+        except redis.RedisError as err:
+            if req.uri_template in self.health:
+                return
+            raise StoreUnavailable("rate limits are unavailable", str(err)) from None
         if not verdict.allowed:
             which = verdict.cell.route_class if verdict.cell else route_class
-            raise Problem(429, "rate-limited", "too many requests", f"the {which} limit is reached", verdict.headers)
+            limit = "this client address's" if which == "any" else f"the {which}"
+            raise Problem(429, "rate-limited", "too many requests", f"{limit} limit is reached", verdict.headers)
         refused: Problem | None = getattr(req.context, "refused", None)
         if refused is not None:
             raise refused

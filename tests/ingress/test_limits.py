@@ -21,6 +21,7 @@ from ingress.auth.accounts import add_partner_client
 from ingress.auth.tokens import KeyRing
 from ingress.bus import KafkaBus
 from tests.support.api import Api
+from tests.support.processes import free_port
 from topology.settings import Settings
 
 pytestmark = pytest.mark.stack
@@ -205,3 +206,19 @@ def test_client_address_rules() -> None:
     assert proxies.of("198.51.100.9", "10.0.0.1") == "198.51.100.9", "an untrusted peer's header is not read"
     with pytest.raises(ValueError, match="SHOP_TRUSTED_PROXIES"):
         networks("10.0.0.0/8, proxy.internal")
+
+
+def test_without_redis_requests_are_refused_with_503_but_health_answers_for_itself(private: Settings) -> None:
+    gen = app(private, redis_url_override=f"redis://127.0.0.1:{free_port()}/0")
+    api = next(gen)
+    try:
+        refused = api.call("GET", "/v1/orders/o1", api.token("ann", "customer"))
+        assert refused.status_code == 503, refused.text
+        assert refused.headers["Content-Type"] == "application/problem+json"
+        assert refused.headers["Retry-After"] == "1"
+        assert api.call("POST", "/v1/auth/login", None, {"email": "a@example.com", "password": "p"}).status_code == 503
+        assert api.call("GET", "/healthz", None).status_code == 200
+        ready = api.call("GET", "/readyz", None)
+        assert ready.status_code == 503 and ready.json["checks"]["redis"].startswith("down")
+    finally:
+        next(gen, None)
