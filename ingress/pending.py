@@ -9,13 +9,16 @@ way, the answer is 409 with ``Retry-After`` (the read model has not caught up), 
 
 from __future__ import annotations
 
+import logging
 from typing import Literal
 
 import redis
 
+from ingress.exceptions import StoreUnavailable
 from ingress.problems import Problem
 from topology.stores import PENDING_OWNER
 
+log = logging.getLogger(__name__)
 Kind = Literal["order", "sku"]
 NOT_CAUGHT_UP = {"Retry-After": "1"}
 
@@ -28,10 +31,17 @@ class PendingOwners:
         return PENDING_OWNER.format(self.prefix, kind=kind, id=entity)
 
     def record(self, kind: Kind, entity: str, owner: str) -> None:
-        self.store.set(self._key(kind, entity), owner, ex=self.ttl_s)
+        """Remember ``owner`` for ``entity``; called once its command is on Kafka, so it never fails the answer."""
+        try:
+            self.store.set(self._key(kind, entity), owner, ex=self.ttl_s)
+        except redis.RedisError as err:  # the command is sent: a write right after it may get 403/404 instead of 409
+            log.warning("pending %s %s not recorded: %s", kind, entity, err)
 
     def owner(self, kind: Kind, entity: str) -> str | None:
-        raw = self.store.get(self._key(kind, entity))
+        try:
+            raw = self.store.get(self._key(kind, entity))
+        except redis.RedisError as err:
+            raise StoreUnavailable("accepted commands cannot be looked up", str(err)) from None
         return raw.decode() if isinstance(raw, bytes) else raw
 
 
