@@ -58,6 +58,7 @@ bench: bootstrap $(TOOLS)/bin/vegeta
 	$(VENV)/bin/shopstream stack up
 	$(VENV)/bin/shopstream db migrate
 	$(VENV)/bin/python -m bench.broker
+	$(VENV)/bin/python -m bench.broker_floor
 	$(VENV)/bin/python -m bench.flows
 	$(VENV)/bin/python -m bench.sinks
 	$(VENV)/bin/python -m bench.ingress
