@@ -52,7 +52,7 @@ $(TOOLS)/bin/vegeta:
 
 ## bench-e2e: the whole system as `make run` starts it (started here), orders through the front door at several rates
 bench-e2e: bootstrap $(TOOLS)/bin/vegeta
-	$(VENV)/bin/python -m bench.e2e --start --rates 25,50,75,100,150 --seconds 60
+	$(VENV)/bin/python -m bench.e2e --start --flows-burst 20000 --rates 25,50,75,100,150 --seconds 60
 
 bench: bootstrap $(TOOLS)/bin/vegeta
 	$(VENV)/bin/shopstream stack up

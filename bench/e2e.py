@@ -28,7 +28,7 @@ import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -40,6 +40,7 @@ import psycopg
 from confluent_kafka import OFFSET_END, Consumer, TopicPartition
 from psycopg import sql
 
+from bench import flows
 from ops.stack.launcher import Stack
 from ops.topology_admin import lag
 from topology.access import OPERATOR
@@ -63,8 +64,9 @@ PAGE = os.sysconf("SC_PAGE_SIZE")
 
 #: Targets of the whole-system issue, printed beside the figures (never asserted).
 TARGETS = {
-    # the knee against bench.flows' burst rate: not taken in this benchmark's run (see bench/RESULTS.md)
+    # the knee against the flows alone taking a pre-loaded burst (bench.flows), in the same run (--flows-burst)
     "knee_vs_flows_burst": 0.2,
+    "knee_p99_s": 1.0,
     "cpu_ms_per_order_at_200": 4.0,
     "drain_s": 10.0,
     "idle_core_pct": 10.0,
@@ -226,16 +228,21 @@ class Run:
     cancels: int = 0
     searches: int = 0
     errors: Counter[str] = field(default_factory=Counter)
+    error_log: list[tuple[float, str]] = field(default_factory=list)  # (when the answer came, epoch s; its kind)
     readable: dict[str, float] = field(default_factory=dict)  # order id -> first seen terminal on the replica
     wall_s: float = 0.0
 
 
-def _problem(code: int, body: bytes) -> str:
+def _problem(code: int, body: bytes, headers: Mapping[str, object] | None = None) -> str:
+    """An error's kind: its status and problem type; a 503 or 429 without ``Retry-After`` says so (headers known)."""
     try:
         kind = str(json.loads(body).get("type", ""))
     except (ValueError, AttributeError):
         kind = ""
-    return f"{code} {kind.rsplit('/', 1)[-1]}".strip()
+    text = f"{code} {kind.rsplit('/', 1)[-1]}".strip()
+    if headers is not None and code in (429, 503) and not any(k.lower() == "retry-after" for k in headers):
+        text += " (no Retry-After)"
+    return text
 
 
 def setup(client: httpx.Client, settings: Settings, customers: int) -> list[Customer]:
@@ -300,6 +307,12 @@ def targets(api: str, people: list[Customer], total: int, seed: int) -> tuple[by
     return b"\n".join(lines) + b"\n", owners
 
 
+def _transport(result: dict[str, Any]) -> str:
+    """A request that got no HTTP answer, by what went wrong (connection refused, reset, timeout), without its URL."""
+    error = str(result.get("error") or "no answer")
+    return "no answer: " + error.rsplit(": ", 1)[-1][:60]
+
+
 def _b64(text: str) -> str:
     return base64.b64encode(text.encode()).decode()
 
@@ -339,18 +352,24 @@ def attack(api: str, people: list[Customer], run: Run, seed: int, cancel_share: 
                 result = json.loads(line)
                 answer = base64.b64decode(result.get("body") or "")
                 code = int(result.get("code", 0))
+                headers = result.get("headers") or {}
+                at = _epoch(result["timestamp"]) + int(result["latency"]) / 1e9
                 if result["method"] == "GET":
                     run.searches += 1
                     if code != 200:
-                        run.errors[f"search {_problem(code, answer) if code else result.get('error', '')[:60]}"] += 1
+                        kind = f"search {_problem(code, answer, headers) if code else _transport(result)}"
+                        run.errors[kind] += 1
+                        run.error_log.append((at, kind))
                     continue
                 run.offered += 1
                 if code != 202:
-                    run.errors[_problem(code, answer) if code else result.get("error", "no answer")[:60]] += 1
+                    kind = _problem(code, answer, headers) if code else _transport(result)
+                    run.errors[kind] += 1
+                    run.error_log.append((at, kind))
                     continue
                 order_id = json.loads(answer)["order_id"]
                 token = owners[int(result["seq"]) % len(owners)]
-                run.accepted[order_id] = _epoch(result["timestamp"]) + int(result["latency"]) / 1e9
+                run.accepted[order_id] = at
                 if rng.random() < cancel_share:
                     cancels.append((time.monotonic() + CANCEL_AFTER_S, order_id, token))
                 while cancels and cancels[0][0] <= time.monotonic():
@@ -358,7 +377,9 @@ def attack(api: str, people: list[Customer], run: Run, seed: int, cancel_share: 
                     run.cancels += 1
                     reply = client.post(f"/v1/orders/{order}/cancel", json={}, headers={"Authorization": owner})
                     if reply.status_code != 202:
-                        run.errors[f"cancel {_problem(reply.status_code, reply.content)}"] += 1
+                        kind = f"cancel {_problem(reply.status_code, reply.content, dict(reply.headers))}"
+                        run.errors[kind] += 1
+                        run.error_log.append((time.time(), kind))
     run.wall_s = time.monotonic() - began
 
 
@@ -490,6 +511,30 @@ def summary(result: Result) -> dict[str, Any]:
     }
 
 
+def p99_confirmed(result: Result) -> float | None:
+    """Accept -> OrderConfirmed p99 in seconds, or None when no order confirmed."""
+    run = result.run
+    ordered = sorted(
+        t - run.accepted[o]
+        for o, (status, t) in result.terminals.items()
+        if status == "confirmed" and o in run.accepted
+    )
+    return ordered[int(0.99 * (len(ordered) - 1))] if ordered else None
+
+
+def knee(results: list[Result]) -> float | None:
+    """The highest offered rate whose p99 accept -> OrderConfirmed is under the target, nothing lost, verify clean."""
+    good = [
+        r.run.rate
+        for r in results
+        if (p99 := p99_confirmed(r)) is not None
+        and p99 < TARGETS["knee_p99_s"]
+        and all(o in r.terminals for o in r.run.accepted)
+        and r.verify.startswith("exit 0")
+    ]
+    return max(good) if good else None
+
+
 def report(result: Result) -> None:
     run = result.run
     accepted = len(run.accepted)
@@ -560,13 +605,24 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--idle-seconds", type=float, default=30.0, help="the idle measurement (0: skip)")
     parser.add_argument("--start", action="store_true", help="start the system (`shopstream run`) and stop it after")
     parser.add_argument("--json", type=Path, help="also write each rate's figures to this file")
+    parser.add_argument(
+        "--flows-burst",
+        type=int,
+        default=0,
+        metavar="ORDERS",
+        help="first measure the flows alone taking this many pre-loaded orders (bench.flows), for the knee's ratio",
+    )
     args = parser.parse_args(argv)
     if not 0 < args.seconds <= 600 or not all(0 < r <= 2000 for r in args.rates) or not 0 < args.customers <= 1000:
         parser.error("--seconds in (0, 600], each rate in (0, 2000], --customers in (0, 1000]")
+    if not 0 <= args.flows_burst <= 100_000:
+        parser.error("--flows-burst in [0, 100000]")
     settings = Settings.from_env()
     api = f"http://{settings.host}:{settings.ingress_port}"
     if not LOOPBACK.match(api):
         parser.error(f"the ingress address {api} is not on loopback; the load generator sends only there")
+    # Before the system starts (with --start), so the flows alone have the machine to themselves.
+    burst_rate = flows.burst(settings, args.flows_burst) if args.flows_burst else None
     system = start_system(settings, settings.stack_dir / "logs" / "bench-e2e-system.log") if args.start else None
     try:
         wait_ready(api, timeout_s=180)
@@ -588,6 +644,16 @@ def main(argv: list[str] | None = None) -> None:
         for n, rate in enumerate(args.rates):
             results.append(one_rate(settings, api, people, rate, args.seconds, seed=n + 1))
             report(results[-1])
+        found = knee(results)
+        print(f"\nknee (p99 accept -> OrderConfirmed < {TARGETS['knee_p99_s']:g} s, 0 lost, verify clean): ", end="")
+        print(f"{found:g} orders/s of the rates offered" if found else "none of the rates offered")
+        if burst_rate is not None:
+            ratio = (found or 0) / burst_rate
+            target = TARGETS["knee_vs_flows_burst"]
+            print(
+                f"flows alone, pre-loaded burst, same run: {burst_rate:,.0f} orders/s; knee / burst {ratio:.3f}", end=""
+            )
+            print(f" (target >= {target:g}, i.e. {target * burst_rate:,.0f} orders/s)")
         if args.json:
             args.json.write_text(json.dumps([summary(r) for r in results], indent=2))
     finally:

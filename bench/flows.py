@@ -256,6 +256,38 @@ def consumed_per_order(settings: Settings, orders: int) -> float:
     return sum(ends[key] - starts[key] for key in ends) / orders
 
 
+def saga_rate_of(peak: Timings) -> float:
+    """Orders ended per second over a pre-loaded burst: from the first placed to the last ended."""
+    return len(peak.ended_at) / (max(peak.ended_at) - min(peak.placed_at))
+
+
+def burst(base: Settings, orders: int) -> float:
+    """The flows alone (orders, inventory, payments as processes) taking a pre-loaded burst: orders ended/s.
+
+    What ``main`` measures as the saga's peak, under a private prefix removed after; for a
+    benchmark of the whole system to compare itself with in its own run.
+    """
+    settings = base.model_copy(update={"topic_prefix": f"burst{uuid.uuid4().hex[:6]}."})
+    apply(settings)
+    logs = base.stack_dir / "logs" / "bench"
+    logs.mkdir(parents=True, exist_ok=True)
+    processes: list[subprocess.Popen[bytes]] = []
+    try:
+        preload(settings, orders, "p")
+        processes = start_flows(settings, logs)
+        peak = confirmed(settings, "p", orders, timeout_s=600)
+        if len(peak.confirmed_at) < orders // 2:
+            raise SystemExit(f"only {len(peak.confirmed_at)} of {orders} orders confirmed; see {logs}")
+        return saga_rate_of(peak)
+    finally:
+        for process in processes:
+            process.terminate()
+        for process in processes:
+            process.wait(30)
+        shutil.rmtree(recovery_root(settings), ignore_errors=True)
+        delete_topics_with_prefix(settings, settings.topic_prefix)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--orders", type=int, default=20_000)
@@ -291,7 +323,7 @@ def main() -> None:
         peak = confirmed(settings, "p", args.orders, timeout_s=600)
         if len(peak.confirmed_at) < args.orders // 2:
             raise SystemExit(f"only {len(peak.confirmed_at)} of {args.orders} orders confirmed; see {logs}")
-        saga_rate = len(peak.ended_at) / (max(peak.ended_at) - min(peak.placed_at))
+        saga_rate = saga_rate_of(peak)
         ends = sorted(peak.confirmed_at)
         window = ends[int(len(ends) * 0.05) :]
         confirming = (len(window) - 1) / (window[-1] - window[0])  # the last phase's own rate, for the record
