@@ -10,7 +10,9 @@ admitted, with the partner's identity set from the topic, or refused with the re
 
 - the envelope must name the topic's partner as its producer (anything else is forged);
 - an order is placed only as the partner's buyer account, ``partner:ID`` (``buyer_account``),
-  and only as ``PlaceOrder`` version 2, which carries no prices (version 1 does: refused);
+  under an order id of the partner's own, ``partner:ID:...`` (so no partner can take an id
+  another partner's order needs), and only as ``PlaceOrder`` version 2, which carries no
+  prices (version 1 does: refused);
 - a stock adjustment or a product upsert is the topic's partner's: a ``partner_id`` or
   ``owner_partner_id`` naming another partner is refused; whether the partner owns the SKU
   is for the flow that owns the SKU's state to decide (catalog, inventory).
@@ -38,12 +40,12 @@ def admit(partner_id: str, envelope: Envelope) -> Message | str:
     match payload:
         case PlaceOrder():
             return "PlaceOrder v1 carries unit prices; prices are the catalog's: send PlaceOrder v2"
-        case PlaceOrderV2(customer_id=customer_id):
-            if customer_id != buyer_account(partner_id):
-                return (
-                    f"partner {partner_id} orders only as its buyer account {buyer_account(partner_id)},"
-                    f" not as {customer_id}"
-                )
+        case PlaceOrderV2(customer_id=customer_id, order_id=order_id):
+            account = buyer_account(partner_id)
+            if customer_id != account:
+                return f"partner {partner_id} orders only as its buyer account {account}, not as {customer_id}"
+            if not order_id.startswith(f"{account}:"):
+                return f"partner {partner_id}'s order ids begin with {account}: ({order_id} does not)"
             return payload
         case AdjustStock(partner_id=named):
             if named is not None and named != partner_id:

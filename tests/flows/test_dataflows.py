@@ -448,8 +448,11 @@ PARTNER_DLQ = "shop.partner.commands.dlq"
 @pytest.mark.parametrize("runner", RUNNERS.values(), ids=RUNNERS.keys())
 def test_a_partner_acts_only_as_the_partner_its_topic_names(runner: Runner) -> None:
     acme, bob = Producer("partner", "acme"), Producer("partner", "bob")
-    own = PlaceOrderV2(order_id="p1", customer_id="partner:acme", lines=[OrderItem("a", 1)], payment_token="tok_visa")
-    as_customer = msgspec.structs.replace(own, order_id="p2", customer_id="u-9")
+    own = PlaceOrderV2(
+        order_id="partner:acme:p1", customer_id="partner:acme", lines=[OrderItem("a", 1)], payment_token="tok_visa"
+    )
+    as_customer = msgspec.structs.replace(own, order_id="partner:acme:p2", customer_id="u-9")
+    foreign_id = msgspec.structs.replace(own, order_id="o_0123")  # an id in no partner's range
     priced = PlaceOrder(order_id="p3", customer_id="partner:acme", lines=[order_line("a", 1, 1)], payment_token="t")
     with_price = msgspec.json.decode(encode(envelop(own, producer=acme, occurred_at=now())))
     with_price["payload"]["order_id"] = "p4"
@@ -464,11 +467,12 @@ def test_a_partner_acts_only_as_the_partner_its_topic_names(runner: Runner) -> N
         record(ACME, "s1", UpsertProduct(sku="s1", title="Mug", price=Money(900, "EUR")), 6, acme),
         record(ACME, "s1", AdjustStock(sku="s1", delta=5), 7, acme),
         record(ACME, "p1", CancelOrder(order_id="p1"), 8, acme),
+        record(ACME, "o_0123", foreign_id, 9, acme),
     ]
     out: list[KafkaSinkMessage] = []
     runner(orders_flow(TestingSource(items), TestingSink(out), SETTINGS))
     events, dead = outputs(out)
-    assert [(m.key, m.value) for m in out if m.topic == ORDER_INBOX.name] == [(b"p1", items[0].value)]
+    assert [(m.key, m.value) for m in out if m.topic == ORDER_INBOX.name] == [(b"partner:acme:p1", items[0].value)]
     passed = {e.type: e.payload for t, e in events if t in (INVENTORY_COMMANDS.name, CATALOG_COMMANDS.name)}
     assert passed == {
         "UpsertProduct": msgspec.structs.replace(items_payload(items[6]), owner_partner_id="acme"),
@@ -477,13 +481,14 @@ def test_a_partner_acts_only_as_the_partner_its_topic_names(runner: Runner) -> N
     assert {msg.topic for msg, _ in dead} == {PARTNER_DLQ}
     assert {letter.topic for _, letter in dead} == {ACME.name}
     reasons = {letter.offset: letter.error for _, letter in dead}
-    assert sorted(reasons) == [1, 2, 3, 4, 5, 8]
+    assert sorted(reasons) == [1, 2, 3, 4, 5, 8, 9]
     assert "orders only as its buyer account partner:acme, not as u-9" in reasons[1]
     assert "PlaceOrder v1 carries unit prices" in reasons[2]
     assert "unknown fields: $.payload.lines[0].unit_price" in reasons[3]
     assert "producer (partner bob) is not partner acme" in reasons[4]
     assert "partner_id bob is not partner acme" in reasons[5]
     assert "CancelOrder does not belong on shop.partner.acme.commands" in reasons[8]
+    assert "order ids begin with partner:acme: (o_0123 does not)" in reasons[9]
 
 
 def items_payload(item: KafkaSourceMessage) -> Any:

@@ -202,7 +202,7 @@ def test_partners_act_only_as_themselves_on_their_own_skus_and_orders_are_priced
     priced["payload"]["lines"][0]["unit_price"] = {"amount": 1, "currency": "EUR"}
     refused[acme.send_raw("f-3", priced)] = "unknown fields: $.payload.lines[0].unit_price"
 
-    order_id = f"{live.run_id}-acme"
+    order_id = f"partner:acme:{live.run_id}"
     acme.order(order_id, [("acme-mug", 2)])
     customer_order = f"{live.run_id}-ann"
     command = PlaceOrderV2(

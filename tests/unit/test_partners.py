@@ -13,7 +13,9 @@ from topology.partners import admit, buyer_account
 from topology.topics import PARTNER_COMMANDS, all_topics
 
 ACME = Producer("partner", "acme")
-ORDER = PlaceOrderV2(order_id="o1", customer_id="partner:acme", lines=[OrderItem("s1", 1)], payment_token="tok")
+ORDER = PlaceOrderV2(
+    order_id="partner:acme:o1", customer_id="partner:acme", lines=[OrderItem("s1", 1)], payment_token="tok"
+)
 
 
 def admitted(message: Message, producer: Producer = ACME) -> Message | str:
@@ -42,6 +44,8 @@ def test_an_order_is_admitted_only_as_the_partners_buyer_account_and_without_pri
     assert "orders only as its buyer account partner:acme, not as u-1" in str(
         admitted(msgspec.structs.replace(ORDER, customer_id="u-1"))
     )
+    foreign = msgspec.structs.replace(ORDER, order_id="o_1234")
+    assert "order ids begin with partner:acme: (o_1234 does not)" in str(admitted(foreign))
     v1 = PlaceOrder(
         order_id="o1", customer_id="partner:acme", lines=[OrderLine("s1", 1, Money(1, "EUR"))], payment_token="tok"
     )
