@@ -216,7 +216,31 @@ class Terminals:
 @dataclass
 class Customer:
     email: str
+    #: Where the customer's requests come from: the load generator stands in for the edge, which
+    #: names each client in X-Forwarded-For (the system trusts loopback as that proxy: see start_system).
+    address: str
     token: str = ""
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"X-Forwarded-For": self.address, **({"Authorization": f"Bearer {self.token}"} if self.token else {})}
+
+
+def _address(n: int) -> str:
+    return f"10.{n // 65536 % 256}.{n // 256 % 256}.{n % 256}"
+
+
+def _until_allowed(client: httpx.Client, method: str, url: str, what: str, **request: Any) -> httpx.Response:
+    """The answer to the request, sent again after each 429 (or 409: not caught up) once its Retry-After passed."""
+    deadline = time.monotonic() + 120
+    while True:
+        answer = client.request(method, url, **request)
+        if answer.status_code not in (409, 429):
+            answer.raise_for_status()
+            return answer
+        if time.monotonic() > deadline:
+            raise SystemExit(f"{what}: still {answer.status_code} after 120 s: {answer.text[:200]}")
+        time.sleep(min(float(answer.headers.get("Retry-After", "1")), 5.0))
 
 
 @dataclass
@@ -255,55 +279,58 @@ def setup(client: httpx.Client, settings: Settings, customers: int) -> list[Cust
         env=dict(os.environ),
     ).stdout
     credentials = json.loads(partner.strip().splitlines()[-1])
-    token = client.post(
+    edge = {"X-Forwarded-For": _address(customers)}  # the partner's own address
+    token = _until_allowed(
+        client,
+        "POST",
         "/oauth/token",
+        "the partner's token",
         data={"grant_type": "client_credentials", "scope": "catalog:write stock:write"},
         auth=(credentials["client_id"], credentials["client_secret"]),
+        headers=edge,
     ).json()["access_token"]
-    auth = {"Authorization": f"Bearer {token}"}
+    auth = {"Authorization": f"Bearer {token}", **edge}
     for n, sku in enumerate(SKUS):
         product = {"title": f"Bench mug {n}", "price_amount": 1200 + n, "currency": "EUR", "brand": "bench"}
-        client.put(f"/v1/products/{sku}", json=product, headers=auth).raise_for_status()
-    deadline = time.monotonic() + 60
-    for sku in SKUS:
-        while True:
-            answer = client.post(f"/v1/stock/{sku}/adjustments", json={"delta": 1_000_000}, headers=auth)
-            if answer.status_code == 202:
-                break
-            if time.monotonic() > deadline:
-                raise SystemExit(f"stock for {sku} not accepted: {answer.status_code} {answer.text[:200]}")
-            time.sleep(0.5)  # the product is not in the read model yet
+        _until_allowed(client, "PUT", f"/v1/products/{sku}", f"product {sku}", json=product, headers=auth)
+    for sku in SKUS:  # 409 until the product is in the read model
+        adjustment = {"delta": 1_000_000}
+        _until_allowed(client, "POST", f"/v1/stock/{sku}/adjustments", f"stock {sku}", json=adjustment, headers=auth)
     run_id = uuid.uuid4().hex[:8]
-    people = [Customer(f"e2e-{run_id}-{n}@example.com") for n in range(customers)]
+    people = [Customer(f"e2e-{run_id}-{n}@example.com", _address(n)) for n in range(customers)]
     for person in people:
         body = {"email": person.email, "name": "Bench Customer", "password": "bench-password-1"}
-        client.post("/v1/users", json=body).raise_for_status()
+        _until_allowed(client, "POST", "/v1/users", "registration", json=body, headers=person.headers)
     for person in people:
-        answer = client.post("/v1/auth/login", json={"email": person.email, "password": "bench-password-1"})
-        answer.raise_for_status()
+        body = {"email": person.email, "password": "bench-password-1"}
+        answer = _until_allowed(client, "POST", "/v1/auth/login", "log-in", json=body, headers=person.headers)
         person.token = answer.json()["access_token"]
     return people
 
 
-def targets(api: str, people: list[Customer], total: int, seed: int) -> tuple[bytes, list[str]]:
+def targets(api: str, people: list[Customer], total: int, seed: int) -> tuple[bytes, list[dict[str, str]]]:
     """vegeta's JSON targets: ``total`` orders round-robin over the customers, a search after every fifth.
 
-    Also each target's ``Authorization`` header: vegeta numbers its requests (``seq``) in target order.
+    Also each target's customer's headers: vegeta numbers its requests (``seq``) in target order.
     """
     rng = random.Random(seed)  # noqa: S311 - the load mix, not a secret
     lines: list[bytes] = []
-    owners: list[str] = []
+    owners: list[dict[str, str]] = []
     for i in range(total):
         person = people[i % len(people)]
-        header = {"Authorization": [f"Bearer {person.token}"], "Content-Type": ["application/json"]}
+        header = {
+            "Authorization": [f"Bearer {person.token}"],
+            "X-Forwarded-For": [person.address],
+            "Content-Type": ["application/json"],
+        }
         body = {"lines": [{"sku": rng.choice(SKUS), "quantity": 1}], "payment_token": "tok_visa"}
         order = {"method": "POST", "url": f"{api}/v1/orders", "header": header, "body": _b64(json.dumps(body))}
         lines.append(json.dumps(order).encode())
-        owners.append(header["Authorization"][0])
+        owners.append(person.headers)
         if i % 5 == 4:
             search = {"method": "GET", "url": f"{api}/v1/products?q=mug", "header": header}
             lines.append(json.dumps(search).encode())
-            owners.append(header["Authorization"][0])
+            owners.append(person.headers)
     return b"\n".join(lines) + b"\n", owners
 
 
@@ -339,7 +366,7 @@ def attack(api: str, people: list[Customer], run: Run, seed: int, cancel_share: 
         f" -max-body=-1 -workers=32 -max-workers=512 | {VEGETA} encode -to json"
     )
     rng = random.Random(seed + 1)  # noqa: S311 - which orders are cancelled, not a secret
-    cancels: list[tuple[float, str, str]] = []  # (when, order, owner's Authorization)
+    cancels: list[tuple[float, str, dict[str, str]]] = []  # (when, order, its owner's headers)
     began = time.monotonic()
     with subprocess.Popen(
         ["/bin/sh", "-c", command], stdin=subprocess.PIPE, stdout=subprocess.PIPE, start_new_session=True
@@ -375,7 +402,7 @@ def attack(api: str, people: list[Customer], run: Run, seed: int, cancel_share: 
                 while cancels and cancels[0][0] <= time.monotonic():
                     _, order, owner = cancels.pop(0)
                     run.cancels += 1
-                    reply = client.post(f"/v1/orders/{order}/cancel", json={}, headers={"Authorization": owner})
+                    reply = client.post(f"/v1/orders/{order}/cancel", json={}, headers=owner)
                     if reply.status_code != 202:
                         kind = f"cancel {_problem(reply.status_code, reply.content, dict(reply.headers))}"
                         run.errors[kind] += 1
@@ -575,10 +602,12 @@ def report(result: Result) -> None:
 
 
 def start_system(settings: Settings, log: Path) -> subprocess.Popen[bytes]:
+    """``shopstream run``, trusting loopback as the edge: each customer comes from its own address."""
     with log.open("ab") as out:
         return subprocess.Popen(
             [str(BIN / "shopstream"), "run"],
             cwd=PROJECT_ROOT,
+            env={**os.environ, "SHOP_TRUSTED_PROXIES": "127.0.0.1"},
             stdout=out,
             stderr=subprocess.STDOUT,
             start_new_session=True,

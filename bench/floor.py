@@ -15,7 +15,7 @@ import redis
 from ingress.bus import KafkaBus
 from ingress.ratelimit import Limit, RateLimiter
 from topology.envelope import Producer, envelop
-from topology.messages import Money, OrderLine, PlaceOrder
+from topology.messages import OrderItem, PlaceOrderV2
 from topology.settings import Settings
 from topology.topics import ORDER_COMMANDS
 
@@ -25,10 +25,10 @@ class Floor:
         self.limiter = RateLimiter(redis.Redis.from_url(settings.redis_url, socket_timeout=2), settings.redis_prefix)
         self.limit = Limit(settings.rate_writes_per_s, settings.rate_burst)
         self.bus = KafkaBus(settings)
-        command = PlaceOrder(
+        command = PlaceOrderV2(
             order_id="o_floor",
             customer_id="floor",
-            lines=[OrderLine("mug", 1, Money(900, "EUR"))],
+            lines=[OrderItem("mug", 1)],
             payment_token="tok_visa",
         )
         self.envelope = envelop(command, producer=Producer("user", "floor"), occurred_at=datetime.now(UTC))

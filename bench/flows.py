@@ -36,21 +36,21 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+import msgspec
 from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic, OffsetSpec
 
-from flows.orders.logic import order_line
 from flows.run import recovery_root
 from ops.kafka_admin import admin_client, delete_topics_with_prefix, end_offsets, list_offsets
-from ops.topology_admin import apply
+from ops.topology_admin import apply, lag
 from topology.access import OPERATOR
 from topology.envelope import Producer as MessageProducer
 from topology.envelope import decode, encode, envelop
 from topology.kafka_client import client_config
-from topology.messages import AdjustStock, PlaceOrder
+from topology.messages import AdjustStock, Money, OrderItem, PlaceOrderV2, ProductUpserted
 from topology.processes import PROCESSES
 from topology.settings import Settings
-from topology.topics import INVENTORY_COMMANDS, ORDER_COMMANDS, ORDER_EVENTS, PAYMENT_EVENTS, Topic
+from topology.topics import CATALOG_EVENTS, INVENTORY_COMMANDS, ORDER_COMMANDS, ORDER_EVENTS, PAYMENT_EVENTS, Topic
 
 FLOWS = ("orders", "inventory", "payments")
 SKUS = [f"sku-{i}" for i in range(50)]
@@ -58,11 +58,11 @@ BASELINE_ROUNDS = 3  # the loop is short and this machine drifts: the median of 
 
 
 def place(order_id: str, i: int) -> bytes:
-    command = PlaceOrder(
+    command = PlaceOrderV2(
         order_id=order_id,
         customer_id=f"c{i % 997}",
         payment_token="tok_visa",
-        lines=[order_line(SKUS[i % len(SKUS)], 1, 1999)],
+        lines=[OrderItem(SKUS[i % len(SKUS)], 1)],
     )
     return encode(envelop(command, producer=MessageProducer("user", f"c{i % 997}"), occurred_at=datetime.now(UTC)))
 
@@ -82,7 +82,18 @@ def reader(settings: Settings, *topics: Topic) -> Consumer:
 
 
 def preload(settings: Settings, count: int, tag: str) -> None:
+    """Every SKU in the catalog (its price, as the catalog flow publishes it) and stocked, then the orders."""
     producer = Producer({**client_config(settings, OPERATOR), "linger.ms": 20})
+    for sku in SKUS:
+        product = ProductUpserted(
+            sku=sku, title=sku, description="", brand="", category="", tags=[], price=Money(1999, "EUR")
+        )
+        envelope = envelop(product, producer=MessageProducer("service", "catalog"), occurred_at=datetime.now(UTC))
+        producer.produce(
+            CATALOG_EVENTS.name_for(settings.topic_prefix),
+            key=sku.encode(),
+            value=encode(msgspec.structs.replace(envelope, seq=1)),
+        )
     for sku in SKUS:
         stock = AdjustStock(sku=sku, delta=10**6, reason="bench")
         producer.produce(
@@ -146,14 +157,28 @@ def floor(settings: Settings, count: int, round_no: int) -> float:
 
 
 def start_flows(settings: Settings, logs: Path) -> list[subprocess.Popen[bytes]]:
-    env = {**os.environ, "SHOP_TOPIC_PREFIX": settings.topic_prefix}
+    """The saga's flows, one process each; inventory first, the others once it holds every SKU's price.
+
+    An inventory flow with no state reads the catalog's events beside the pre-loaded backlog, and a
+    reservation it meets before its SKU's price is refused: the burst would measure cancellations.
+    """
+    # A burst queues every order at once: its steps wait far longer than a deadline meant for one order.
+    env = {**os.environ, "SHOP_TOPIC_PREFIX": settings.topic_prefix, "SHOP_ORDER_STEP_TIMEOUT_S": "900"}
     shopstream = str(Path(sys.executable).parent / "shopstream")
-    return [
-        subprocess.Popen(
-            [shopstream, "flow", name], env=env, stdout=(logs / f"{name}.log").open("wb"), stderr=subprocess.STDOUT
-        )
-        for name in FLOWS
-    ]
+
+    def start(name: str) -> subprocess.Popen[bytes]:
+        log = (logs / f"{name}.log").open("wb")
+        return subprocess.Popen([shopstream, "flow", name], env=env, stdout=log, stderr=subprocess.STDOUT)
+
+    inventory = start("inventory")
+    group = next(p for p in PROCESSES if p.name == "inventory").group_for(settings.topic_prefix) or ""
+    catalog = CATALOG_EVENTS.name_for(settings.topic_prefix)
+    deadline = time.monotonic() + 120
+    while any(row.lag for row in lag(settings, [group]) if row.topic == catalog):
+        if time.monotonic() > deadline or inventory.poll() is not None:
+            raise SystemExit(f"the inventory flow did not read the catalog's prices; see {logs / 'inventory.log'}")
+        time.sleep(0.5)
+    return [inventory, *(start(name) for name in FLOWS if name != "inventory")]
 
 
 @dataclass
