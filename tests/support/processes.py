@@ -80,7 +80,8 @@ def start_gunicorn(
     """
     process = spawn(
         [str(BIN / "gunicorn"), "-c", "ingress/gunicorn.conf.py", app],
-        {**os.environ, **env, "SHOP_INGRESS_PORT": str(port)},
+        # The operator port (metrics) free too, unless the test names one: by default it is the API port + 1.
+        {**os.environ, "SHOP_INGRESS_METRICS_PORT": str(free_port()), **env, "SHOP_INGRESS_PORT": str(port)},
         log,
         cwd=PROJECT_ROOT,
     )
