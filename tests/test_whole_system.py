@@ -28,7 +28,10 @@ def test_a_short_load_through_the_front_door_loses_nothing_and_verify_is_clean(
 ) -> None:
     scope = Scope(settings)
     try:
-        ports = {"SHOP_INGRESS_PORT": str(free_port()), "SHOP_SUPERVISOR_METRICS_PORT": str(free_port())}
+        ports = {
+            name: str(free_port())
+            for name in ("SHOP_INGRESS_PORT", "SHOP_INGRESS_METRICS_PORT", "SHOP_SUPERVISOR_METRICS_PORT")
+        }
         env = {**os.environ, **scope.settings.to_env(), **ports}
         out = tmp_path / "e2e.json"
         argv = ["--start", "--rates", "10", "--seconds", "5", "--idle-seconds", "3", "--customers", "5"]
