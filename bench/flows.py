@@ -281,6 +281,16 @@ def consumed_per_order(settings: Settings, orders: int) -> float:
     return sum(ends[key] - starts[key] for key in ends) / orders
 
 
+def clean_up(settings: Settings, processes: list[subprocess.Popen[bytes]]) -> None:
+    """The flows stopped, and their recovery stores and topics (the run's private prefix) removed."""
+    for process in processes:
+        process.terminate()
+    for process in processes:
+        process.wait(30)
+    shutil.rmtree(recovery_root(settings), ignore_errors=True)
+    delete_topics_with_prefix(settings, settings.topic_prefix)
+
+
 def saga_rate_of(peak: Timings) -> float:
     """Orders ended per second over a pre-loaded burst: from the first placed to the last ended."""
     return len(peak.ended_at) / (max(peak.ended_at) - min(peak.placed_at))
@@ -305,12 +315,7 @@ def burst(base: Settings, orders: int) -> float:
             raise SystemExit(f"only {len(peak.confirmed_at)} of {orders} orders confirmed; see {logs}")
         return saga_rate_of(peak)
     finally:
-        for process in processes:
-            process.terminate()
-        for process in processes:
-            process.wait(30)
-        shutil.rmtree(recovery_root(settings), ignore_errors=True)
-        delete_topics_with_prefix(settings, settings.topic_prefix)
+        clean_up(settings, processes)
 
 
 def main() -> None:
@@ -366,12 +371,7 @@ def main() -> None:
             count = paced(settings, f"a{n}-", saga_rate * fraction, args.latency_seconds)
             others.append((saga_rate * fraction, confirmed(settings, f"a{n}-", count, timeout_s=120)))
     finally:
-        for process in processes:
-            process.terminate()
-        for process in processes:
-            process.wait(30)
-        shutil.rmtree(recovery_root(settings), ignore_errors=True)
-        delete_topics_with_prefix(settings, settings.topic_prefix)
+        clean_up(settings, processes)
     placed = sorted(paced_run.placed_to_confirmed)
     command = sorted(paced_run.command_to_confirmed)
     rows = [
