@@ -31,6 +31,10 @@ LATENCY = Histogram(
     ["route", "method"],
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
 )
+UNCHECKED = Counter(
+    "shop_ratelimit_unchecked_total",
+    "Requests let through unchecked by rate limits while Redis did not answer (SHOP_RATE_LIMIT_REDIS_DOWN=open)",
+)
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 #: The exposition format ``scrape`` answers in.
 CONTENT_TYPE = CONTENT_TYPE_LATEST

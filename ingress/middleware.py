@@ -22,7 +22,7 @@ from ingress.addresses import ClientAddress
 from ingress.auth.accounts import Accounts
 from ingress.auth.tokens import InvalidToken, KeyRing, Principal
 from ingress.exceptions import StoreUnavailable
-from ingress.metrics import LATENCY, METHODS, REQUESTS
+from ingress.metrics import LATENCY, METHODS, REQUESTS, UNCHECKED
 from ingress.problems import Problem
 from ingress.ratelimit import Cell, Limit, RateLimiter
 from topology.settings import Settings
@@ -114,6 +114,7 @@ class Admit:
         self.credentials = dict(credentials)  # path -> the name its credential limit is counted under
         self.address = Limit(settings.rate_address_per_s, settings.rate_address_burst)
         self.credential = Limit(settings.rate_credentials_per_s, settings.rate_credentials_burst)
+        self.fail_open = settings.rate_limit_redis_down == "open"
         self.limits = {
             "write": Limit(settings.rate_writes_per_s, settings.rate_burst),
             "read": Limit(settings.rate_reads_per_s, settings.rate_burst),
@@ -137,7 +138,13 @@ class Admit:
         except redis.RedisError as err:
             if req.uri_template in self.health:
                 return
-            raise StoreUnavailable("rate limits are unavailable", str(err)) from None
+            if not self.fail_open:
+                raise StoreUnavailable("rate limits are unavailable", str(err)) from None
+            UNCHECKED.inc()  # SHOP_RATE_LIMIT_REDIS_DOWN=open: on, unchecked by limits and logouts
+            refused = getattr(req.context, "refused", None)
+            if refused is not None:
+                raise refused from None
+            return
         if not verdict.allowed:
             which = verdict.cell.route_class if verdict.cell else route_class
             limit = "this client address's" if which == "any" else f"the {which}"

@@ -139,6 +139,9 @@ class Settings(BaseSettings):
     rate_writes_per_s: float = Field(20.0, gt=0)
     rate_reads_per_s: float = Field(100.0, gt=0)
     rate_burst: int = Field(40, ge=1)
+    # While Redis does not answer: requests are refused ("closed": 503 with Retry-After), or go on
+    # unchecked by rate limits and logouts ("open": counted in shop_ratelimit_unchecked_total).
+    rate_limit_redis_down: Literal["open", "closed"] = "closed"
     read_wait_max_s: float = Field(10.0, ge=0, le=60)
     # The operator port: /metrics is served here, never on the API port (0: the API port + 1).
     ingress_metrics_port: int = Field(0, ge=0, le=65535)

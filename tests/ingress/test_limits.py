@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 from argon2 import PasswordHasher
+from prometheus_client import REGISTRY
 
 from ingress.addresses import ClientAddress, networks
 from ingress.auth import accounts
@@ -220,5 +221,23 @@ def test_without_redis_requests_are_refused_with_503_but_health_answers_for_itse
         assert api.call("GET", "/healthz", None).status_code == 200
         ready = api.call("GET", "/readyz", None)
         assert ready.status_code == 503 and ready.json["checks"]["redis"].startswith("down")
+    finally:
+        next(gen, None)
+
+
+def test_without_redis_and_limits_failing_open_requests_go_on_unchecked_and_readiness_says_so(
+    private: Settings,
+) -> None:
+    gen = app(private, redis_url_override=f"redis://127.0.0.1:{free_port()}/0", rate_limit_redis_down="open")
+    api = next(gen)
+    try:
+        before = REGISTRY.get_sample_value("shop_ratelimit_unchecked_total") or 0.0
+        me = api.call("GET", "/v1/users/me", api.token("ann", "customer"))
+        assert me.status_code == 404, me.text  # on to the read model, which has no such user
+        assert api.call("GET", "/v1/users/me", None).status_code == 401, "a missing token is still refused"
+        assert REGISTRY.get_sample_value("shop_ratelimit_unchecked_total") == before + 2
+        ready = api.call("GET", "/readyz", None)
+        assert ready.status_code == 200, ready.text
+        assert ready.json["checks"]["redis"].startswith("down") and "open" in ready.json["checks"]["redis"]
     finally:
         next(gen, None)
