@@ -6,7 +6,7 @@ VENV := .venv
 export UV_PYTHON_DOWNLOADS := never
 export UV_PYTHON_PREFERENCE := only-system
 
-.PHONY: bootstrap run test unit lint typecheck stack-up stack-down stack-status bench bench-e2e clean-stack
+.PHONY: bootstrap run test unit lint typecheck stack-up stack-down stack-status bench bench-e2e chaos soak reliability-docs clean-stack
 
 $(UV):
 	python3 -m venv $(TOOLS)
@@ -53,6 +53,20 @@ $(TOOLS)/bin/vegeta:
 ## bench-e2e: the whole system as `make run` starts it (started here), orders through the front door at several rates
 bench-e2e: bootstrap $(TOOLS)/bin/vegeta
 	$(VENV)/bin/python -m bench.e2e --start --flows-burst 20000 --rates 25,50,75,100,150 --seconds 60
+
+## chaos: each fault in turn under a steady load, on a stack of its own (started and stopped here); docs/reliability.md
+chaos: bootstrap $(TOOLS)/bin/vegeta
+	$(VENV)/bin/shopstream stack up
+	$(VENV)/bin/python -m bench.chaos --update-docs
+
+## soak: 30 minutes at a modest rate on the shared stack: memory of every process, lag, verify; docs/reliability.md
+soak: bootstrap $(TOOLS)/bin/vegeta
+	$(VENV)/bin/shopstream stack up
+	$(VENV)/bin/python -m bench.soak --minutes 30 --update-docs
+
+## reliability-docs: docs/reliability.md from the last chaos and soak results (bench/results/)
+reliability-docs: bootstrap
+	$(VENV)/bin/python -m bench.reliability
 
 bench: bootstrap $(TOOLS)/bin/vegeta
 	$(VENV)/bin/shopstream stack up

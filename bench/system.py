@@ -1,0 +1,136 @@
+"""The whole system for the benches that run it for a while and hurt it: ``bench.chaos``, ``bench.soak``.
+
+``private_stack`` gives settings for a stack of the bench's own (free ports, its own folder,
+the shared tools), for faults that stop servers other people's tests use. ``System`` runs
+``shopstream run`` on a copy of the Procfile whose metrics ports are free ones, under the
+settings given, and stops it after. ``supervised`` reads what the supervisor says of each
+process; ``wait_back`` waits until every process runs and every server of the stack answers.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import time
+from pathlib import Path
+from types import TracebackType
+
+from bench.e2e import BIN, wait_ready
+from ops.stack.launcher import Stack
+from ops.supervisor import Status, read_status
+from tests.support.processes import free_port
+from topology.settings import PROJECT_ROOT, Settings
+
+METRICS_PORT = re.compile(r"SHOP_METRICS_PORT=\d+")
+
+
+def private_stack(base: Settings, root: Path) -> Settings:
+    """Settings for a second stack under ``root`` on free ports, sharing ``base``'s downloaded tools."""
+    return base.model_copy(
+        update={
+            "stack_dir": root,
+            "tools_dir": base.tools_dir or base.stack_dir / "tools",
+            "kafka_port": free_port(),
+            "kafka_controller_port": free_port(),
+            "pg_port": free_port(),
+            "pg_replica_port": free_port(),
+            "redis_port": free_port(),
+            "search_port": free_port(),
+            "mongo_port": free_port(),
+            "smtp_port": free_port(),
+            "gateway_port": free_port(),
+            "health_timeout_s": 180,
+        }
+    )
+
+
+def with_free_ports(settings: Settings) -> Settings:
+    """``settings`` with the system's own listening ports (API, operator, supervisor) on free ones."""
+    return settings.model_copy(
+        update={
+            "ingress_port": free_port(),
+            "ingress_metrics_port": free_port(),
+            "supervisor_metrics_port": free_port(),
+        }
+    )
+
+
+def procfile_copy(target: Path) -> Path:
+    """The project's Procfile with every ``SHOP_METRICS_PORT`` on a free port (two systems never collide)."""
+    text = (PROJECT_ROOT / "Procfile").read_text()
+    target.write_text(METRICS_PORT.sub(lambda _: f"SHOP_METRICS_PORT={free_port()}", text))
+    return target
+
+
+class System:
+    """``shopstream run`` (the stack up, the topology, the migrations, every Procfile process) under ``settings``."""
+
+    def __init__(self, settings: Settings, folder: Path) -> None:
+        self.settings = settings
+        self.folder = folder
+        self.api = f"http://{settings.host}:{settings.ingress_port}"
+        self.log = folder / "system.log"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def env(self) -> dict[str, str]:
+        # Loopback is trusted as the edge, as in bench.e2e: each customer comes from its own address.
+        return {**os.environ, **self.settings.to_env(), "SHOP_TRUSTED_PROXIES": "127.0.0.1"}
+
+    def __enter__(self) -> System:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        procfile = procfile_copy(self.folder / "Procfile")
+        with self.log.open("ab") as out:
+            self.process = subprocess.Popen(
+                [str(BIN / "shopstream"), "run", "--procfile", str(procfile)],
+                cwd=PROJECT_ROOT,
+                env=self.env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        wait_ready(self.api, timeout_s=300)
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None) -> None:
+        if self.process is None:
+            return
+        os.killpg(self.process.pid, signal.SIGINT)
+        try:
+            self.process.wait(60)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(10)
+
+
+def stop_on_sigterm() -> None:
+    """SIGTERM and SIGINT (even where a background job ignores it) end the bench through its ``finally``."""
+
+    def stop(signum: int, _frame: object) -> None:
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+
+
+def supervised(settings: Settings) -> dict[str, Status]:
+    """What the supervisor of ``settings``' system says of each process, by Procfile name."""
+    return {status.name: status for status in read_status(settings)}
+
+
+def wait_back(settings: Settings, timeout_s: float) -> tuple[float | None, list[str]]:
+    """Seconds until every supervised process runs and every server answers (None: not within ``timeout_s``).
+
+    Also what was still down at the end (empty when everything came back).
+    """
+    began = time.monotonic()
+    while True:
+        down = [f"{s.name} ({s.state})" for s in supervised(settings).values() if s.state != "running"]
+        down += [f"{s.name} (server {s.state})" for s in Stack(settings).status() if not s.ok]
+        if not down:
+            return time.monotonic() - began, []
+        if time.monotonic() - began > timeout_s:
+            return None, down
+        time.sleep(0.5)
