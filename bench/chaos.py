@@ -392,6 +392,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--after", type=float, default=15.0, help="load after the fault heals, seconds")
     parser.add_argument("--customers", type=int, default=50)
     parser.add_argument("--stack", choices=("private", "shared"), default="private")
+    parser.add_argument("--attach", action="store_true", help="the system runs already (on the shared stack)")
     parser.add_argument("--json", type=Path, default=RESULTS, help="where the results go")
     parser.add_argument("--update-docs", action="store_true", help="render docs/reliability.md from the results")
     args = parser.parse_args(argv)
@@ -400,6 +401,8 @@ def main(argv: list[str] | None = None) -> int:
     if unknown or not names:
         parser.error(f"unknown faults {unknown}; pick from: {', '.join(FAULTS)}")
     faults = [FAULTS[n] for n in names]
+    if args.attach and args.stack != "shared":
+        parser.error("--attach runs on the shared stack: give --stack shared")
     if args.stack == "shared" and (servers := [f.name for f in faults if f.stops_a_server]):
         parser.error(f"{', '.join(servers)} stop a server: run them on a private stack (--stack private)")
     if not 0 < args.rate <= 200 or not 0 < args.window <= 300 or not 0 < args.customers <= 500:
@@ -408,13 +411,16 @@ def main(argv: list[str] | None = None) -> int:
     base = Settings.from_env()
     run_id = f"{datetime.now(UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:4]}"
     folder = base.stack_dir / "chaos" / run_id
-    scope = Scope(base) if args.stack == "shared" else None  # private names on the shared stack
-    settings = with_free_ports(private_stack(base, folder / "stack") if scope is None else scope.settings)
+    if args.attach:  # the caller runs the system under the environment's settings
+        scope, settings = None, base
+    else:
+        scope = Scope(base) if args.stack == "shared" else None  # private names on the shared stack
+        settings = with_free_ports(private_stack(base, folder / "stack") if scope is None else scope.settings)
     api = f"http://{settings.host}:{settings.ingress_port}"
     if not LOOPBACK.match(api):
         parser.error(f"the ingress address {api} is not on loopback; the load generator sends only there")
     os.environ.update(settings.to_env())  # the CLI run from here (partner-add, verify, lag) sees this system
-    stack = Stack(settings) if args.stack == "private" else None
+    stack = Stack(settings) if args.stack == "private" and not args.attach else None
     outcomes: list[Outcome] = []
     began = datetime.now(UTC)
     try:
@@ -422,7 +428,7 @@ def main(argv: list[str] | None = None) -> int:
             failed = [r for r in stack.up() if not r.ok]
             if failed:
                 raise SystemExit(f"the chaos stack did not come up: {[(r.name, r.error) for r in failed]}")
-        with System(settings, folder) as system, httpx.Client(base_url=api, timeout=30) as client:
+        with System(settings, folder, attach=args.attach) as system, httpx.Client(base_url=api, timeout=30) as client:
             print(f"system up at {api} ({args.stack} stack, logs in {system.log})", flush=True)
             people = setup(client, settings, args.customers)
             drain(settings, timeout_s=120)

@@ -138,6 +138,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rate", type=float, default=25.0, help="orders per second offered")
     parser.add_argument("--sample", type=float, default=10.0, help="seconds between samples")
     parser.add_argument("--customers", type=int, default=50)
+    parser.add_argument("--attach", action="store_true", help="the system runs already (the environment's settings)")
     parser.add_argument("--json", type=Path, default=RESULTS, help="where the results go")
     parser.add_argument("--update-docs", action="store_true", help="render docs/reliability.md from the results")
     args = parser.parse_args(argv)
@@ -145,8 +146,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--minutes in (0, 1440], --rate in (0, 200], --sample in [1, 600]")
     stop_on_sigterm()
     base = Settings.from_env()
-    scope = Scope(base)
-    settings = with_free_ports(scope.settings)
+    scope = None if args.attach else Scope(base)  # attached: the caller's system, under the environment's names
+    settings = base if scope is None else with_free_ports(scope.settings)
     api = f"http://{settings.host}:{settings.ingress_port}"
     if not LOOPBACK.match(api):
         parser.error(f"the ingress address {api} is not on loopback; the load generator sends only there")
@@ -155,7 +156,7 @@ def main(argv: list[str] | None = None) -> int:
     began = datetime.now(UTC)
     seconds = args.minutes * 60
     try:
-        with System(settings, folder) as system, httpx.Client(base_url=api, timeout=30) as client:
+        with System(settings, folder, attach=args.attach) as system, httpx.Client(base_url=api, timeout=30) as client:
             print(f"system up at {api} (logs in {system.log}); {args.rate:g} orders/s for {args.minutes:g} min")
             people = setup(client, settings, args.customers)
             drain(settings, timeout_s=120)
@@ -174,7 +175,8 @@ def main(argv: list[str] | None = None) -> int:
             verdict = verify(settings, folder / "verify.txt")
             restarts = {n: s.restarts for n, s in supervised(settings).items() if s.restarts}
     finally:
-        scope.close()
+        if scope is not None:
+            scope.close()
     result = {
         "bench": "soak",
         "date": began.isoformat(timespec="seconds"),

@@ -65,11 +65,15 @@ def procfile_copy(target: Path) -> Path:
 
 
 class System:
-    """``shopstream run`` (the stack up, the topology, the migrations, every Procfile process) under ``settings``."""
+    """``shopstream run`` (the stack up, the topology, the migrations, every Procfile process) under ``settings``.
 
-    def __init__(self, settings: Settings, folder: Path) -> None:
+    ``attach``: the system runs already under ``settings`` (started by the caller): it is only waited for.
+    """
+
+    def __init__(self, settings: Settings, folder: Path, attach: bool = False) -> None:
         self.settings = settings
         self.folder = folder
+        self.attach = attach
         self.api = f"http://{settings.host}:{settings.ingress_port}"
         self.log = folder / "system.log"
         self.process: subprocess.Popen[bytes] | None = None
@@ -81,6 +85,9 @@ class System:
 
     def __enter__(self) -> System:
         self.folder.mkdir(parents=True, exist_ok=True)
+        if self.attach:
+            wait_ready(self.api, timeout_s=300)
+            return self
         procfile = procfile_copy(self.folder / "Procfile")
         with self.log.open("ab") as out:
             self.process = subprocess.Popen(

@@ -1,10 +1,13 @@
-"""Faults under load in short: ``bench.chaos`` on the shared stack, under private names, faults that stop no server.
+"""Faults under load and a soak, in short, on one system: ``bench.chaos`` and ``bench.soak`` attached to it.
 
-The saga's process SIGKILLed and a sink's, each under a steady load through ``POST /v1/orders``;
-after each, the supervisor has started the process again by itself, every accepted order
-reached its terminal event, clients saw no error the design does not allow, and
-``shopstream verify`` is clean. The faults that stop servers (the broker, PostgreSQL, Redis,
-SMTP, search) run in ``make chaos`` on a stack of its own. Nothing here is timed.
+The whole system runs once (``shopstream run`` under private names on the shared stack,
+``bench.system.System``). Under a steady load through ``POST /v1/orders``: the saga's process
+and the PostgreSQL sink SIGKILLed in turn; after each, the supervisor has started the process
+again by itself, every accepted order reached its terminal event, clients saw no error the
+design does not allow, and ``shopstream verify`` is clean (the faults that stop servers run in
+``make chaos``, on a stack of its own). Then a minute of steady load sampled for every
+process's memory and every group's lag: nothing lost or refused, every group drained, verify
+clean (growth is judged by ``make soak``'s long run: a minute is all warm-up). Nothing is timed.
 """
 
 from __future__ import annotations
@@ -13,32 +16,48 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
+from bench.system import System, with_free_ports
+from tests.support.scope import Scope
 from topology.settings import PROJECT_ROOT, Settings
 
 pytestmark = pytest.mark.stack
 
 
-def test_a_killed_flow_and_a_killed_sink_come_back_by_themselves_and_lose_nothing(
-    settings: Settings, tmp_path: Path
-) -> None:
-    out = tmp_path / "chaos.json"
-    argv = ["--stack", "shared", "--faults", "kill-saga,kill-sink-postgres", "--rate", "10", "--window", "5"]
-    argv += ["--before", "3", "--after", "6", "--customers", "4", "--json", str(out)]
+@pytest.fixture(scope="module")
+def system(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
+    scope = Scope(settings)
+    try:
+        with System(with_free_ports(scope.settings), tmp_path_factory.mktemp("system")) as running:
+            yield running
+    finally:
+        scope.close()
+
+
+def bench(system: System, module: str, *argv: str) -> tuple[subprocess.CompletedProcess[str], dict[str, Any]]:
+    out = system.folder / f"{module}.json"
     done = subprocess.run(
-        [sys.executable, "-m", "bench.chaos", *argv],
+        [sys.executable, "-m", f"bench.{module}", "--attach", *argv, "--json", str(out)],
         cwd=PROJECT_ROOT,
-        env={**os.environ, **settings.to_env()},
+        env={**os.environ, **system.settings.to_env()},
         capture_output=True,
         text=True,
         timeout=900,
         check=False,
     )
     assert out.exists(), done.stdout[-4000:] + done.stderr[-4000:]
-    faults = {f["fault"]: f for f in json.loads(out.read_text())["faults"]}
+    result: dict[str, Any] = json.loads(out.read_text())
+    return done, result
+
+
+def test_a_killed_flow_and_a_killed_sink_come_back_by_themselves_and_lose_nothing(system: System) -> None:
+    argv = ["--stack", "shared", "--faults", "kill-saga,kill-sink-postgres", "--rate", "10", "--window", "5"]
+    done, result = bench(system, "chaos", *argv, "--before", "3", "--after", "6", "--customers", "4")
+    faults = {f["fault"]: f for f in result["faults"]}
     assert set(faults) == {"kill-saga", "kill-sink-postgres"}, done.stdout[-4000:]
     for name, process in (("kill-saga", "saga"), ("kill-sink-postgres", "sink-postgres")):
         fault = faults[name]
@@ -49,4 +68,20 @@ def test_a_killed_flow_and_a_killed_sink_come_back_by_themselves_and_lose_nothin
         assert fault["errors_not_allowed"] == {}, fault["errors"]
         assert fault["verify"].startswith("exit 0"), fault["verify"]
         assert fault["clean"], fault
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
+
+
+def test_a_minute_of_steady_load_is_sampled_loses_nothing_and_verify_is_clean(system: System) -> None:
+    argv = ["--minutes", "1", "--rate", "10", "--sample", "5", "--customers", "4"]
+    done, result = bench(system, "soak", *argv)
+    assert result["offered"] == 600
+    assert result["accepted"] == 600, result["errors"]
+    assert result["lost"] == []
+    assert result["errors"] == {}
+    assert result["verify"].startswith("exit 0"), result["verify"]
+    memory = result["memory"]
+    procfile = {"ingress", "saga", "services", "sink-postgres", "sink-redis", "sink-search", "sink-mongo"}
+    assert procfile <= set(memory), "every Procfile process was sampled"
+    assert all(m["max_mb"] > 0 for m in memory.values())
+    assert set(result["lag_end"].values()) == {0}, result["lag_end"]
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
