@@ -383,6 +383,23 @@ def _commit() -> str:
     return done.stdout.strip() or "unknown"
 
 
+def save(args: argparse.Namespace, began: datetime, outcomes: list[Outcome]) -> None:
+    """The run's results so far, as JSON at ``args.json``."""
+    result = {
+        "bench": "chaos",
+        "date": began.isoformat(timespec="seconds"),
+        "commit": _commit(),
+        "stack": args.stack,
+        "rate": args.rate,
+        "window_s": args.window,
+        "before_s": args.before,
+        "after_s": args.after,
+        "faults": [o.summary() for o in outcomes],
+    }
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(result, indent=1) + "\n")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.chaos", description=__doc__.split("\n")[0])
     parser.add_argument("--faults", default=",".join(FAULTS), help=f"comma-separated, from: {', '.join(FAULTS)}")
@@ -443,25 +460,14 @@ def main(argv: list[str] | None = None) -> int:
                 outcome = under_load(chaos, api, people, fault, args.rate, args.before, args.after, seed=100 + n)
                 outcomes.append(outcome)
                 report(outcome)
+                save(args, began, outcomes)  # after each fault: a run cut short keeps what it found
     finally:
         if stack is not None:
             stack.down()
             shutil.rmtree(folder / "stack" / "data", ignore_errors=True)
         if scope is not None:
             scope.close()
-    result = {
-        "bench": "chaos",
-        "date": began.isoformat(timespec="seconds"),
-        "commit": _commit(),
-        "stack": args.stack,
-        "rate": args.rate,
-        "window_s": args.window,
-        "before_s": args.before,
-        "after_s": args.after,
-        "faults": [o.summary() for o in outcomes],
-    }
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(result, indent=1) + "\n")
+    save(args, began, outcomes)
     clean = sum(o.clean for o in outcomes)
     print(f"\n{clean} of {len(outcomes)} faults clean; results in {args.json}")
     if args.update_docs:
