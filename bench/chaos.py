@@ -36,7 +36,7 @@ import httpx
 
 from bench import reliability
 from bench.e2e import BIN, LOOPBACK, Customer, Run, Terminals, attack, drain, lag_by_group, setup
-from bench.system import System, private_stack, stop_on_sigterm, supervised, wait_back, with_free_ports
+from bench.system import System, log_in_again, private_stack, stop_on_sigterm, supervised, wait_back, with_free_ports
 from ops.stack.launcher import Stack
 from tests.support.scope import Scope
 from topology.settings import PROJECT_ROOT, Settings
@@ -456,6 +456,7 @@ def main(argv: list[str] | None = None) -> int:
                 if settled is None or back is None:
                     print(f"before {fault.name}: not settled (behind: {behind}, down: {down})", flush=True)
                 print(f"\n# {fault.name} (lag before: {sum(lag_by_group(settings).values())})", flush=True)
+                log_in_again(client, people)  # the run outlasts an access token
                 chaos = Chaos(settings, args.window, [], folder)
                 outcome = under_load(chaos, api, people, fault, args.rate, args.before, args.after, seed=100 + n)
                 outcomes.append(outcome)

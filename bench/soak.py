@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import threading
@@ -33,7 +34,7 @@ import httpx
 from bench import reliability
 from bench.chaos import verify
 from bench.e2e import LOOPBACK, Run, Terminals, _children, attack, drain, lag_by_group, setup
-from bench.system import System, stop_on_sigterm, supervised, with_free_ports
+from bench.system import System, log_in_again, private_stack, stop_on_sigterm, supervised, with_free_ports
 from ops.stack.launcher import Stack
 from tests.support.scope import Scope
 from topology.settings import PROJECT_ROOT, Settings
@@ -45,6 +46,8 @@ GROWTH_MB = 20.0
 GROWTH_SHARE = 0.10
 #: Runs at least this long fail on growth (memory or lag); shorter ones only report it.
 JUDGE_GROWTH_MINUTES = 10.0
+#: The load is sent in parts this long at most: well within an access token's lifetime.
+SEGMENT_S = 600.0
 
 
 def processes(settings: Settings) -> dict[int, str]:
@@ -127,6 +130,12 @@ def lag_figures(samples: list[tuple[float, dict[str, float], int]], rate: float)
     }
 
 
+def segments(seconds: float) -> list[float]:
+    """The load in parts of at most ``SEGMENT_S`` (customers log in again between them)."""
+    parts = [SEGMENT_S] * int(seconds // SEGMENT_S)
+    return [*parts, seconds - sum(parts)] if seconds - sum(parts) > 0 else parts
+
+
 def _commit() -> str:
     done = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=PROJECT_ROOT, capture_output=True, text=True)
     return done.stdout.strip() or "unknown"
@@ -138,6 +147,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rate", type=float, default=25.0, help="orders per second offered")
     parser.add_argument("--sample", type=float, default=10.0, help="seconds between samples")
     parser.add_argument("--customers", type=int, default=50)
+    parser.add_argument("--stack", choices=("shared", "private"), default="shared", help="private: a stack of its own")
     parser.add_argument("--attach", action="store_true", help="the system runs already (the environment's settings)")
     parser.add_argument("--json", type=Path, default=RESULTS, help="where the results go")
     parser.add_argument("--update-docs", action="store_true", help="render docs/reliability.md from the results")
@@ -146,16 +156,23 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--minutes in (0, 1440], --rate in (0, 200], --sample in [1, 600]")
     stop_on_sigterm()
     base = Settings.from_env()
-    scope = None if args.attach else Scope(base)  # attached: the caller's system, under the environment's names
-    settings = base if scope is None else with_free_ports(scope.settings)
+    folder = base.stack_dir / "soak" / f"{datetime.now(UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:4]}"
+    # attached: the caller's system, under the environment's names; shared: private names on the shared stack
+    scope = Scope(base) if args.stack == "shared" and not args.attach else None
+    if args.attach:
+        settings = base
+    else:
+        settings = with_free_ports(scope.settings if scope is not None else private_stack(base, folder / "stack"))
+    stack = Stack(settings) if args.stack == "private" and not args.attach else None
     api = f"http://{settings.host}:{settings.ingress_port}"
     if not LOOPBACK.match(api):
         parser.error(f"the ingress address {api} is not on loopback; the load generator sends only there")
     os.environ.update(settings.to_env())  # the CLI run from here (partner-add, verify, lag) sees this system
-    folder = base.stack_dir / "soak" / f"{datetime.now(UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:4]}"
     began = datetime.now(UTC)
     seconds = args.minutes * 60
     try:
+        if stack is not None and (failed := [r for r in stack.up() if not r.ok]):
+            raise SystemExit(f"the soak's stack did not come up: {[(r.name, r.error) for r in failed]}")
         with System(settings, folder, attach=args.attach) as system, httpx.Client(base_url=api, timeout=30) as client:
             print(f"system up at {api} (logs in {system.log}); {args.rate:g} orders/s for {args.minutes:g} min")
             people = setup(client, settings, args.customers)
@@ -164,7 +181,15 @@ def main(argv: list[str] | None = None) -> int:
             terminals = Terminals(settings)
             sampler = Sampler(settings, args.sample)
             sampler.start()
-            attack(api, people, run, seed=7)
+            for n, segment in enumerate(segments(seconds)):
+                if n:
+                    log_in_again(client, people)  # the run outlasts an access token
+                part = Run(args.rate, segment)
+                attack(api, people, part, seed=7 + n)
+                run.offered += part.offered
+                run.accepted |= part.accepted
+                run.errors.update(part.errors)
+                run.error_log += part.error_log
             sampler.stop.set()
             sampler.join(30)
             drain_s, lag_end = drain(settings, timeout_s=300)
@@ -175,6 +200,9 @@ def main(argv: list[str] | None = None) -> int:
             verdict = verify(settings, folder / "verify.txt")
             restarts = {n: s.restarts for n, s in supervised(settings).items() if s.restarts}
     finally:
+        if stack is not None:
+            stack.down()
+            shutil.rmtree(folder / "stack" / "data", ignore_errors=True)
         if scope is not None:
             scope.close()
     result = {

@@ -17,7 +17,9 @@ import time
 from pathlib import Path
 from types import TracebackType
 
-from bench.e2e import BIN, wait_ready
+import httpx
+
+from bench.e2e import BIN, Customer, _until_allowed, wait_ready
 from ops.stack.launcher import Stack
 from ops.supervisor import Status, read_status
 from tests.support.processes import free_port
@@ -120,6 +122,15 @@ def stop_on_sigterm() -> None:
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
+
+
+def log_in_again(client: httpx.Client, people: list[Customer]) -> None:
+    """Fresh access tokens for ``setup``'s customers: a run longer than a token's lifetime logs in between loads."""
+    for person in people:
+        person.token = ""
+        body = {"email": person.email, "password": "bench-password-1"}
+        answer = _until_allowed(client, "POST", "/v1/auth/login", "log-in", json=body, headers=person.headers)
+        person.token = answer.json()["access_token"]
 
 
 def supervised(settings: Settings) -> dict[str, Status]:
