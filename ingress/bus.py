@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from typing import Protocol
 
 from confluent_kafka import KafkaError, Message, Producer
@@ -24,11 +25,20 @@ class CommandBus(Protocol):
 
 
 class KafkaBus:
-    """One idempotent producer per process; a thread serves delivery reports; each send waits for its own."""
+    """One idempotent producer per process; a thread serves delivery reports; each send waits for its own.
 
-    def __init__(self, settings: Settings, timeout_s: float = 5.0) -> None:
+    After a send Kafka did not confirm, the bus refuses at once (nothing is produced) for
+    ``pause_s``; then one send at a time tries again, and the others are refused while it is in
+    flight, until one is confirmed. So while the broker is away a request costs a 503 right away,
+    and the worker threads are not all held for ``timeout_s`` each while requests queue behind them.
+    """
+
+    def __init__(self, settings: Settings, timeout_s: float = 5.0, pause_s: float = 1.0) -> None:
         self.prefix = settings.topic_prefix
-        self.timeout_s = timeout_s
+        self.timeout_s, self.pause_s = timeout_s, pause_s
+        self._lock = threading.Lock()
+        self._refuse_until: float | None = None  # monotonic; None while sends are confirmed
+        self._trying = False  # a send is finding out whether Kafka is back
         self.producer = Producer(
             {
                 **client_config(settings, principal_of("http", "ingress")),
@@ -48,6 +58,25 @@ class KafkaBus:
             self.producer.poll(0.05)
 
     def send(self, topic: Topic, key: str, envelope: Envelope) -> None:
+        self._admit()
+        try:
+            self._send(topic, key, envelope)
+        except BusUnavailable:
+            with self._lock:
+                self._refuse_until, self._trying = time.monotonic() + self.pause_s, False
+            raise
+        with self._lock:
+            self._refuse_until, self._trying = None, False
+
+    def _admit(self) -> None:
+        with self._lock:
+            if self._refuse_until is None:
+                return
+            if time.monotonic() < self._refuse_until or self._trying:
+                raise BusUnavailable("kafka did not confirm the last command: refused until it does again")
+            self._trying = True
+
+    def _send(self, topic: Topic, key: str, envelope: Envelope) -> None:
         done = threading.Event()
         failure: list[str] = []
 
