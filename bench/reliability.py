@@ -68,6 +68,9 @@ HOW = """## How each fault is absorbed
   no-op. Nothing prunes it yet, so the saga process's memory and its recovery snapshots grow with
   the number of orders (see the soak's figures); a retention rule (forget an order some time after
   its last possible step, with the command topics' retention shorter than that) is the fix.
+- A broker restart under load: the bus now refuses at once while Kafka does not confirm (503 with
+  `Retry-After`, nothing produced); a run that predates that (its commit is above) shows clients
+  timing out instead, each order having held a worker thread for the producer's message timeout.
 - The gateway stand-in forgets idempotency keys and messages after `-key-ttl` (a day) but keeps
   every payment, as a provider does.
 - A restarted saga process takes tens of seconds on a loaded two-core machine before it confirms
