@@ -141,9 +141,9 @@ class Admit:
             if not self.fail_open:
                 raise StoreUnavailable("rate limits are unavailable", str(err)) from None
             UNCHECKED.inc()  # SHOP_RATE_LIMIT_REDIS_DOWN=open: on, unchecked by limits and logouts
-            refused = getattr(req.context, "refused", None)
-            if refused is not None:
-                raise refused from None
+            unauthenticated: Problem | None = getattr(req.context, "refused", None)
+            if unauthenticated is not None:
+                raise unauthenticated from None
             return
         if not verdict.allowed:
             which = verdict.cell.route_class if verdict.cell else route_class
