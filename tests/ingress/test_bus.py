@@ -29,14 +29,14 @@ def test_after_an_unconfirmed_send_the_bus_refuses_unsent_then_tries_one_again(p
     dead = private.model_copy(update={"kafka_bootstrap": f"127.0.0.1:{free_port()}"})
     bus = KafkaBus(dead, timeout_s=1.0, pause_s=0.5)
     try:
-        with pytest.raises(BusUnavailable, match="kafka (did not confirm|refused) the command"):
+        with pytest.raises(BusUnavailable, match=r"kafka (did not confirm|refused) the command"):
             bus.send(ORDER_COMMANDS, "o1", command())
         queued = len(bus.producer)
         with pytest.raises(BusUnavailable, match="refused until it does again"):
             bus.send(ORDER_COMMANDS, "o1", command())
         assert len(bus.producer) == queued, "a refused command was never handed to the producer"
         time.sleep(0.6)  # past the pause: the next send is tried again
-        with pytest.raises(BusUnavailable, match="kafka (did not confirm|refused) the command"):
+        with pytest.raises(BusUnavailable, match=r"kafka (did not confirm|refused) the command"):
             bus.send(ORDER_COMMANDS, "o1", command())
     finally:
         bus.close()
