@@ -14,7 +14,8 @@ class Collection:
     table: Table | None = None
 
 
-#: One document per event, keyed by the event id.
-AUDIT = Collection("audit")
+#: The audit log in buckets: documents of a checkpoint's events, each event once (``sinks/mongo.py``).
+#: A name of its own: the one-document-per-event ``audit`` collection of earlier versions is left as it is.
+AUDIT = Collection("audit_log")
 #: One document per notification, newest version wins.
 NOTIFICATION_DOCS = Collection("notifications", NOTIFICATIONS)
