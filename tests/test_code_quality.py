@@ -99,7 +99,7 @@ def test_the_store_name_check_finds_what_it_looks_for(tmp_path: Path) -> None:
         'K = f"{prefix}stock:{sku}"\n'
         'R = prefix + "rl:" + caller\n'
         'I = f"{prefix}products"\n'
-        "db.audit.insert_one({})\n"
+        "db.audit_log.insert_one({})\n"
         'db["notifications"].find()\n'
     )
     found = _store_name_uses(sample)
