@@ -35,7 +35,7 @@ from typing import Any
 import httpx
 
 from bench import reliability
-from bench.e2e import BIN, LOOPBACK, Customer, Run, Terminals, attack, drain, lag_by_group, setup
+from bench.e2e import BIN, LOOPBACK, Customer, Run, Terminals, attack, drain, lag_by_group, process_tree, setup
 from bench.system import System, log_in_again, private_stack, stop_on_sigterm, supervised, wait_back, with_free_ports
 from ops.stack.launcher import Stack
 from tests.support.scope import Scope
@@ -89,16 +89,7 @@ def kill_process(name: str) -> Callable[[Chaos], None]:
 
 
 def _gunicorn_workers(master: int) -> list[int]:
-    workers = []
-    for entry in os.scandir("/proc"):
-        if entry.name.isdigit():
-            try:
-                stat = Path(f"/proc/{entry.name}/stat").read_text()
-            except OSError:
-                continue
-            if int(stat.rsplit(")", 1)[1].split()[1]) == master:
-                workers.append(int(entry.name))
-    return sorted(workers)
+    return sorted(process_tree().get(master, []))
 
 
 def _is_gunicorn(pid: int | str) -> bool:

@@ -83,7 +83,7 @@ class Sample:
     names: dict[int, str]
 
 
-def _children() -> dict[int, list[int]]:
+def process_tree() -> dict[int, list[int]]:
     tree: dict[int, list[int]] = {}
     for entry in os.scandir("/proc"):
         if entry.name.isdigit():
@@ -126,7 +126,7 @@ def system_processes(settings: Settings, exclude: int) -> dict[int, str]:
             label = _label(_cmdline(int(entry.name)))
             if label is not None:
                 roots[int(entry.name)] = label
-    tree = _children()
+    tree = process_tree()
     named: dict[int, str] = {}
     stack = list(roots.items())
     while stack:

@@ -33,7 +33,7 @@ import httpx
 
 from bench import reliability
 from bench.chaos import verify
-from bench.e2e import LOOPBACK, Run, Terminals, _children, attack, drain, lag_by_group, setup
+from bench.e2e import LOOPBACK, Run, Terminals, attack, drain, lag_by_group, process_tree, setup
 from bench.system import System, log_in_again, private_stack, stop_on_sigterm, supervised, with_free_ports
 from ops.stack.launcher import Stack
 from tests.support.scope import Scope
@@ -54,7 +54,7 @@ def processes(settings: Settings) -> dict[int, str]:
     """Each process of this system by name: the supervised ones with their children, and the stack's servers."""
     roots = {s.pid: s.name for s in supervised(settings).values() if s.pid}
     roots |= {s.pid: f"server {s.name}" for s in Stack(settings).status() if s.pid}
-    tree = _children()
+    tree = process_tree()
     named: dict[int, str] = {}
     todo = list(roots.items())
     while todo:
