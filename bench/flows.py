@@ -36,18 +36,18 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-import msgspec
 from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic, OffsetSpec
 
 from flows.run import recovery_root
 from ops.kafka_admin import admin_client, delete_topics_with_prefix, end_offsets, list_offsets
 from ops.topology_admin import apply, lag
+from tests.support.flows import catalog_product
 from topology.access import OPERATOR
 from topology.envelope import Producer as MessageProducer
 from topology.envelope import decode, encode, envelop
 from topology.kafka_client import client_config
-from topology.messages import AdjustStock, Money, OrderItem, PlaceOrderV2, ProductUpserted
+from topology.messages import AdjustStock, Money, OrderItem, PlaceOrderV2
 from topology.processes import PROCESSES
 from topology.settings import Settings
 from topology.topics import CATALOG_EVENTS, INVENTORY_COMMANDS, ORDER_COMMANDS, ORDER_EVENTS, PAYMENT_EVENTS, Topic
@@ -85,15 +85,8 @@ def preload(settings: Settings, count: int, tag: str) -> None:
     """Every SKU in the catalog (its price, as the catalog flow publishes it) and stocked, then the orders."""
     producer = Producer({**client_config(settings, OPERATOR), "linger.ms": 20})
     for sku in SKUS:
-        product = ProductUpserted(
-            sku=sku, title=sku, description="", brand="", category="", tags=[], price=Money(1999, "EUR")
-        )
-        envelope = envelop(product, producer=MessageProducer("service", "catalog"), occurred_at=datetime.now(UTC))
-        producer.produce(
-            CATALOG_EVENTS.name_for(settings.topic_prefix),
-            key=sku.encode(),
-            value=encode(msgspec.structs.replace(envelope, seq=1)),
-        )
+        product = catalog_product(sku, Money(1999, "EUR"), seq=1)
+        producer.produce(CATALOG_EVENTS.name_for(settings.topic_prefix), key=sku.encode(), value=encode(product))
     for sku in SKUS:
         stock = AdjustStock(sku=sku, delta=10**6, reason="bench")
         producer.produce(

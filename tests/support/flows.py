@@ -38,6 +38,15 @@ from topology.topics import (
 FLOWS = ("orders", "inventory", "payments")
 
 
+def catalog_product(sku: str, price: Money, seq: int, owner: str | None = None) -> Envelope:
+    """The catalog's ``ProductUpserted`` for ``sku`` at version ``seq``, as the catalog flow publishes it."""
+    product = ProductUpserted(
+        sku=sku, title=sku, description="", brand="", category="", tags=[], price=price, owner_partner_id=owner
+    )
+    envelope = envelop(product, producer=MessageProducer("service", "catalog"), occurred_at=datetime.now(UTC))
+    return msgspec.structs.replace(envelope, seq=seq)
+
+
 @dataclass
 class LiveFlows:
     settings: Settings
@@ -77,18 +86,7 @@ class LiveFlows:
     def price(self, sku: str, amount: int = 1999, owner: str | None = None) -> None:
         """The catalog's product for ``sku``, as the catalog flow publishes it (the inventory flow learns its price)."""
         self.prices[sku] = self.prices.get(sku, 0) + 1
-        product = ProductUpserted(
-            sku=sku,
-            title=sku,
-            description="",
-            brand="",
-            category="",
-            tags=[],
-            price=Money(amount, "EUR"),
-            owner_partner_id=owner,
-        )
-        envelope = envelop(product, producer=MessageProducer("service", "catalog"), occurred_at=datetime.now(UTC))
-        envelope = msgspec.structs.replace(envelope, seq=self.prices[sku])
+        envelope = catalog_product(sku, Money(amount, "EUR"), self.prices[sku], owner)
         self.send(CATALOG_EVENTS.name_for(self.settings.topic_prefix), sku, envelope)
 
     def restock(self, sku: str, units: int) -> None:
