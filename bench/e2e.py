@@ -21,7 +21,6 @@ import json
 import os
 import random
 import re
-import signal
 import subprocess
 import sys
 import threading
@@ -96,6 +95,16 @@ def process_tree() -> dict[int, list[int]]:
     return tree
 
 
+def descendants(tree: dict[int, list[int]], root: int) -> list[int]:
+    """Every process below ``root`` in ``tree`` (``process_tree``)."""
+    found, todo = [], [root]
+    while todo:
+        children = tree.get(todo.pop(), [])
+        found += children
+        todo += children
+    return found
+
+
 def _cmdline(pid: int) -> str:
     try:
         return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()
@@ -115,18 +124,27 @@ def _label(cmdline: str) -> str | None:
     return None
 
 
-def system_processes(settings: Settings, exclude: int) -> dict[int, str]:
-    """Every process of the system: the stack's servers and the Procfile's processes, with their children."""
+def system_processes(settings: Settings, exclude: int, root: int | None = None) -> dict[int, str]:
+    """Every process of the system: the stack's servers and the Procfile's processes, with their children.
+
+    ``root``: the supervisor this run started; only its children count (not another system's, such as a
+    test's flows running beside the bench). Without it, every process that looks like one of ours counts.
+    """
     roots: dict[int, str] = {}
     for status in Stack(settings).status():
         if status.pid:
             roots[status.pid] = status.name
-    for entry in os.scandir("/proc"):
-        if entry.name.isdigit() and int(entry.name) not in roots:
-            label = _label(_cmdline(int(entry.name)))
-            if label is not None:
-                roots[int(entry.name)] = label
     tree = process_tree()
+    candidates = (
+        [root, *descendants(tree, root)]
+        if root is not None
+        else [int(e.name) for e in os.scandir("/proc") if e.name.isdigit()]
+    )
+    for pid in candidates:
+        if pid not in roots:
+            label = _label(_cmdline(pid))
+            if label is not None:
+                roots[pid] = label
     named: dict[int, str] = {}
     stack = list(roots.items())
     while stack:
@@ -217,7 +235,7 @@ class Terminals:
 class Customer:
     email: str
     #: Where the customer's requests come from: the load generator stands in for the edge, which
-    #: names each client in X-Forwarded-For (the system trusts loopback as that proxy: see start_system).
+    #: names each client in X-Forwarded-For (the system trusts loopback as that proxy: see bench.system.System).
     address: str
     token: str = ""
 
@@ -489,12 +507,20 @@ def verify(settings: Settings) -> str:
     return f"exit {done.returncode}: {last[:160]}"
 
 
-def one_rate(settings: Settings, api: str, people: list[Customer], rate: float, seconds: float, seed: int) -> Result:
+def one_rate(
+    settings: Settings,
+    api: str,
+    people: list[Customer],
+    rate: float,
+    seconds: float,
+    seed: int,
+    root: int | None = None,
+) -> Result:
     run = Run(rate, seconds)
     terminals = Terminals(settings)
     replica = Replica(settings, run)
     replica.start()
-    processes = system_processes(settings, exclude=os.getpid())
+    processes = system_processes(settings, exclude=os.getpid(), root=root)
     before = sample(processes)
     attack(api, people, run, seed)
     after = sample(processes)
@@ -510,9 +536,9 @@ def one_rate(settings: Settings, api: str, people: list[Customer], rate: float, 
     return Result(run, dict(terminals.seen), cpu, rss, drain_s, lag_stop, lag_end, verify(settings))
 
 
-def idle(settings: Settings, seconds: float) -> tuple[float, dict[str, float]]:
+def idle(settings: Settings, seconds: float, root: int | None = None) -> tuple[float, dict[str, float]]:
     """Whole-system CPU over ``seconds`` with no traffic, as a percentage of one core, and per process."""
-    processes = system_processes(settings, exclude=os.getpid())
+    processes = system_processes(settings, exclude=os.getpid(), root=root)
     before = sample(processes)
     time.sleep(seconds)
     per = cpu_by_name(before, sample(processes))
@@ -601,19 +627,6 @@ def report(result: Result) -> None:
         print(f"| {name} | {seconds:.2f} | {per_order:.2f} | {share:.0f}% | {result.rss.get(name, 0) / 2**20:,.0f} |")
 
 
-def start_system(settings: Settings, log: Path) -> subprocess.Popen[bytes]:
-    """``shopstream run``, trusting loopback as the edge: each customer comes from its own address."""
-    with log.open("ab") as out:
-        return subprocess.Popen(
-            [str(BIN / "shopstream"), "run"],
-            cwd=PROJECT_ROOT,
-            env={**os.environ, "SHOP_TRUSTED_PROXIES": "127.0.0.1"},
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-
-
 def wait_ready(api: str, timeout_s: float) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
@@ -652,46 +665,43 @@ def main(argv: list[str] | None = None) -> None:
         parser.error(f"the ingress address {api} is not on loopback; the load generator sends only there")
     # Before the system starts (with --start), so the flows alone have the machine to themselves.
     burst_rate = flows.burst(settings, args.flows_burst) if args.flows_burst else None
-    system = start_system(settings, settings.stack_dir / "logs" / "bench-e2e-system.log") if args.start else None
-    try:
-        wait_ready(api, timeout_s=180)
-        if args.idle_seconds:
-            settled, behind = drain(settings, timeout_s=300)  # idle means nothing left to catch up on
-            if settled is None:
-                print(f"not idle: groups still behind after 300 s: {behind}")
-            share, per = idle(settings, args.idle_seconds)
-            top = ", ".join(
-                f"{k} {100 * v / args.idle_seconds:.1f}%" for k, v in sorted(per.items(), key=lambda kv: -kv[1])
-            )
-            target = TARGETS["idle_core_pct"]
-            print(f"idle: whole system {share:.1f}% of one core over {args.idle_seconds:g} s (target <= {target:g}%)")
-            print(f"  by process: {top}")
-        with httpx.Client(base_url=api, timeout=30) as client:
-            people = setup(client, settings, args.customers)
-        one_rate(settings, api, people, rate=5, seconds=3, seed=0)  # warm-up: connections, caches, JIT
-        results = []
-        for n, rate in enumerate(args.rates):
-            results.append(one_rate(settings, api, people, rate, args.seconds, seed=n + 1))
-            report(results[-1])
-        found = knee(results)
-        print(f"\nknee (p99 accept -> OrderConfirmed < {TARGETS['knee_p99_s']:g} s, 0 lost, verify clean): ", end="")
-        print(f"{found:g} orders/s of the rates offered" if found else "none of the rates offered")
-        if burst_rate is not None:
-            ratio = (found or 0) / burst_rate
-            target = TARGETS["knee_vs_flows_burst"]
-            print(
-                f"flows alone, pre-loaded burst, same run: {burst_rate:,.0f} orders/s; knee / burst {ratio:.3f}", end=""
-            )
-            print(f" (target >= {target:g}, i.e. {target * burst_rate:,.0f} orders/s)")
-        if args.json:
-            args.json.write_text(json.dumps([summary(r) for r in results], indent=2))
-    finally:
-        if system is not None:
-            os.killpg(system.pid, signal.SIGINT)
-            try:
-                system.wait(60)
-            except subprocess.TimeoutExpired:
-                os.killpg(system.pid, signal.SIGKILL)
+    from bench.system import System  # bench.system builds on this module's clients
+
+    folder = settings.stack_dir / "run" / "bench-e2e"
+    with System(settings, folder, attach=not args.start) as system:
+        measure(args, settings, api, burst_rate, root=system.process.pid if system.process else None)
+
+
+def measure(args: argparse.Namespace, settings: Settings, api: str, burst_rate: float | None, root: int | None) -> None:
+    """Idle, then each rate of ``args`` through the front door of the running system, then the knee."""
+    if args.idle_seconds:
+        settled, behind = drain(settings, timeout_s=300)  # idle means nothing left to catch up on
+        if settled is None:
+            print(f"not idle: groups still behind after 300 s: {behind}")
+        share, per = idle(settings, args.idle_seconds, root)
+        top = ", ".join(
+            f"{k} {100 * v / args.idle_seconds:.1f}%" for k, v in sorted(per.items(), key=lambda kv: -kv[1])
+        )
+        target = TARGETS["idle_core_pct"]
+        print(f"idle: whole system {share:.1f}% of one core over {args.idle_seconds:g} s (target <= {target:g}%)")
+        print(f"  by process: {top}")
+    with httpx.Client(base_url=api, timeout=30) as client:
+        people = setup(client, settings, args.customers)
+    one_rate(settings, api, people, rate=5, seconds=3, seed=0, root=root)  # warm-up: connections, caches, JIT
+    results = []
+    for n, rate in enumerate(args.rates):
+        results.append(one_rate(settings, api, people, rate, args.seconds, seed=n + 1, root=root))
+        report(results[-1])
+    found = knee(results)
+    print(f"\nknee (p99 accept -> OrderConfirmed < {TARGETS['knee_p99_s']:g} s, 0 lost, verify clean): ", end="")
+    print(f"{found:g} orders/s of the rates offered" if found else "none of the rates offered")
+    if burst_rate is not None:
+        ratio = (found or 0) / burst_rate
+        target = TARGETS["knee_vs_flows_burst"]
+        print(f"flows alone, pre-loaded burst, same run: {burst_rate:,.0f} orders/s; knee / burst {ratio:.3f}", end="")
+        print(f" (target >= {target:g}, i.e. {target * burst_rate:,.0f} orders/s)")
+    if args.json:
+        args.json.write_text(json.dumps([summary(r) for r in results], indent=2))
 
 
 if __name__ == "__main__":

@@ -9,9 +9,11 @@ process; ``wait_back`` waits until every process runs and every server of the st
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
+import socket
 import subprocess
 import time
 from pathlib import Path
@@ -19,7 +21,7 @@ from types import TracebackType
 
 import httpx
 
-from bench.e2e import BIN, Customer, _until_allowed, wait_ready
+from bench.e2e import BIN, Customer, _until_allowed, descendants, process_tree, wait_ready
 from ops.stack.launcher import Stack
 from ops.supervisor import Status, read_status
 from tests.support.processes import free_port
@@ -90,6 +92,10 @@ class System:
         if self.attach:
             wait_ready(self.api, timeout_s=300)
             return self
+        taken = [port for port in self.ports if listening(self.settings.host, port)]
+        if taken:
+            # An earlier system still running there would answer in this one's place (old keys: 401s).
+            raise SystemExit(f"ports {taken} are taken: stop what listens there before starting a system")
         procfile = procfile_copy(self.folder / "Procfile")
         with self.log.open("ab") as out:
             self.process = subprocess.Popen(
@@ -106,12 +112,41 @@ class System:
     def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None) -> None:
         if self.process is None:
             return
+        ours = set(descendants(process_tree(), self.process.pid))  # before the stop: a child left behind is still named
         os.killpg(self.process.pid, signal.SIGINT)
         try:
             self.process.wait(60)
         except subprocess.TimeoutExpired:
             os.killpg(self.process.pid, signal.SIGKILL)
             self.process.wait(10)
+        left = [pid for pid in ours | set(descendants(process_tree(), self.process.pid)) if _alive(pid)]
+        for pid in left:  # a process in a session of its own does not get the group's signal
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        deadline = time.monotonic() + 30
+        while (busy := [p for p in self.ports if listening(self.settings.host, p)]) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        if busy:
+            raise RuntimeError(f"the system was stopped but ports {busy} still listen")
+
+    @property
+    def ports(self) -> tuple[int, ...]:
+        """The system's own listening ports that outlive it when its stop goes wrong."""
+        ports = (self.settings.ingress_port, self.settings.ingress_operator_port, self.settings.supervisor_metrics_port)
+        return tuple(port for port in ports if port)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def listening(host: str, port: int) -> bool:
+    with socket.socket() as probe:
+        probe.settimeout(0.5)
+        return probe.connect_ex((host, port)) == 0
 
 
 def stop_on_sigterm() -> None:
