@@ -195,6 +195,13 @@ class Settings(BaseSettings):
     restart_window_s: float = Field(300.0, gt=0)
     supervisor_metrics_port: int = Field(9300, ge=0, le=65535)
 
+    # Prometheus and Alertmanager of the local stack (ops/stack/monitoring.py). Every scrape costs
+    # each process a /metrics answer and the server a write: the interval is an idle cost.
+    prometheus_port: int = Field(19090, ge=1, le=65535)
+    alertmanager_port: int = Field(19094, ge=1, le=65535)
+    prometheus_scrape_interval_s: int = Field(15, ge=1, le=300)
+    prometheus_retention: str = Field("2d", pattern=r"^[0-9]+[smhdwy]$")
+
     # Launcher tuning
     health_timeout_s: float = Field(90.0, gt=0)
     install_timeout_s: float = Field(600.0, gt=0)

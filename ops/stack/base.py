@@ -140,6 +140,9 @@ class Server(ABC):
     def after_healthy(self) -> None:  # noqa: B027 - optional step
         """One-time set-up that needs the server answering (e.g. create a database)."""
 
+    def refresh(self) -> None:  # noqa: B027 - optional step
+        """Bring a server found running up to date with its generated configuration (e.g. reload it)."""
+
     @abstractmethod
     def healthy(self) -> bool:
         """One quick health probe with a short timeout."""

@@ -15,6 +15,7 @@ import pymongo
 import redis
 
 from ops.exceptions import StackError
+from ops.stack.apt import apt_install
 from ops.stack.base import Server
 from topology.settings import PROJECT_ROOT
 
@@ -40,30 +41,7 @@ class Redis(Server):
         return self.settings.redis_url
 
     def install(self) -> None:
-        if shutil.which("redis-server"):
-            return
-        apt = shutil.which("apt-get")
-        if os.geteuid() != 0 or apt is None:
-            raise StackError(
-                self.name,
-                "redis-server is not installed",
-                "install it (apt-get install -y redis-server) or set SHOP_REDIS_URL",
-            )
-        for argv in ([apt, "update", "-qq"], [apt, "install", "-y", "-qq", "--no-install-recommends", "redis-server"]):
-            proc = subprocess.run(
-                argv,
-                capture_output=True,
-                text=True,
-                check=False,
-                timeout=self.settings.install_timeout_s,
-                env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"},
-            )
-            if proc.returncode != 0:
-                raise StackError(
-                    self.name,
-                    f"{' '.join(argv)} failed:\n{proc.stderr[-1500:]}",
-                    "install redis-server by hand or set SHOP_REDIS_URL",
-                )
+        apt_install(self.name, "redis-server", "redis-server", self.settings.install_timeout_s, "set SHOP_REDIS_URL")
 
     def prepare(self) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
