@@ -187,6 +187,21 @@ class Settings(BaseSettings):
     # Port of this process's Prometheus endpoint (0: none).
     metrics_port: int = Field(0, ge=0, le=65535)
 
+    # Traces (topology/tracing.py): spans go by OTLP over HTTP to this endpoint (the local stack's:
+    # http://127.0.0.1:14318). Unset: tracing is off, its SDK is never imported, no header is read.
+    otlp_endpoint: str | None = Field(None, pattern=r"^https?://[^/]+(/.*)?$")
+    # The share of traces kept where a trace starts (an HTTP request without a sampled traceparent);
+    # every later span follows the decision its parent carries.
+    trace_sample_ratio: float = Field(1.0, ge=0, le=1)
+    # Spans a process holds for export at most; past it new spans are dropped, never waited for.
+    trace_queue_size: int = Field(2048, ge=16, le=1_000_000)
+    # The local stack's trace backend (Jaeger, ops/stack/traces.py): OTLP gRPC and HTTP in, its query API and UI.
+    traces_grpc_port: int = Field(14317, ge=1, le=65535)
+    traces_http_port: int = Field(14318, ge=1, le=65535)
+    traces_query_port: int = Field(16686, ge=1, le=65535)
+    # Traces the local backend keeps in memory (the oldest go first).
+    traces_max_traces: int = Field(20_000, ge=100)
+
     # The supervisor of `shopstream run` (ops/supervisor.py): a process that exits is started again after
     # a backoff doubling from restart_backoff_s; more than restart_budget exits within restart_window_s
     # and it is left down. Its metrics (restarts, up) are served on supervisor_metrics_port (0: none).
@@ -311,3 +326,8 @@ class Settings(BaseSettings):
     def ingress_operator_port(self) -> int:
         """Where the ingress serves /metrics."""
         return self.ingress_metrics_port or self.ingress_port + 1
+
+    @property
+    def traces_url(self) -> str:
+        """The trace backend's query API (the local stack's Jaeger)."""
+        return f"http://{self.host}:{self.traces_query_port}"

@@ -1,0 +1,309 @@
+"""Traces: OpenTelemetry spans, exported by OTLP over HTTP, only when ``SHOP_OTLP_ENDPOINT`` is set.
+
+Off (the default) the tracing SDK is never imported: ``TRACER`` is None, and every hook of
+the ingress, the flows and the sinks checks that first and does nothing else (no header is
+parsed, no object made); the wrappers of ``flows/tracing.py`` return what they were given.
+On, each service a process runs has a provider of its own (its ``service.name``): a
+parent-based ratio sampler (``SHOP_TRACE_SAMPLE_RATIO`` decides where a trace starts, every
+later span follows the flag its parent carries), and a batch processor with a bounded queue
+(``SHOP_TRACE_QUEUE_SIZE``) exporting from its own thread: a backend that is down or slow
+costs the spans it does not take, never a caller's time. No global provider is set, so
+libraries that trace by themselves (the Elasticsearch client) stay silent.
+
+Context travels as W3C ``traceparent``: in and out of the ingress on HTTP headers, and
+between processes in Kafka record headers (OpenTelemetry messaging conventions: a
+``<topic> publish`` producer span where a request sends a command, a ``<topic> process``
+consumer span for each record a flow handles, whose context the records it emits carry).
+The envelope's own ``traceparent`` is another thing: stamped once where a story starts and
+inherited unchanged, so a replayed flow still emits byte-identical envelopes; the record
+header names the span that produced that record, so it may differ between copies.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+from topology.settings import Settings
+
+if TYPE_CHECKING:
+    from opentelemetry.context import Context
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.trace import Span, SpanContext, Tracer
+
+#: The W3C header, in HTTP and in Kafka record headers.
+HEADER = "traceparent"
+_TRACEPARENT = re.compile(r"00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})")
+#: The tracer of this process's first service; None while tracing is off (the hooks' one check).
+TRACER: Tracer | None = None
+#: One tracer per service this process runs (a flow group runs several), each its own ``service.name``.
+_tracers: dict[str, Tracer] = {}
+_providers: list[TracerProvider] = []
+#: The OpenTelemetry names every hook uses, imported with the SDK.
+_otel: Any = None
+
+
+def configure(settings: Settings, *services: str) -> bool:
+    """Turn tracing on for this process's ``services`` when the settings name an endpoint; True when on.
+
+    Call once, at the edge of a process, after any fork (in a gunicorn worker, not its master).
+    Each service gets a provider of its own (its ``service.name``) and its own export queue.
+    """
+    global TRACER
+    if not settings.otlp_endpoint or not services:
+        return TRACER is not None
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor
+    from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
+
+    endpoint = f"{settings.otlp_endpoint.rstrip('/')}/v1/traces"
+    for service in services:
+        if service in _tracers:
+            continue
+        provider = TracerProvider(
+            resource=Resource.create({"service.name": service, "service.namespace": "shopstream"}),
+            sampler=ParentBased(TraceIdRatioBased(settings.trace_sample_ratio)),
+        )
+        provider.add_span_processor(
+            BatchSpanProcessor(
+                OTLPSpanExporter(endpoint=endpoint, timeout=2),
+                max_queue_size=settings.trace_queue_size,
+                max_export_batch_size=min(512, settings.trace_queue_size),
+                schedule_delay_millis=500,
+                export_timeout_millis=3000,
+            )
+        )
+        use_provider(provider, service)
+    return True
+
+
+def use_provider(provider: TracerProvider, service: str) -> None:
+    """Trace ``service`` with ``provider`` (``configure`` does; tests pass one with an in-memory exporter)."""
+    global TRACER, _otel
+    from opentelemetry import context, trace
+
+    _otel = _otel or _Names(context, trace)
+    _providers.append(provider)
+    _tracers[service] = provider.get_tracer("shopstream")
+    TRACER = TRACER or _tracers[service]
+
+
+def tracer(service: str) -> Tracer | None:
+    """The tracer of ``service`` in this process (the process's first one for a service not configured)."""
+    return _tracers.get(service, TRACER)
+
+
+def shutdown() -> None:
+    """Export what is queued (for at most a few seconds each) and turn tracing off."""
+    global TRACER
+    providers = list(_providers)
+    TRACER = None
+    _tracers.clear()
+    _providers.clear()
+    for provider in providers:
+        provider.shutdown()
+
+
+class _Names:
+    """The OpenTelemetry modules and classes the hooks use, held once the SDK is loaded."""
+
+    def __init__(self, context: Any, trace: Any) -> None:
+        self.context, self.trace = context, trace
+        self.SpanKind, self.Link, self.Status, self.StatusCode = (
+            trace.SpanKind,
+            trace.Link,
+            trace.Status,
+            trace.StatusCode,
+        )
+        self.SpanContext, self.TraceFlags, self.NonRecordingSpan = (
+            trace.SpanContext,
+            trace.TraceFlags,
+            trace.NonRecordingSpan,
+        )
+
+
+# -- W3C traceparent ------------------------------------------------------------------------
+
+
+def format_traceparent(span_context: SpanContext) -> str:
+    return f"00-{span_context.trace_id:032x}-{span_context.span_id:016x}-{int(span_context.trace_flags):02x}"
+
+
+def span_context_of(traceparent: str | bytes | None) -> SpanContext | None:
+    """The remote span a ``traceparent`` names; None when off, absent or malformed (a trace starts anew)."""
+    if TRACER is None or not traceparent:
+        return None
+    text = traceparent.decode("ascii", "replace") if isinstance(traceparent, bytes) else traceparent
+    found = _TRACEPARENT.fullmatch(text.strip())
+    if found is None:
+        return None
+    trace_id, span_id = int(found[1], 16), int(found[2], 16)
+    if not trace_id or not span_id:
+        return None
+    remote: SpanContext = _otel.SpanContext(
+        trace_id, span_id, is_remote=True, trace_flags=_otel.TraceFlags(int(found[3], 16))
+    )
+    return remote
+
+
+def parent_context(traceparent: str | bytes | None) -> Context | None:
+    """The context whose current span is the remote parent a ``traceparent`` names (None: a new trace)."""
+    span_context = span_context_of(traceparent)
+    if span_context is None:
+        return None
+    context: Context = _otel.trace.set_span_in_context(_otel.NonRecordingSpan(span_context))
+    return context
+
+
+def header_of(headers: Iterable[tuple[str, bytes | str | None]] | None) -> bytes | str | None:
+    """A record's ``traceparent`` header; None when tracing is off (nothing is read then)."""
+    if TRACER is None or not headers:
+        return None
+    for name, value in headers:
+        if name == HEADER:
+            return value
+    return None
+
+
+def current_traceparent() -> str | None:
+    """The ``traceparent`` of the span current in this thread, if tracing is on and one is."""
+    if TRACER is None:
+        return None
+    span_context = _otel.trace.get_current_span().get_span_context()
+    return format_traceparent(span_context) if span_context.is_valid else None
+
+
+def current_trace_id() -> str | None:
+    """The current trace's id (32 hex digits), for log records; None when off or outside a span."""
+    if TRACER is None:
+        return None
+    span_context = _otel.trace.get_current_span().get_span_context()
+    return f"{span_context.trace_id:032x}" if span_context.is_valid else None
+
+
+def record_headers() -> list[tuple[str, bytes]]:
+    """The headers a record produced now carries: the current span's context (none when off)."""
+    traceparent = current_traceparent()
+    return [(HEADER, traceparent.encode())] if traceparent else []
+
+
+# -- spans ----------------------------------------------------------------------------------
+
+
+def messaging_attributes(topic: str, operation: str, key: bytes | str | None = None) -> dict[str, Any]:
+    """The OpenTelemetry messaging attributes of a Kafka span."""
+    attributes: dict[str, Any] = {
+        "messaging.system": "kafka",
+        "messaging.destination.name": topic,
+        "messaging.operation.type": operation,
+        "messaging.operation.name": operation,
+    }
+    if key:
+        attributes["messaging.kafka.message.key"] = key.decode("utf-8", "replace") if isinstance(key, bytes) else key
+    return attributes
+
+
+def message_attributes(message_type: str, message_id: str, payload: object) -> dict[str, Any]:
+    """What a span says of the message it handles: its type, its id and, when it has one, its order."""
+    attributes: dict[str, Any] = {"shop.message.type": message_type, "messaging.message.id": message_id}
+    order_id = getattr(payload, "order_id", None)
+    if isinstance(order_id, str) and order_id:
+        attributes["shop.order_id"] = order_id
+    return attributes
+
+
+def _tracer(given: Tracer | None) -> Tracer:
+    chosen = given or TRACER
+    if chosen is None:  # callers check ``TRACER`` first: off costs nothing
+        raise RuntimeError("tracing is off: check topology.tracing.TRACER before opening a span")
+    return chosen
+
+
+@contextmanager
+def consuming(
+    topic: str,
+    traceparent: str | bytes | None,
+    key: bytes | str | None = None,
+    attributes: dict[str, Any] | None = None,
+    tracer: Tracer | None = None,
+) -> Iterator[Span]:
+    """A ``<topic> process`` consumer span, current while the record is handled (child of its header's span)."""
+    span = _tracer(tracer).start_span(
+        f"{topic} process",
+        context=parent_context(traceparent),
+        kind=_otel.SpanKind.CONSUMER,
+        attributes={**messaging_attributes(topic, "process", key), **(attributes or {})},
+    )
+    with _otel.trace.use_span(span, end_on_exit=True):
+        yield span
+
+
+@contextmanager
+def producing(
+    topic: str, key: bytes | str | None = None, attributes: dict[str, Any] | None = None, tracer: Tracer | None = None
+) -> Iterator[Span]:
+    """A ``<topic> publish`` producer span around one send; ``record_headers()`` inside it name it."""
+    span = _tracer(tracer).start_span(
+        f"{topic} publish",
+        kind=_otel.SpanKind.PRODUCER,
+        attributes={**messaging_attributes(topic, "publish", key), **(attributes or {})},
+    )
+    with _otel.trace.use_span(span, end_on_exit=True):
+        yield span
+
+
+def start_span(
+    name: str,
+    kind: str = "INTERNAL",
+    parent: SpanContext | None = None,
+    links: Sequence[Any] = (),
+    attributes: dict[str, Any] | None = None,
+    start_time: int | None = None,
+    tracer: Tracer | None = None,
+) -> Span:
+    """A span the caller ends: a child of ``parent``, or of the current span when None."""
+    context = _otel.trace.set_span_in_context(_otel.NonRecordingSpan(parent)) if parent is not None else None
+    return _tracer(tracer).start_span(
+        name,
+        context=context,
+        kind=getattr(_otel.SpanKind, kind),
+        links=links,
+        attributes=attributes,
+        start_time=start_time,
+    )
+
+
+def server_span(name: str, traceparent: str | None, attributes: dict[str, Any]) -> tuple[Span, object]:
+    """A server span for one request, made current; pass the token to ``end_current``."""
+    span = _tracer(None).start_span(
+        name, context=parent_context(traceparent), kind=_otel.SpanKind.SERVER, attributes=attributes
+    )
+    token = _otel.context.attach(_otel.trace.set_span_in_context(span))
+    return span, token
+
+
+def end_current(span: Span, token: object) -> None:
+    """End a span made current by ``server_span`` and restore the context before it."""
+    try:
+        span.end()
+    finally:
+        _otel.context.detach(token)
+
+
+def fail(span: Span, reason: str) -> None:
+    """Mark a span as failed with ``reason`` (an exception that escapes a span is recorded by itself)."""
+    span.set_status(_otel.Status(_otel.StatusCode.ERROR, reason))
+
+
+def links_to(span_contexts: Iterable[SpanContext], limit: int = 128) -> list[Any]:
+    """Links to at most ``limit`` distinct spans (what a batch span wrote)."""
+    seen: dict[tuple[int, int], SpanContext] = {}
+    for span_context in span_contexts:
+        seen.setdefault((span_context.trace_id, span_context.span_id), span_context)
+        if len(seen) >= limit:
+            break
+    return [_otel.Link(span_context) for span_context in seen.values()]
