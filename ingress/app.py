@@ -18,7 +18,7 @@ import pymongo
 import redis
 from elasticsearch import Elasticsearch
 
-from ingress import openapi, routes
+from ingress import openapi, routes, tracing
 from ingress.addresses import ClientAddress, networks
 from ingress.auth.accounts import Accounts
 from ingress.auth.tokens import KeyRing
@@ -78,6 +78,7 @@ def create_app(settings: Settings, ports: Ports) -> falcon.App:  # type: ignore[
     }
     paths = routes.by_path()
     middleware: list[Any] = [
+        *tracing.middleware(),  # first in, last out: its span holds every other step
         Measure(),
         Authenticate(ports.keys, routes.public_paths()),
         Admit(

@@ -9,6 +9,7 @@ from typing import Protocol
 from confluent_kafka import KafkaError, Message, Producer
 
 from ingress.exceptions import IngressError
+from topology import tracing
 from topology.access import principal_of
 from topology.envelope import Envelope, encode
 from topology.kafka_client import client_config
@@ -77,6 +78,20 @@ class KafkaBus:
             self._trying = True
 
     def _send(self, topic: Topic, key: str, envelope: Envelope) -> None:
+        name = topic.name_for(self.prefix)
+        if tracing.TRACER is None:
+            self._deliver(name, key, envelope)
+            return
+        with tracing.producing(
+            name, key, tracing.message_attributes(envelope.type, envelope.id, envelope.payload)
+        ) as span:
+            try:
+                self._deliver(name, key, envelope, tracing.record_headers())  # the record names the publish span
+            except BusUnavailable as err:
+                tracing.fail(span, str(err))
+                raise
+
+    def _deliver(self, name: str, key: str, envelope: Envelope, headers: list[tuple[str, bytes]] | None = None) -> None:
         done = threading.Event()
         failure: list[str] = []
 
@@ -87,7 +102,7 @@ class KafkaBus:
 
         try:
             self.producer.produce(
-                topic.name_for(self.prefix), key=key.encode(), value=encode(envelope), on_delivery=delivered
+                name, key=key.encode(), value=encode(envelope), on_delivery=delivered, headers=headers
             )
         except BufferError as err:
             raise BusUnavailable(f"the producer queue is full: {err}") from err

@@ -22,6 +22,7 @@ from ingress.auth.tokens import Principal
 from ingress.bus import BusUnavailable, CommandBus
 from ingress.idempotency import IdempotencyKeys, KeyConflict
 from ingress.problems import Problem
+from topology import tracing
 from topology.envelope import TRACEPARENT, Envelope, Producer, envelop
 from topology.messages import Message
 from topology.settings import Settings
@@ -47,7 +48,8 @@ class Call:
         key = req.get_header("Idempotency-Key")
         if key is not None and not (0 < len(key) <= MAX_KEY_LENGTH):
             raise Problem(400, "invalid-idempotency-key", f"Idempotency-Key must be 1 to {MAX_KEY_LENGTH} characters")
-        traceparent = req.get_header("traceparent")
+        # Traced: the request's server span, so the story's envelopes name it; else what the client sent.
+        traceparent = tracing.current_traceparent() or req.get_header("traceparent")
         return cls(
             principal=req.context.principal,
             method=req.method,

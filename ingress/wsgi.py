@@ -18,6 +18,7 @@ from ingress.app import Ports, create_app
 from ingress.auth.keys import load_keys
 from ingress.bus import KafkaBus
 from ingress.readmodel import ReadModel
+from topology import tracing
 from topology.settings import Settings
 from topology.signing_keys import KeyFolderError
 
@@ -29,6 +30,7 @@ __all__ = ["app_from_env", "load_keys"]
 
 def app_from_env() -> falcon.App:  # type: ignore[type-arg]
     settings = Settings.from_env()
+    tracing.configure(settings, "ingress")  # in each worker: gunicorn loads the app after forking
     try:
         keys = load_keys(settings)
     except KeyFolderError as err:
