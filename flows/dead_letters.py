@@ -17,6 +17,7 @@ from topology.dlq import DeadLetter
 from topology.envelope import decode
 from topology.exceptions import DecodeError
 from topology.topics import DeclaredMessages
+from topology.tracing import header_of
 
 
 def dead_letter(msg: In, reason: str, stage: str, attempts: int = 1, dlq_topic: str | None = None) -> Out:
@@ -46,7 +47,15 @@ def decode_or_dead_letter(msg: In, stage: str, strict: bool = False) -> Incoming
         envelope = decode(msg.value, strict=strict)
     except DecodeError as err:
         return dead_letter(msg, str(err), stage)
-    return Incoming(envelope, msg.topic or "", msg.partition or 0, msg.offset or 0, msg.value or b"", msg.key)
+    return Incoming(
+        envelope,
+        msg.topic or "",
+        msg.partition or 0,
+        msg.offset or 0,
+        msg.value or b"",
+        msg.key,
+        header_of(msg.headers),
+    )
 
 
 def classify(

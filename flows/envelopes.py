@@ -20,6 +20,7 @@ from bytewax.connectors.kafka import KafkaSinkMessage
 from flows.kafka_output import Out
 from flows.outcome import Send
 from topology.envelope import Envelope, Producer, encode
+from topology.tracing import HEADER, current_traceparent
 
 ID_NAMESPACE = uuid.UUID("6f1b2f4e-58a8-4f57-9a43-0c5a8f3b9d21")
 NAMESPACE_BYTES = ID_NAMESPACE.bytes
@@ -35,6 +36,8 @@ class Incoming:
     offset: int
     value: bytes = b""  # the bytes as read, for a stage that passes the message on untouched
     key: bytes | None = None  # the record's key as read (a refused message goes to the DLQ with it)
+    #: The record's ``traceparent`` header (the span that produced it); read only while tracing is on.
+    record_trace: bytes | str | None = None
 
 
 def derived_id(cause_id: str, index: int, kind: str) -> str:
@@ -58,10 +61,15 @@ class Cause:
     correlation_id: str
     traceparent: str | None
     occurred_at: datetime
+    #: The ``traceparent`` of the span that handled the cause: the records emitted carry it in their headers.
+    context: str | None = None
 
     @classmethod
     def of(cls, envelope: Envelope) -> Cause:
-        return cls(envelope.id, envelope.correlation_id, envelope.traceparent, envelope.occurred_at)
+        """The cause an envelope is, handled in the current span (the step's, when tracing is on)."""
+        return cls(
+            envelope.id, envelope.correlation_id, envelope.traceparent, envelope.occurred_at, current_traceparent()
+        )
 
 
 @overload
@@ -83,6 +91,7 @@ def emit(
     Commands carry no ``seq``; without a ``version`` no message does.
     """
     producer = Producer("service", service)
+    headers = [(HEADER, cause.context.encode())] if cause.context else []  # one list for all: never changed
     out: list[Out] = []
     for index, send in enumerate(sends):
         seq = None
@@ -102,7 +111,9 @@ def emit(
             payload=send.message,
         )
         value = encode(envelope)
-        out.append(KafkaSinkMessage(key=send.key.encode(), value=value, topic=send.topic.name_for(prefix)))
+        out.append(
+            KafkaSinkMessage(key=send.key.encode(), value=value, topic=send.topic.name_for(prefix), headers=headers)
+        )
         for topic, key in send.copies:
-            out.append(KafkaSinkMessage(key=key.encode(), value=value, topic=topic.name_for(prefix)))
+            out.append(KafkaSinkMessage(key=key.encode(), value=value, topic=topic.name_for(prefix), headers=headers))
     return out, version

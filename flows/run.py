@@ -19,6 +19,7 @@ from bytewax._bytewax import cli_main
 from bytewax.recovery import RecoveryConfig, init_db_dir
 
 from flows.group import build_group, group_id
+from topology import tracing
 from topology.processes import PROCESSES
 from topology.runtime import tune_collector
 from topology.settings import Settings
@@ -47,6 +48,7 @@ def prepare_recovery(settings: Settings, name: str) -> Path:
 def main(*names: str) -> None:
     """Run the flow in this process until it is stopped; several names run as one group (``flows/group.py``)."""
     settings = Settings.from_env()
+    tracing.configure(settings, *names)  # before the flows are built: their steps are wrapped when it is on
     if len(names) == 1:
         directory = prepare_recovery(settings, names[0])
         # Only the flow being run is imported: each flow's adapters stay out of the other flows' processes.

@@ -13,7 +13,7 @@ from bytewax.dataflow import Dataflow, Stream
 from bytewax.inputs import Source
 from bytewax.outputs import Sink
 
-from flows import steps
+from flows import steps, tracing
 from flows.dead_letters import refused
 from flows.envelopes import Cause, Incoming, emit
 from flows.kafka_input import In, source
@@ -134,6 +134,6 @@ def entity_flow(
         outs, version = emit(sends, Cause.of(item.envelope), begun.process.name, begun.prefix, version)
         return (entity, version), outs
 
-    entities = op.stateful_map(step_id, keyed, step)
+    entities = op.stateful_map(step_id, keyed, tracing.traced_step(step, begun.process.name))
     output(steps.collect_records("collect_records", entities, routed.dead), given_sink, begun.settings)
     return begun.flow

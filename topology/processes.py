@@ -8,7 +8,7 @@ routing table and its OpenAPI paths are built from these same declarations
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from topology.topics import (
     CATALOG_COMMANDS,
@@ -30,6 +30,9 @@ from topology.topics import (
 )
 
 Store = Literal["postgres", "postgres-replica", "redis", "search", "mongo"]
+if TYPE_CHECKING:
+    from topology.settings import Settings
+
 External = Literal["payment gateway", "smtp", "sms", "push", "object store"]
 STORES: tuple[Store, ...] = ("postgres", "postgres-replica", "redis", "search", "mongo")
 
@@ -186,3 +189,73 @@ EXTERNAL_PRODUCERS: dict[str, tuple[Topic, ...]] = {"partners": (PARTNER_COMMAND
 def consumer_groups(prefix: str = "") -> dict[str, Process]:
     """Consumer group id (with prefix) to the process that owns it."""
     return {p.group_for(prefix) or "": p for p in PROCESSES if p.group}
+
+
+@dataclass(frozen=True)
+class Program:
+    """One process of the operating system (a Procfile line, or the supervisor that runs them) and its metrics port.
+
+    ``runs`` names the declared ``PROCESSES`` it runs (several flows run as one group,
+    ``flows/group.py``); ``metrics_port`` is where it serves Prometheus metrics (``/metrics``)
+    unless the settings move it (``metrics_targets``).
+    """
+
+    name: str
+    kind: Literal["supervisor", "http", "flow", "sink"]
+    runs: tuple[str, ...]
+    metrics_port: int
+
+    @property
+    def command(self) -> str:
+        """The Procfile line's command (the supervisor is the one running the Procfile: it has none)."""
+        match self.kind:
+            case "http":
+                return 'gunicorn -c ingress/gunicorn.conf.py "ingress.wsgi:app_from_env()"'
+            case "flow" | "sink":
+                return f"shopstream {self.kind} {' '.join(self.runs)}"
+        return ""
+
+
+#: Every process of ``shopstream run``, each with its metrics port (declared here only). The flow groups
+#: take 9310-9319, the sinks 9301-9309; the ingress's is its API port + 1 by default.
+PROGRAMS: tuple[Program, ...] = (
+    Program("supervisor", "supervisor", (), 9300),
+    Program("ingress", "http", ("ingress",), 18001),
+    Program("saga", "flow", ("orders", "inventory", "payments"), 9310),
+    Program("services", "flow", ("users", "catalog", "notifications"), 9311),
+    Program("sink-postgres", "sink", ("postgres",), 9301),
+    Program("sink-redis", "sink", ("redis",), 9302),
+    Program("sink-search", "sink", ("search",), 9303),
+    Program("sink-mongo", "sink", ("mongo",), 9304),
+    Program("sink-logs", "sink", ("logs",), 9305),
+)
+
+
+def program(name: str) -> Program:
+    """The declared program of this name (a Procfile name, or ``supervisor``); KeyError when none is."""
+    for declared in PROGRAMS:
+        if declared.name == name:
+            return declared
+    raise KeyError(f"no program {name!r} is declared in topology/processes.py")
+
+
+def metrics_port(name: str, settings: Settings) -> int:
+    """The port ``name`` serves its metrics on under ``settings`` (0: none).
+
+    The declared port, unless ``SHOP_METRICS_PORTS`` (a JSON object, name to port) moves it; the
+    ingress's and the supervisor's own settings (``SHOP_INGRESS_METRICS_PORT``,
+    ``SHOP_SUPERVISOR_METRICS_PORT``) move theirs.
+    """
+    declared = program(name)
+    if declared.kind == "http":
+        return settings.ingress_metrics_port or declared.metrics_port
+    if declared.kind == "supervisor":
+        chosen = settings.supervisor_metrics_port
+        return declared.metrics_port if chosen is None else chosen
+    return settings.metrics_ports.get(name, declared.metrics_port)
+
+
+def metrics_targets(settings: Settings) -> tuple[tuple[str, int], ...]:
+    """(program name, metrics port) of every program under ``settings``; a program whose metrics are off is left out."""
+    pairs = ((p.name, metrics_port(p.name, settings)) for p in PROGRAMS)
+    return tuple((name, port) for name, port in pairs if port)

@@ -7,6 +7,7 @@ and passed inward; nothing else reads the environment.
 
 from __future__ import annotations
 
+import json
 from enum import StrEnum
 from pathlib import Path
 from typing import Literal, Self
@@ -143,7 +144,8 @@ class Settings(BaseSettings):
     # unchecked by rate limits and logouts ("open": counted in shop_ratelimit_unchecked_total).
     rate_limit_redis_down: Literal["open", "closed"] = "closed"
     read_wait_max_s: float = Field(10.0, ge=0, le=60)
-    # The operator port: /metrics is served here, never on the API port (0: the API port + 1).
+    # The operator port: /metrics is served here, never on the API port (0: the port topology/processes.py
+    # declares for the ingress, 18001: the default API port + 1).
     ingress_metrics_port: int = Field(0, ge=0, le=65535)
     # Proxies whose X-Forwarded-For is believed, comma-separated addresses or CIDR blocks
     # (none: the socket's peer is the client).
@@ -184,7 +186,9 @@ class Settings(BaseSettings):
     audit_bucket_events: int = Field(100, ge=1, le=10_000)
     # Reads that must see everything committed before they started wait this long for the replica.
     replica_wait_ms: int = Field(250, ge=0, le=10_000)
-    # Port of this process's Prometheus endpoint (0: none).
+    # Port of this process's Prometheus endpoint (0: none). `shopstream run` gives each process its own,
+    # the port topology/processes.py declares for it, unless metrics_ports moves it: a JSON object of
+    # Procfile name to port (SHOP_METRICS_PORTS='{"saga": 19310}'; a port of 0 turns its metrics off).
     metrics_port: int = Field(0, ge=0, le=65535)
 
     # Traces (topology/tracing.py): spans go by OTLP over HTTP to this endpoint (the local stack's:
@@ -204,11 +208,13 @@ class Settings(BaseSettings):
 
     # The supervisor of `shopstream run` (ops/supervisor.py): a process that exits is started again after
     # a backoff doubling from restart_backoff_s; more than restart_budget exits within restart_window_s
-    # and it is left down. Its metrics (restarts, up) are served on supervisor_metrics_port (0: none).
+    metrics_ports: dict[str, int] = {}
+    # and it is left down. Its metrics (restarts, up, consumer lag) are served on supervisor_metrics_port
+    # (unset: the port topology/processes.py declares, 9300; 0: none).
     restart_backoff_s: float = Field(1.0, gt=0, le=300)
     restart_budget: int = Field(5, ge=0, le=1000)
     restart_window_s: float = Field(300.0, gt=0)
-    supervisor_metrics_port: int = Field(9300, ge=0, le=65535)
+    supervisor_metrics_port: int | None = Field(None, ge=0, le=65535)
 
     # Prometheus and Alertmanager of the local stack (ops/stack/monitoring.py). Every scrape costs
     # each process a /metrics answer and the server a write: the interval is an idle cost.
@@ -251,6 +257,9 @@ class Settings(BaseSettings):
                 raise ValueError(msg)
             missing = [
                 name
+            if isinstance(value, dict):
+                env[(field.alias or f"SHOP_{name}").upper()] = json.dumps(value)
+                continue
                 for name, value in {
                     "SHOP_KAFKA_BOOTSTRAP": self.kafka_bootstrap,
                     "SHOP_PG_PRIMARY_URL": self.pg_primary_url,
@@ -325,7 +334,9 @@ class Settings(BaseSettings):
     @property
     def ingress_operator_port(self) -> int:
         """Where the ingress serves /metrics."""
-        return self.ingress_metrics_port or self.ingress_port + 1
+        from topology.processes import metrics_port  # processes imports settings' type only
+
+        return metrics_port("ingress", self)
 
     @property
     def traces_url(self) -> str:

@@ -11,7 +11,7 @@ from bytewax.dataflow import Dataflow
 from bytewax.inputs import Source
 from bytewax.outputs import Sink
 
-from flows import templates
+from flows import templates, tracing
 from flows.envelopes import Incoming
 from flows.notifications import logic
 from flows.notifications.messaging import HttpMessaging
@@ -46,7 +46,7 @@ def build_flow(
 
     def channel(name: str) -> Channel:  # opened on first use in the worker, never at import
         if name not in opened:
-            opened.update(channels_for(begun.settings))
+            opened.update(tracing.traced_channels(channels_for(begun.settings), SERVICE))
         return opened[name]
 
     def handle(recipient: logic.Recipient | None, item: Incoming) -> tuple[logic.Recipient | None, list[Send]]:

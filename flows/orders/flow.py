@@ -32,7 +32,7 @@ from bytewax.inputs import Source
 from bytewax.operators import StatefulLogic
 from bytewax.outputs import Sink
 
-from flows import steps, templates
+from flows import steps, templates, tracing
 from flows.dead_letters import dead_letter
 from flows.envelopes import Cause, Incoming, derived_id, emit
 from flows.kafka_input import In
@@ -45,6 +45,7 @@ from topology.messages import AdjustStock, ExpireOrderStep, PlaceOrderV2
 from topology.partners import admit
 from topology.settings import Settings
 from topology.topics import CATALOG_COMMANDS, INVENTORY_COMMANDS, ORDER_INBOX, PARTNER_COMMANDS, DeclaredMessages
+from topology.tracing import record_headers
 
 SERVICE = "orders"
 
@@ -122,9 +123,9 @@ class OrderSaga(StatefulLogic[Incoming, list[Out], Any]):
 
 
 def to_inbox(item: Incoming, inbox: str) -> Out:
-    """An order command, validated, passed to the saga's inbox untouched, keyed by its order."""
+    """An order command, validated, passed to the saga's inbox untouched, keyed by its order (and traced on)."""
     order_id: str = item.envelope.payload.order_id  # type: ignore[attr-defined]
-    return Out(key=order_id.encode(), value=item.value, topic=inbox)
+    return Out(key=order_id.encode(), value=item.value, topic=inbox, headers=record_headers())
 
 
 def from_partner(msg: In, prefix: str, declared: DeclaredMessages) -> list[Out]:
@@ -165,10 +166,12 @@ def build_flow(
         "decode_and_route", sent.falses, SERVICE, ORDER_INBOX.messages, process.consumes, prefix
     )
     read = op.branch("inbox", routed.handled, lambda item: item.topic == inbox)
-    queued = op.map("queue", read.falses, lambda item: to_inbox(item, inbox))
+    queued = op.map("queue", read.falses, tracing.traced_map(lambda item: to_inbox(item, inbox), SERVICE))
     keyed = op.key_on("key_by_order_id", read.trues, attrgetter("envelope.payload.order_id"))
     step = timedelta(seconds=settings.order_step_timeout_s)
     deadlines = logic.Deadlines(reserve=step, payment=step)
-    saga = op.stateful("saga", keyed, lambda resume: OrderSaga(resume, prefix, deadlines))
+    saga = op.stateful(
+        "saga", keyed, tracing.traced_logic(lambda resume: OrderSaga(resume, prefix, deadlines), SERVICE)
+    )
     templates.output(steps.collect_records("collect_records", saga, admitted, queued, routed.dead), sink, settings)
     return flow

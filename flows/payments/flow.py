@@ -16,7 +16,7 @@ from bytewax.inputs import Source
 from bytewax.operators import StatefulLogic
 from bytewax.outputs import Sink
 
-from flows import steps, templates
+from flows import steps, templates, tracing
 from flows.envelopes import Cause, Incoming, emit
 from flows.kafka_output import Out
 from flows.outcome import Send
@@ -118,18 +118,23 @@ def build_flow(
     def port() -> PaymentGateway:  # opened on first use in the worker, never at import
         if not connection:
             connection.append(
-                HttpGateway(
-                    settings.gateway_url,
-                    settings.gateway_key.get_secret_value(),
-                    settings.gateway_timeout_s,
-                    settings.gateway_retries,
-                    concurrency=settings.gateway_concurrency,
+                tracing.traced_gateway(
+                    HttpGateway(
+                        settings.gateway_url,
+                        settings.gateway_key.get_secret_value(),
+                        settings.gateway_timeout_s,
+                        settings.gateway_retries,
+                        concurrency=settings.gateway_concurrency,
+                    ),
+                    SERVICE,
                 )
             )
         return connection[0]
 
     routed = steps.decode_and_route("decode_and_route", begun.raw, SERVICE, ACCEPTS, begun.process.consumes, prefix)
     keyed = op.key_on("key_by_order_id", routed.handled, attrgetter("envelope.payload.order_id"))
-    payments = op.stateful("payment", keyed, lambda resume: PaymentSteps(resume, port, prefix))
+    payments = op.stateful(
+        "payment", keyed, tracing.traced_logic(lambda resume: PaymentSteps(resume, port, prefix), SERVICE)
+    )
     templates.output(steps.collect_records("collect_records", payments, routed.dead), sink, settings)
     return begun.flow
