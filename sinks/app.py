@@ -18,6 +18,7 @@ from sinks.mongo import MongoSink
 from sinks.postgres import PostgresSink
 from sinks.redis import RedisSink
 from sinks.search import SearchSink
+from topology import tracing
 from topology.access import principal_name
 from topology.kafka_client import client_config
 from topology.runtime import tune_collector
@@ -60,6 +61,7 @@ def build_app(name: str, settings: Settings, sink: EventSink | None = None) -> t
 
 def main(name: str) -> None:
     settings = Settings.from_env()
+    tracing.configure(settings, f"sink-{name}")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if settings.metrics_port:
         start_http_server(settings.metrics_port, addr=settings.host)

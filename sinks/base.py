@@ -24,7 +24,7 @@ from confluent_kafka import KafkaError, Message, Producer
 from quixstreams.sinks import BatchingSink, SinkBackpressureError, SinkBatch
 from quixstreams.sinks.base.item import SinkItem
 
-from sinks import metrics
+from sinks import metrics, tracing
 from sinks.exceptions import DeadLetterFailed, SinkError, StoreUnavailable
 from sinks.projections import Unversioned
 from topology.access import principal_name
@@ -173,7 +173,8 @@ class EventSink(BatchingSink, ABC):
             records += decoded
             rejected[batch.topic, batch.partition] = refused
         try:
-            kept, refused = self.store(records)
+            with tracing.batch(self.name, batches, records):
+                kept, refused = self.store(records)
         except StoreUnavailable as err:
             metrics.BACKPRESSURE.labels(self.name).inc()
             log.warning(
