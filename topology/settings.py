@@ -239,6 +239,9 @@ class Settings(BaseSettings):
             value = getattr(self, name)
             if value == field.default:
                 continue
+            if isinstance(value, dict):
+                env[(field.alias or f"SHOP_{name}").upper()] = json.dumps(value)
+                continue
             text = value.get_secret_value() if isinstance(value, SecretStr) else value
             env[(field.alias or f"SHOP_{name}").upper()] = str(text.value if isinstance(text, StrEnum) else text)
         return env
@@ -257,9 +260,6 @@ class Settings(BaseSettings):
                 raise ValueError(msg)
             missing = [
                 name
-            if isinstance(value, dict):
-                env[(field.alias or f"SHOP_{name}").upper()] = json.dumps(value)
-                continue
                 for name, value in {
                     "SHOP_KAFKA_BOOTSTRAP": self.kafka_bootstrap,
                     "SHOP_PG_PRIMARY_URL": self.pg_primary_url,
