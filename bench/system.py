@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import re
 import signal
 import socket
 import subprocess
@@ -25,9 +24,8 @@ from bench.e2e import BIN, Customer, _until_allowed, descendants, process_tree, 
 from ops.stack.launcher import Stack
 from ops.supervisor import Status, read_status
 from tests.support.processes import free_port
+from topology.processes import PROGRAMS, metrics_targets
 from topology.settings import PROJECT_ROOT, Settings
-
-METRICS_PORT = re.compile(r"SHOP_METRICS_PORT=\d+")
 
 
 def private_stack(base: Settings, root: Path) -> Settings:
@@ -45,6 +43,8 @@ def private_stack(base: Settings, root: Path) -> Settings:
             "mongo_port": free_port(),
             "smtp_port": free_port(),
             "gateway_port": free_port(),
+            "prometheus_port": free_port(),
+            "alertmanager_port": free_port(),
             "health_timeout_s": 180,
         }
     )
@@ -52,20 +52,21 @@ def private_stack(base: Settings, root: Path) -> Settings:
 
 def with_free_ports(settings: Settings) -> Settings:
     """``settings`` with the system's own listening ports (API, operator, supervisor) on free ones."""
-    return settings.model_copy(
-        update={
-            "ingress_port": free_port(),
-            "ingress_metrics_port": free_port(),
-            "supervisor_metrics_port": free_port(),
-        }
+    return with_free_metrics_ports(
+        settings.model_copy(
+            update={
+                "ingress_port": free_port(),
+                "ingress_metrics_port": free_port(),
+                "supervisor_metrics_port": free_port(),
+            }
+        )
     )
 
 
-def procfile_copy(target: Path) -> Path:
-    """The project's Procfile with every ``SHOP_METRICS_PORT`` on a free port (two systems never collide)."""
-    text = (PROJECT_ROOT / "Procfile").read_text()
-    target.write_text(METRICS_PORT.sub(lambda _: f"SHOP_METRICS_PORT={free_port()}", text))
-    return target
+def with_free_metrics_ports(settings: Settings) -> Settings:
+    """``settings`` with every flow's and sink's metrics port on a free one (two systems never collide)."""
+    moved = {p.name: free_port() for p in PROGRAMS if p.kind in ("flow", "sink")}
+    return settings.model_copy(update={"metrics_ports": moved})
 
 
 class System:
@@ -75,7 +76,8 @@ class System:
     """
 
     def __init__(self, settings: Settings, folder: Path, attach: bool = False) -> None:
-        self.settings = settings
+        # A system started here serves its flows' and sinks' metrics on free ports unless told which.
+        self.settings = settings if attach or settings.metrics_ports else with_free_metrics_ports(settings)
         self.folder = folder
         self.attach = attach
         self.api = f"http://{settings.host}:{settings.ingress_port}"
@@ -96,10 +98,9 @@ class System:
         if taken:
             # An earlier system still running there would answer in this one's place (old keys: 401s).
             raise SystemExit(f"ports {taken} are taken: stop what listens there before starting a system")
-        procfile = procfile_copy(self.folder / "Procfile")
         with self.log.open("ab") as out:
             self.process = subprocess.Popen(
-                [str(BIN / "shopstream"), "run", "--procfile", str(procfile)],
+                [str(BIN / "shopstream"), "run"],
                 cwd=PROJECT_ROOT,
                 env=self.env,
                 stdout=out,
@@ -132,7 +133,7 @@ class System:
     @property
     def ports(self) -> tuple[int, ...]:
         """The system's own listening ports that outlive it when its stop goes wrong."""
-        ports = (self.settings.ingress_port, self.settings.ingress_operator_port, self.settings.supervisor_metrics_port)
+        ports = (self.settings.ingress_port, *(port for _, port in metrics_targets(self.settings)))
         return tuple(port for port in ports if port)
 
 

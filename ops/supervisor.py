@@ -10,7 +10,9 @@ each process group, SIGKILL after ``STOP_GRACE_S``) and ends the supervisor.
 Each process's output is printed line by line after its name. What each process
 is doing (state, pid, restarts, last exit) is kept in ``.stack/run/processes.json`` for
 ``shopstream stack status``, and served as Prometheus metrics (``shop_process_restarts_total``,
-``shop_process_up``) on ``SHOP_SUPERVISOR_METRICS_PORT``.
+``shop_process_up``, and every consumer group's lag: ``ops/lag_metrics.py``) on the supervisor's
+port (``topology.processes.PROGRAMS``; ``SHOP_SUPERVISOR_METRICS_PORT`` moves it). Each process
+of a declared program is given its own metrics port in ``SHOP_METRICS_PORT``.
 """
 
 from __future__ import annotations
@@ -33,6 +35,8 @@ from typing import IO, Literal
 from prometheus_client import CollectorRegistry, Counter, Gauge, start_http_server
 
 from ops.exceptions import OpsError
+from ops.lag_metrics import LagCollector
+from topology.processes import PROGRAMS, metrics_port
 from topology.settings import Settings
 
 STOP_GRACE_S = 10.0
@@ -126,7 +130,11 @@ class Supervisor:
         for child in self.children:
             self.restarts.labels(child.entry.name)
             self.up.labels(child.entry.name).set(0)
+        registry.register(LagCollector(settings))
         self.registry = registry
+        # The metrics port each declared flow and sink is given (the ingress and the supervisor read their own).
+        declared = {p.name for p in PROGRAMS if p.kind in ("flow", "sink")}
+        self.ports = {e.name: metrics_port(e.name, settings) for e in entries if e.name in declared}
 
     # Output
     def say(self, name: str, text: str) -> None:
@@ -149,6 +157,8 @@ class Supervisor:
     # Lifecycle
     def _start(self, child: Child) -> None:
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        if child.entry.name in self.ports:
+            env["SHOP_METRICS_PORT"] = str(self.ports[child.entry.name])
         child.process = subprocess.Popen(  # noqa: S602 - a Procfile line is a shell command by definition
             child.entry.command,
             shell=True,
@@ -224,7 +234,7 @@ class Supervisor:
         self._save()
 
     def _serve_metrics(self) -> None:
-        port = self.settings.supervisor_metrics_port
+        port = metrics_port("supervisor", self.settings)
         if not port:
             return
         try:

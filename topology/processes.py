@@ -29,10 +29,10 @@ from topology.topics import (
     Topic,
 )
 
-Store = Literal["postgres", "postgres-replica", "redis", "search", "mongo"]
 if TYPE_CHECKING:
     from topology.settings import Settings
 
+Store = Literal["postgres", "postgres-replica", "redis", "search", "mongo"]
 External = Literal["payment gateway", "smtp", "sms", "push", "object store"]
 STORES: tuple[Store, ...] = ("postgres", "postgres-replica", "redis", "search", "mongo")
 

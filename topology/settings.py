@@ -190,6 +190,7 @@ class Settings(BaseSettings):
     # the port topology/processes.py declares for it, unless metrics_ports moves it: a JSON object of
     # Procfile name to port (SHOP_METRICS_PORTS='{"saga": 19310}'; a port of 0 turns its metrics off).
     metrics_port: int = Field(0, ge=0, le=65535)
+    metrics_ports: dict[str, int] = {}
 
     # Traces (topology/tracing.py): spans go by OTLP over HTTP to this endpoint (the local stack's:
     # http://127.0.0.1:14318). Unset: tracing is off, its SDK is never imported, no header is read.
@@ -208,7 +209,6 @@ class Settings(BaseSettings):
 
     # The supervisor of `shopstream run` (ops/supervisor.py): a process that exits is started again after
     # a backoff doubling from restart_backoff_s; more than restart_budget exits within restart_window_s
-    metrics_ports: dict[str, int] = {}
     # and it is left down. Its metrics (restarts, up, consumer lag) are served on supervisor_metrics_port
     # (unset: the port topology/processes.py declares, 9300; 0: none).
     restart_backoff_s: float = Field(1.0, gt=0, le=300)
