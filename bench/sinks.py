@@ -42,7 +42,7 @@ from sinks.app import build_app
 from sinks.base import Record, Rejected
 from sinks.mongo import audit_buckets, audit_entry, ensure_indexes
 from sinks.postgres import PostgresSink
-from sinks.projections import order_doc, product_doc, read_model_rows
+from sinks.projections import order_doc, product_doc, read_model_rows, stock_doc
 from sinks.search import jsonable
 from tests.support.history import Event, history
 from tests.support.sinks import SinkHarness
@@ -116,7 +116,8 @@ def raw_redis(scope: SinkHarness, events: list[Event]) -> dict[str, float]:
 def raw_search(scope: SinkHarness, events: list[Event]) -> dict[str, float]:
     docs = []
     for e in events:
-        for kind, doc in (("products", product_doc(e.envelope)), ("orders", order_doc(e.envelope))):
+        parts = (("products", product_doc(e.envelope) or stock_doc(e.envelope)), ("orders", order_doc(e.envelope)))
+        for kind, doc in parts:
             if doc is not None:
                 docs.append({"_index": f"{scope.settings.search_prefix}raw-{kind}", "_source": jsonable(doc)})
     with Elasticsearch(scope.settings.search_url, request_timeout=120) as es:

@@ -57,6 +57,7 @@ from topology.stores import (
     Row,
     Table,
 )
+from topology.stores.search import IN_STOCK, STOCK_AVAILABLE, STOCK_FIELDS, STOCK_VERSION, SUGGEST
 
 
 class Unversioned(ValueError):
@@ -180,6 +181,51 @@ def product_row(envelope: Envelope, p: ProductUpserted) -> tuple[Table, Row]:
 def product_doc(envelope: Envelope) -> Row | None:
     """The product document search serves, or None for other events."""
     return product_row(envelope, envelope.payload)[1] if isinstance(envelope.payload, ProductUpserted) else None
+
+
+def stock_doc(envelope: Envelope) -> Row | None:
+    """The stock part of a product's search document (``STOCK_FIELDS``), or None for other events."""
+    p = envelope.payload
+    if not isinstance(p, StockLevelChanged):
+        return None
+    if envelope.seq is None:
+        raise Unversioned(f"{envelope.type} {envelope.id} has no seq (entity version); it cannot be applied in order")
+    return {"sku": p.sku, STOCK_AVAILABLE: p.available, IN_STOCK: p.available > 0, STOCK_VERSION: envelope.seq}
+
+
+def merge_product_doc(stored: Row | None, new: Row) -> Row:
+    """A product's search document with ``new`` folded in: the catalog part and the stock part each keep the newer.
+
+    The two parts have their own versions (``version``, ``STOCK_VERSION``), so the result is a
+    function of the set of events seen, whatever their order or repetition. ``SUGGEST`` is
+    derived from the catalog part.
+    """
+    merged = dict(stored or {})
+    merged.pop(SUGGEST, None)
+    if new.get("version") is not None and new["version"] > (merged.get("version") or 0):
+        merged.update({c: new[c] for c in PRODUCTS.all_columns})
+    if new.get(STOCK_VERSION) is not None and new[STOCK_VERSION] > (merged.get(STOCK_VERSION) or 0):
+        merged.update({c: new[c] for c in STOCK_FIELDS})
+    merged["sku"] = new["sku"]
+    if merged.get("title") is not None:
+        merged[SUGGEST] = suggest_inputs(merged["title"], merged.get("brand") or "", merged.get("category") or "")
+        merged[SUGGEST]["weight"] = 2 if merged.get(IN_STOCK) else 1  # what can be bought completes first
+    return merged
+
+
+#: Completion inputs per product: at most this many word suffixes of its title.
+SUGGEST_SUFFIXES = 6
+
+
+def suggest_inputs(title: str, brand: str, category: str) -> dict[str, Any]:
+    """The completion suggester's inputs: the title, its word suffixes (a later word completes it), brand, category.
+
+    A suffix stops before a `` - `` (what follows is a variant, like a colour) and never starts with a digit.
+    """
+    words = title.split(" - ")[0].split()
+    suffixes = [" ".join(words[i:]) for i in range(1, min(len(words), SUGGEST_SUFFIXES)) if not words[i][0].isdigit()]
+    inputs = [title, *suffixes, brand, category]
+    return {"input": list(dict.fromkeys(i[:60] for i in inputs if i)), "weight": 1}
 
 
 def order_doc(envelope: Envelope) -> Row | None:

@@ -1,11 +1,14 @@
-"""The Elasticsearch sink: products for search, orders for support, through bulk calls.
+"""The Elasticsearch sink: products (with their stock levels) for search, orders for support, through bulk calls.
 
 Each index (``topology.stores.INDEXES``) is versioned behind an alias whose
-versions take their mappings from an index template; ``reindex`` builds
+versions take their settings and mappings from an index template; ``reindex`` builds
 ``-vN+1`` from the template, copies, swaps the alias atomically and copies again (so
-writes that landed meanwhile are kept). Documents carry the entity version as their
-external version (``external_gte``), so an older or repeated event changes nothing.
-Orders gather several events, so the sink reads the stored document and merges.
+writes that landed meanwhile are kept). Order documents carry the entity version as their
+external version (``external_gte``), so an older or repeated event changes nothing;
+orders gather several events, so the sink reads the stored document and merges. A
+product's document has two parts, the catalog's and the stock level's, each with its own
+version: the sink merges them into the stored document and writes under optimistic
+concurrency (``put_products``).
 """
 
 from __future__ import annotations
@@ -19,8 +22,9 @@ from elasticsearch import Elasticsearch
 
 from sinks.base import EventSink, Record, Rejected, project_each
 from sinks.exceptions import SinkError, StoreUnavailable
-from sinks.projections import fold, merge, order_doc, product_doc
-from topology.stores import INDEXES, ORDER_INDEX, PRODUCT_INDEX, PRODUCTS, Row, SearchIndex, Table
+from sinks.projections import fold, merge, merge_product_doc, order_doc, product_doc, stock_doc
+from topology.envelope import Envelope
+from topology.stores import INDEXES, ORDER_INDEX, PRODUCT_INDEX, Row, SearchIndex, Table
 
 TRANSIENT = (elasticsearch.ConnectionError, elasticsearch.ConnectionTimeout)
 RETRY_STATUS = frozenset({429, 502, 503, 504})
@@ -34,16 +38,33 @@ def doc_id(table: Table, row: Row) -> str:
     return ":".join(str(v) for v in table.key_of(row))
 
 
-def ensure_indexes(es: Elasticsearch, prefix: str) -> None:
-    """Templates (always current) and, for an alias that does not exist yet, its first index."""
+def put_templates(es: Elasticsearch, prefix: str) -> None:
+    """Every index's template, current (a version built later takes its settings and mappings)."""
     for index in INDEXES.values():
         es.indices.put_index_template(
-            name=index.alias(prefix),
-            index_patterns=[f"{index.alias(prefix)}-v*"],
-            template={"mappings": {"dynamic": "strict", "properties": index.properties}},
+            name=index.alias(prefix), index_patterns=[f"{index.alias(prefix)}-v*"], template=index.template
         )
+
+
+def ensure_indexes(es: Elasticsearch, prefix: str) -> None:
+    """Templates (always current), and each alias with an index built from its current template.
+
+    An alias that does not exist yet gets its first index; an index built from other mappings
+    or analysis than its template's (another fingerprint) is rebuilt behind its alias.
+    """
+    put_templates(es, prefix)
+    for index in INDEXES.values():
         if not es.indices.exists_alias(name=index.alias(prefix)):
-            es.indices.create(index=index.versioned(prefix, 1), aliases={index.alias(prefix): {}})
+            try:
+                es.indices.create(index=index.versioned(prefix, 1), aliases={index.alias(prefix): {}})
+            except elasticsearch.BadRequestError as err:
+                if err.error != "resource_already_exists_exception":  # another sink process made it meanwhile
+                    raise
+            continue
+        current = current_index(es, index, prefix)
+        meta = es.indices.get_mapping(index=current)[current]["mappings"].get("_meta", {})
+        if meta.get("fingerprint") != index.fingerprint:
+            rebuild(es, prefix, index)
 
 
 def current_index(es: Elasticsearch, index: SearchIndex, prefix: str) -> str:
@@ -64,10 +85,19 @@ def _all_docs(es: Elasticsearch, name: str, key: str) -> Iterator[dict[str, Any]
         after = hits[-1]["sort"]
 
 
-def _copy(es: Elasticsearch, source: str, target: str, key: str) -> int:
+def _copy(es: Elasticsearch, index: SearchIndex, source: str, target: str) -> int:
+    """Every document of ``source`` into ``target``, never over a newer one there."""
     copied = 0
     batch: list[dict[str, Any]] = []
-    for hit in _all_docs(es, source, key):
+    products: dict[str, Row] = {}
+    for hit in _all_docs(es, source, index.table.key[0]):
+        copied += 1
+        if index is PRODUCT_INDEX:  # two parts, each with its version: merged as the sink merges
+            products[hit["_id"]] = hit["_source"]
+            if len(products) >= 500:
+                put_products(es, target, products)
+                products = {}
+            continue
         batch += [
             {
                 "index": {
@@ -79,25 +109,24 @@ def _copy(es: Elasticsearch, source: str, target: str, key: str) -> int:
             },
             hit["_source"],
         ]
-        copied += 1
         if len(batch) >= 1000:
             es.bulk(operations=batch, refresh=False)
             batch = []
     if batch:
         es.bulk(operations=batch, refresh=False)
+    if products:
+        put_products(es, target, products)
     es.indices.refresh(index=target)
     return copied
 
 
-def reindex(es: Elasticsearch, prefix: str, name: str, *, keep_old: bool = False) -> tuple[str, str, int]:
-    """Build the next version of an index from the current template; (old, new, documents copied)."""
-    index = INDEXES[name]
-    ensure_indexes(es, prefix)
+def rebuild(es: Elasticsearch, prefix: str, index: SearchIndex, *, keep_old: bool = False) -> tuple[str, str, int]:
+    """The next version of ``index`` from its template, filled from the current one, then the alias swapped."""
     old = current_index(es, index, prefix)
     new = index.versioned(prefix, int(old.rsplit("-v", 1)[1]) + 1)
     es.indices.create(index=new)
     es.indices.refresh(index=old)
-    _copy(es, old, new, index.table.key[0])
+    _copy(es, index, old, new)
     es.indices.update_aliases(
         actions=[
             {"remove": {"index": old, "alias": index.alias(prefix)}},
@@ -105,10 +134,72 @@ def reindex(es: Elasticsearch, prefix: str, name: str, *, keep_old: bool = False
         ]
     )
     es.indices.refresh(index=old)
-    copied = _copy(es, old, new, index.table.key[0])  # what the sink wrote to the old index meanwhile
+    copied = _copy(es, index, old, new)  # what the sink wrote to the old index meanwhile
     if not keep_old:
         es.indices.delete(index=old)
     return old, new, copied
+
+
+def reindex(es: Elasticsearch, prefix: str, name: str, *, keep_old: bool = False) -> tuple[str, str, int]:
+    """Build the next version of an index from the current template; (old, new, documents copied)."""
+    index = INDEXES[name]
+    ensure_indexes(es, prefix)
+    return rebuild(es, prefix, index, keep_old=keep_old)
+
+
+#: How often a product write that lost a race to another writer is read, merged and tried again.
+PRODUCT_WRITE_ROUNDS = 5
+
+
+def put_products(es: Elasticsearch, index: str, docs: dict[str, Row]) -> dict[str, dict[str, Any] | None]:
+    """Each product document part merged into the stored document and written if that changes it.
+
+    A product's document gathers two parts with versions of their own (the catalog's and the
+    stock level's, ``merge_product_doc``), so no single external version can guard it: each
+    write is conditional on the stored document it was merged with (``if_seq_no``), and one
+    that lost a race with another writer is read, merged and written again. Returns each id's
+    bulk item result, None where the stored document already held everything.
+    """
+    results: dict[str, dict[str, Any] | None] = {}
+    pending = docs
+    for _ in range(PRODUCT_WRITE_ROUNDS):
+        stored = es.mget(index=index, ids=list(pending))["docs"]
+        operations: list[dict[str, Any]] = []
+        written: list[str] = []
+        for (_id, doc), found in zip(pending.items(), stored, strict=True):
+            if found.get("found"):
+                merged = merge_product_doc(found["_source"], doc)
+                if merged == found["_source"]:
+                    results[_id] = None
+                    continue
+                guard = {"if_seq_no": found["_seq_no"], "if_primary_term": found["_primary_term"]}
+                operations += [{"index": {"_index": index, "_id": _id, **guard}}, merged]
+            else:
+                operations += [{"create": {"_index": index, "_id": _id}}, merge_product_doc(None, doc)]
+            written.append(_id)
+        if not operations:
+            return results
+        answer = es.bulk(operations=operations)
+        raced: dict[str, Row] = {}
+        for _id, item in zip(written, answer["items"], strict=True):
+            result = next(iter(item.values()))
+            if result.get("status") == 409:
+                raced[_id] = pending[_id]
+            else:
+                results[_id] = result
+        if not raced:
+            return results
+        pending = raced
+    raise StoreUnavailable(f"search: {len(pending)} product documents kept changing under the sink's writes")
+
+
+def search_doc(envelope: Envelope) -> tuple[SearchIndex, Row] | None:
+    """The document (or the part of one) an event gives search, with its index; None for others."""
+    doc = product_doc(envelope) or stock_doc(envelope)
+    if doc is not None:
+        return PRODUCT_INDEX, doc
+    doc = order_doc(envelope)
+    return (ORDER_INDEX, doc) if doc is not None else None
 
 
 class SearchSink(EventSink):
@@ -123,41 +214,44 @@ class SearchSink(EventSink):
 
     def store(self, records: list[Record]) -> tuple[int, list[Rejected]]:
         prefix = self.settings.search_prefix
-        product_rows, rejected = project_each(records, product_doc)
-        order_rows, refused = project_each(records, order_doc)
-        rejected += refused
-        products = [(r, jsonable(doc)) for r, doc in product_rows if doc is not None]
-        orders = [(r, jsonable(doc)) for r, doc in order_rows if doc is not None]
+        projected, rejected = project_each(records, search_doc)
+        products: dict[str, list[tuple[Record, Row]]] = {}
+        orders: list[tuple[Record, Row]] = []
+        for record, found in projected:
+            if found is None:
+                continue
+            index, doc = found
+            if index is PRODUCT_INDEX:
+                products.setdefault(doc["sku"], []).append((record, jsonable(doc)))
+            else:
+                orders.append((record, jsonable(doc)))
         try:
             if not self._ready:
                 ensure_indexes(self._es, prefix)
                 self._ready = True
-            plan: list[tuple[SearchIndex, list[tuple[Record, Row]], list[Row]]] = [
-                (PRODUCT_INDEX, products, list(fold(PRODUCTS, (d for _, d in products)).values())),
-                (ORDER_INDEX, orders, self._merged_with_stored(ORDER_INDEX, [doc for _, doc in orders])),
-            ]
+            kept, refused = self._store_products(products)
+            rejected += refused
+            if not orders:
+                return kept, rejected
             operations: list[dict[str, Any]] = []
             sources: list[list[Record]] = []
-            for index, pairs, docs in plan:
-                by_id: dict[str, list[Record]] = {}
-                for record, doc in pairs:
-                    by_id.setdefault(doc_id(index.table, doc), []).append(record)
-                for doc in docs:
-                    _id = doc_id(index.table, doc)
-                    operations += [
-                        {
-                            "index": {
-                                "_index": index.alias(prefix),
-                                "_id": _id,
-                                "version": doc["version"],
-                                "version_type": "external_gte",
-                            }
-                        },
-                        doc,
-                    ]
-                    sources.append(by_id[_id])
-            if not operations:
-                return 0, rejected
+            by_id: dict[str, list[Record]] = {}
+            for record, doc in orders:
+                by_id.setdefault(doc_id(ORDER_INDEX.table, doc), []).append(record)
+            for doc in self._merged_with_stored(ORDER_INDEX, [doc for _, doc in orders]):
+                _id = doc_id(ORDER_INDEX.table, doc)
+                operations += [
+                    {
+                        "index": {
+                            "_index": ORDER_INDEX.alias(prefix),
+                            "_id": _id,
+                            "version": doc["version"],
+                            "version_type": "external_gte",
+                        }
+                    },
+                    doc,
+                ]
+                sources.append(by_id[_id])
             answer = self._es.bulk(operations=operations)
         except TRANSIENT as err:
             raise StoreUnavailable(f"search: {err}") from err
@@ -165,7 +259,7 @@ class SearchSink(EventSink):
             if err.status_code in RETRY_STATUS:
                 raise StoreUnavailable(f"search: {err}") from err
             raise
-        kept = sum(len(s) for s in sources)
+        kept += sum(len(s) for s in sources)
         for item, records_of_doc in zip(answer["items"], sources, strict=True):
             result = item["index"]
             status = result.get("status", 200)
@@ -177,6 +271,31 @@ class SearchSink(EventSink):
                     Rejected(r.item, f"search refused {result.get('_id')}: {result.get('error')}")
                     for r in records_of_doc
                 ]
+        return kept, rejected
+
+    def _store_products(self, parts: dict[str, list[tuple[Record, Row]]]) -> tuple[int, list[Rejected]]:
+        """Each SKU's parts folded (``merge_product_doc``) and merged into its stored document."""
+        if not parts:
+            return 0, []
+        folded: dict[str, Row] = {}
+        for sku, pairs in parts.items():
+            doc: Row | None = None
+            for _, part in pairs:
+                doc = merge_product_doc(doc, part)
+            folded[sku] = doc or {}
+        results = put_products(self._es, PRODUCT_INDEX.alias(self.settings.search_prefix), folded)
+        kept, rejected = 0, []
+        for sku, pairs in parts.items():
+            result = results.get(sku)
+            status = result.get("status", 200) if result else 200
+            if status in RETRY_STATUS:
+                raise StoreUnavailable(f"search: {result.get('error') if result else ''}")
+            if status >= 300:
+                rejected += [
+                    Rejected(r.item, f"search refused {sku}: {result and result.get('error')}") for r, _ in pairs
+                ]
+            else:
+                kept += len(pairs)
         return kept, rejected
 
     def _merged_with_stored(self, index: SearchIndex, docs: list[Row]) -> list[Row]:

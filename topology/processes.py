@@ -177,7 +177,7 @@ PROCESSES: tuple[Process, ...] = (
         writes=("postgres",),
     ),
     Process("redis", "sink", consumes=(STOCK_LEVELS, ORDER_EVENTS, CATALOG_EVENTS), writes=("redis",)),
-    Process("search", "sink", consumes=(CATALOG_EVENTS, ORDER_EVENTS), writes=("search",)),
+    Process("search", "sink", consumes=(CATALOG_EVENTS, STOCK_LEVELS, ORDER_EVENTS), writes=("search",)),
     Process("mongo", "sink", consumes=ALL_EVENTS, writes=("mongo",)),
 )
 

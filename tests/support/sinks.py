@@ -33,7 +33,7 @@ from topology.envelope import encode
 from topology.kafka_client import client_config
 from topology.processes import PROCESSES, Process
 from topology.settings import Settings
-from topology.stores import AUDIT, INDEXES
+from topology.stores import AUDIT, INDEXES, PRODUCT_INDEX
 from topology.topics import Topic
 
 SINKS = ("postgres", "redis", "search", "mongo")
@@ -196,8 +196,12 @@ def dump_search(scope: Scope) -> str:
                 continue
             es.indices.refresh(index=name)
             hits = es.search(index=name, size=10_000, version=True)
+            # A product's document is written under optimistic concurrency: its ``_version`` counts writes,
+            # not events; the versions of its two parts are in the document (``version``, ``stock_version``).
+            counted = search_index is PRODUCT_INDEX
             docs = sorted(
-                (h["_id"], h["_version"], json.dumps(h["_source"], sort_keys=True)) for h in hits["hits"]["hits"]
+                (h["_id"], None if counted else h["_version"], json.dumps(h["_source"], sort_keys=True))
+                for h in hits["hits"]["hits"]
             )
             lines += [f"{alias}: {d!r}" for d in docs]
         return _anonymous(scope, "\n".join(lines))
