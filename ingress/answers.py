@@ -29,6 +29,9 @@ def write(
     resp.data = ENCODER.encode(answer)
     if headers:
         resp.set_headers(headers)
+    if isinstance(answer, Accepted):  # the access log names the command and its order (ingress/access_log.py)
+        resp.context.command_id = answer.command_id
+        resp.context.order_id = answer.order_id
 
 
 # Commands -------------------------------------------------------------------------------
@@ -84,7 +87,7 @@ class Order(msgspec.Struct, frozen=True):
 
 
 class Product(msgspec.Struct, frozen=True):
-    """A product as the search index holds it."""
+    """A product as the search index holds it, with its stock (unset until a stock level is known)."""
 
     sku: str
     title: str
@@ -97,6 +100,8 @@ class Product(msgspec.Struct, frozen=True):
     owner_partner_id: str | UnsetType | None = UNSET
     updated_at: Instant | UnsetType = UNSET
     version: int | UnsetType = UNSET
+    in_stock: bool | UnsetType = UNSET
+    stock_available: int | UnsetType = UNSET
 
 
 class Facet(msgspec.Struct, frozen=True):
@@ -104,18 +109,71 @@ class Facet(msgspec.Struct, frozen=True):
     count: int
 
 
-class Facets(msgspec.Struct, frozen=True):
-    """The most frequent values of each facet among the matches."""
+class PriceRange(msgspec.Struct, frozen=True):
+    """Matches priced from ``min_price`` (inclusive) to ``max_price`` (exclusive; null: no bound), minor units."""
 
-    brand: list[Facet]
-    category: list[Facet]
-    tags: list[Facet]
+    key: str
+    min_price: int | None
+    max_price: int | None
+    count: int
+
+
+class Facets(msgspec.Struct, frozen=True):
+    """The most frequent values of each facet among the matches (a facet not asked for is left out)."""
+
+    brand: list[Facet] | UnsetType = UNSET
+    category: list[Facet] | UnsetType = UNSET
+    tags: list[Facet] | UnsetType = UNSET
+    price: list[PriceRange] | UnsetType = UNSET
 
 
 class ProductPage(msgspec.Struct, frozen=True):
+    """One page of matches, best first (or in the order asked for).
+
+    ``total`` counts every match up to 10,000 (``total_exact`` false: at least that many);
+    ``next_cursor`` (null on the last page) asks for the next page, however deep.
+    """
+
     total: int
     items: list[Product]
     facets: Facets
+    next_cursor: str | None = None
+    total_exact: bool = True
+
+
+class Suggestion(msgspec.Struct, frozen=True):
+    """A completion: a product's title (with its SKU), or a brand or category to search by."""
+
+    text: str
+    kind: Literal["product", "brand", "category"]
+    sku: str | None = None
+
+
+class Suggestions(msgspec.Struct, frozen=True):
+    items: list[Suggestion]
+
+
+class OrderSummary(msgspec.Struct, frozen=True):
+    """An order as support finds it (its lines and history: ``GET /v1/orders/{order_id}``)."""
+
+    order_id: str
+    status: str
+    updated_at: Instant
+    version: int
+    customer_id: str | None = None
+    total_amount: int | None = None
+    currency: str | None = None
+    placed_at: Instant | None = None
+    skus: list[str] | None = None
+
+
+class OrderPage(msgspec.Struct, frozen=True):
+    """Newest placed first; ``next_cursor`` (null on the last page) asks for the next page."""
+
+    total: int
+    items: list[OrderSummary]
+    next_cursor: str | None = None
+    total_exact: bool = True
 
 
 class StockLevel(msgspec.Struct, frozen=True):

@@ -80,7 +80,7 @@ def create_app(settings: Settings, ports: Ports) -> falcon.App:  # type: ignore[
     middleware: list[Any] = [
         *tracing.middleware(),  # first in, last out: its span holds every other step
         Measure(),
-        Authenticate(ports.keys, routes.public_paths()),
+        Authenticate(ports.keys, routes.public_paths(), routes.open_operations()),
         Admit(
             limiter,
             accounts,
@@ -90,6 +90,7 @@ def create_app(settings: Settings, ports: Ports) -> falcon.App:  # type: ignore[
             health=(routes.LIVENESS.path, routes.READINESS.path),
         ),
         Browser(
+            anyone=routes.open_operations(),
             [o.strip() for o in settings.cors_origins.split(",") if o.strip()],
             settings.cors_max_age_s,
             {path: [op.method for op in ops] for path, ops in paths.items()},

@@ -1,9 +1,10 @@
 """The middleware every request passes, in order: Measure, Authenticate, Admit, Browser, StrictQuery.
 
 ``Measure`` counts and times requests (Prometheus), ``Authenticate`` verifies the Bearer
-token wherever the route declaration does not make the path public, ``Admit`` asks Redis
-once whether the client address, the route's credential limit or the caller is over its
-rate limit and whether the token was revoked (a request without a valid token is counted
+token wherever the route declaration does not make the path public (on an operation open to
+anyone, only when one is sent), ``Admit`` asks Redis once whether the client address, the
+route's credential limit, the caller (or, without a token, the address's anonymous limit) is
+over its rate limit and whether the token was revoked (a request without a valid token is counted
 before it is refused), ``Browser`` answers CORS preflights and puts the security headers on
 every answer, and ``StrictQuery`` refuses query parameters the OpenAPI document does not declare.
 """
@@ -64,16 +65,20 @@ class Authenticate:
     limited too.
     """
 
-    def __init__(self, keys: KeyRing, public: Iterable[str]) -> None:
+    def __init__(self, keys: KeyRing, public: Iterable[str], anyone: Iterable[tuple[str, str]] = ()) -> None:
         self.keys = keys
         self.public = frozenset(public)
+        self.anyone = frozenset(anyone)  # (path, method): a token is verified when one is sent
 
     def process_resource(
         self, req: falcon.Request, resp: falcon.Response, resource: object, params: dict[str, Any]
     ) -> None:
         if resource is None or req.uri_template in self.public or req.method == "OPTIONS":
             return  # OPTIONS: a CORS preflight carries no credentials (``Browser``)
-        header = req.get_header("Authorization") or ""
+        header = req.get_header("Authorization")
+        if header is None and (req.uri_template, req.method) in self.anyone:
+            return  # no principal: the resource answers ``ANONYMOUS``
+        header = header or ""
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token:
             req.context.refused = Problem(
@@ -92,7 +97,8 @@ class Admit:
     Each request is counted against its client address (``ClientAddress``: the socket's peer,
     or what trusted proxies saw); a route that checks credentials also against that route's
     own limit for the address; an authenticated one also against the caller's limit for the
-    route class (reads, writes). Over any of them: 429 with Retry-After. Then a request without
+    route class (reads, writes); one without a token, on an operation open to anyone, also
+    against the address's anonymous limit. Over any of them: 429 with Retry-After. Then a request without
     a valid token gets its 401, and a revoked (logged-out) token gets 401. All of it is one
     Redis command. When Redis does not answer, requests are refused (503), but for the
     ``health`` paths, which answer for themselves (readiness says Redis is down).
@@ -106,8 +112,11 @@ class Admit:
         addresses: ClientAddress,
         credentials: Mapping[str, str],
         health: Iterable[str] = (),
+        anyone: Iterable[tuple[str, str]] = (),
     ) -> None:
         self.limiter = limiter
+        self.anyone = frozenset(anyone)
+        self.anonymous = Limit(settings.rate_anonymous_per_s, settings.rate_anonymous_burst)
         self.health = frozenset(health)
         self.accounts = accounts
         self.addresses = addresses
@@ -132,6 +141,8 @@ class Admit:
         route_class = "read" if req.method in ("GET", "HEAD") else "write"
         if principal is not None:
             cells.append(Cell(f"{principal.kind}:{principal.subject}", route_class, self.limits[route_class]))
+        elif (req.uri_template, req.method) in self.anyone and req.get_header("Authorization") is None:
+            cells.append(Cell(f"ip:{client}", "anonymous", self.anonymous))
         flag = self.accounts.revocation_key(principal) if principal is not None else None
         try:
             verdict = self.limiter.check_all(cells, flag=flag)

@@ -34,6 +34,13 @@ IDEMPOTENCY_KEY = {
     "required": False,
     "schema": {"type": "string", "maxLength": 255},
 }
+IF_NONE_MATCH = {
+    "name": "If-None-Match",
+    "in": "header",
+    "required": False,
+    "schema": {"type": "string", "maxLength": 1024},
+    "description": "the ETag of the answer held: 304, no body, while it is still the answer",
+}
 SECURITY_SCHEMES = {
     "bearer": {
         "type": "http",
@@ -70,6 +77,8 @@ def _parameters(op: Operation) -> list[dict[str, Any]]:
         parameters += _query_parameters(op.query)
     if op.idempotent:
         parameters.append(IDEMPOTENCY_KEY)
+    if op.cacheable:
+        parameters.append(IF_NONE_MATCH)
     return parameters
 
 
@@ -82,6 +91,8 @@ def _responses(op: Operation) -> dict[str, Any]:
         elif op.schema is not None:
             media, schema = op.schema
             responses[str(status)]["content"] = {media: {"schema": schema}}
+    if op.cacheable:
+        responses["304"] = {"description": "not modified: the ETag sent is still the answer's"}
     for status in op.problems:
         responses[str(status)] = {
             "description": HTTPStatus(status).phrase,
@@ -108,11 +119,12 @@ def _operation(op: Operation) -> dict[str, Any]:
 
 
 def _security(op: Operation) -> list[dict[str, list[str]]]:
-    """A user's Bearer token; for partners too, an OAuth2 token with the scope the policy needs for the action."""
+    """A user's Bearer token; for partners too, an OAuth2 token with the scope the policy needs; or none at all."""
     if op.security == "user":
         return [{"bearer": []}]
     scope = policy.SCOPES.get(op.action) if op.action else None
-    return [{"bearer": []}, {"oauth2": [scope] if scope else []}]
+    tokens: list[dict[str, list[str]]] = [{"bearer": []}, {"oauth2": [scope] if scope else []}]
+    return [{}, *tokens] if op.security == "anyone" else tokens  # {}: no token at all
 
 
 @cache

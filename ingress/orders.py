@@ -3,7 +3,8 @@
 ``POST /v1/orders`` (customers; SKUs and quantities only: the orders flow prices the order
 from the catalog when its stock is reserved),
 ``GET /v1/orders/{id}`` (the order's customer, support, admins; ``?wait`` reads fresh and
-waits for a just-placed order), ``POST /v1/orders/{id}/cancel`` and
+waits for a just-placed order), ``GET /v1/orders`` (support and admins: orders by customer,
+status, SKU, placement time and total, from the search index), ``POST /v1/orders/{id}/cancel`` and
 ``POST /v1/orders/{id}/refunds`` (the order's customer, admins).
 """
 
@@ -21,7 +22,7 @@ from ingress.pending import PendingOwners, not_caught_up
 from ingress.policy import Resource, authorize
 from ingress.problems import Problem
 from ingress.queries import Queries
-from ingress.schemas import CancelOrderRequest, OrderQuery, PlaceOrderRequest, RefundRequest
+from ingress.schemas import CancelOrderRequest, OrderQuery, OrderSearchQuery, PlaceOrderRequest, RefundRequest
 from topology.messages import CancelOrder, Money, OrderItem, PlaceOrderV2, RequestRefund
 from topology.processes import GET_ORDER
 from topology.settings import Settings
@@ -62,6 +63,10 @@ class OrdersResource:
         sent = self.commands.send(Call.of(req, raw), ORDER_COMMANDS, order_id, command, status_url(order_id), order_id)
         self.pending.record("order", sent.answer.order_id or order_id, principal.subject)
         answers.write(resp, sent.answer, sent.status, sent.headers)
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        authorize(req.context.principal, "order.search")
+        answers.write(resp, self.queries.orders(read_query(req, OrderSearchQuery)))
 
     def on_get_one(self, req: falcon.Request, resp: falcon.Response, order_id: str) -> None:
         principal: Principal = req.context.principal

@@ -5,7 +5,9 @@ caller may not even learn that the resource exists, e.g. a customer asking for s
 else's order); ``authorize`` turns the decision into that problem. Resources carry the
 attributes the rules need: an order's customer, a SKU's owning partner. A partner's token
 carries OAuth2 scopes: an action that names a scope (``SCOPES``) needs it, whatever the role
-allows.
+allows. A caller without a token is ``ANONYMOUS``: the operations whose action its role
+allows (browsing the catalog) are open to anyone, with a rate limit of their own per client
+address; every other operation needs a token.
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ Action = Literal[
     "order.refund",
     "product.upsert",
     "product.search",
+    "product.read",
+    "order.search",
     "stock.adjust",
     "stock.read",
     "profile.read",
@@ -49,6 +53,7 @@ class Resource:
 
 #: Role -> actions it may take at all (the attribute rules below narrow them).
 ROLES: dict[str, frozenset[Action]] = {
+    "anonymous": frozenset({"product.search", "product.read"}),
     "customer": frozenset(
         {
             "order.place",
@@ -56,21 +61,34 @@ ROLES: dict[str, frozenset[Action]] = {
             "order.cancel",
             "order.refund",
             "product.search",
+            "product.read",
             "stock.read",
             "profile.read",
             "profile.update",
             "notifications.read",
         }
     ),
-    "partner": frozenset({"product.upsert", "product.search", "stock.adjust", "stock.read"}),
-    "support": frozenset({"order.read", "product.search", "stock.read", "profile.read", "notifications.read"}),
+    "partner": frozenset({"product.upsert", "product.search", "product.read", "stock.adjust", "stock.read"}),
+    "support": frozenset(
+        {
+            "order.read",
+            "order.search",
+            "product.search",
+            "product.read",
+            "stock.read",
+            "profile.read",
+            "notifications.read",
+        }
+    ),
     "admin": frozenset(
         {
             "order.read",
             "order.cancel",
             "order.refund",
+            "order.search",
             "product.upsert",
             "product.search",
+            "product.read",
             "stock.adjust",
             "stock.read",
             "profile.read",
@@ -78,6 +96,20 @@ ROLES: dict[str, frozenset[Action]] = {
         }
     ),
 }
+#: Who calls without a token.
+ANONYMOUS = Principal("anonymous", "user", frozenset({"anonymous"}))
+
+
+def caller(req: object) -> Principal:
+    """The request's principal (``Authenticate`` verified its token), or ``ANONYMOUS`` when it sent none."""
+    return getattr(getattr(req, "context", None), "principal", None) or ANONYMOUS
+
+
+def open_to_anyone(action: Action) -> bool:
+    """Whether a caller without a token may take ``action`` (the operation then takes no token)."""
+    return action in ROLES["anonymous"]
+
+
 OWN_ORDER_ACTIONS = frozenset({"order.read", "order.cancel", "order.refund"})
 #: What a partner may do only to the SKUs it owns (or, upserting, to one no partner owns yet).
 OWN_SKU_ACTIONS = frozenset({"product.upsert", "stock.adjust"})

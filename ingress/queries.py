@@ -9,6 +9,7 @@ read and its answer cannot disagree. Reads go to the replica unless they must be
 
 from __future__ import annotations
 
+import logging
 import time
 from datetime import datetime
 from typing import Any
@@ -20,11 +21,12 @@ import redis
 from elasticsearch import Elasticsearch
 from psycopg import sql
 
-from ingress import answers
+from ingress import answers, searches
 from ingress.exceptions import ReadModelUnavailable, StoreUnavailable
 from ingress.policy import Resource
+from ingress.problems import Problem
 from ingress.readmodel import ReadModel
-from ingress.schemas import ProductQuery
+from ingress.schemas import OrderSearchQuery, ProductQuery, SuggestQuery
 from ingress.statements import equals, equals_any, select
 from topology.messages import Money
 from topology.settings import Settings
@@ -32,6 +34,7 @@ from topology.stores import (
     NOTIFICATION_DOCS,
     NOTIFICATIONS,
     ORDER_HISTORY,
+    ORDER_INDEX,
     ORDER_LINES,
     ORDERS,
     PRODUCT_INDEX,
@@ -39,6 +42,7 @@ from topology.stores import (
     STOCK,
     STOCK_CACHE,
     USERS,
+    SearchIndex,
 )
 
 #: How long a worker trusts a catalog price it read (a price change applies within that).
@@ -46,6 +50,7 @@ PRICE_TTL_S = 2.0
 PRICE_CACHE_MAX = 10_000
 #: How often a read that waits for its row asks again.
 POLL_S = 0.05
+log = logging.getLogger(__name__)
 
 
 def _fields(struct: type[msgspec.Struct], *without: str) -> tuple[str, ...]:
@@ -72,10 +77,6 @@ ALIVE = sql.SQL("SELECT 1 AS ok")
 
 #: The stock cache's hash fields an answer takes (the key is the SKU).
 CACHED_LEVEL = STOCK.named(*_fields(answers.StockLevel, "sku", "source"))
-#: The facets counted and filtered on: the answer's, each a field of the product index.
-FACETS = PRODUCT_INDEX.table.named(*_fields(answers.Facets))
-FACET_SIZE = 20
-TITLE, PRICE = PRODUCT_INDEX.table.named("title", "price_amount")
 (NOTIFICATION_ID,) = NOTIFICATIONS.key
 USER, OCCURRED_AT, VERSION = NOTIFICATIONS.named("user_id", "occurred_at", "version")
 
@@ -139,34 +140,49 @@ class Queries:
 
     # Products and stock -------------------------------------------------------------------
     def products(self, query: ProductQuery) -> answers.ProductPage:
-        """Matches of the text (all products without one) among the filters, with facet counts."""
-        filters: list[dict[str, Any]] = [
-            {"term": {field: value}} for field in FACETS if (value := getattr(query, field)) is not msgspec.UNSET
-        ]
-        bounds = (("gte", query.min_price), ("lte", query.max_price))
-        if any(v is not msgspec.UNSET for _, v in bounds):
-            filters.append({"range": {PRICE: {k: v for k, v in bounds if v is not msgspec.UNSET}}})
-        must: list[dict[str, Any]] = [{"match": {TITLE: query.q}}] if query.q else [{"match_all": {}}]
+        """Matches of the words (all products without any) among the filters, with facet counts (``searches``)."""
+        search = searches.product_search(query)
+        found = self._search(PRODUCT_INDEX, search.body)
+        if found is None:  # no product was ever indexed
+            return answers.ProductPage(0, [], answers.Facets(**{f: [] for f in search.facets}))
+        return searches.product_page(search, found)
+
+    def suggest(self, query: SuggestQuery) -> answers.Suggestions:
+        found = self._search(PRODUCT_INDEX, searches.suggest_search(query))
+        return searches.suggestions(query, found) if found is not None else answers.Suggestions([])
+
+    def product(self, sku: str) -> answers.Product | None:
+        """One product with its stock, as search holds it (None: no such product)."""
         try:
-            found = self.search.search(
-                index=PRODUCT_INDEX.alias(self.settings.search_prefix),
-                query={"bool": {"must": must, "filter": filters}},
-                aggs={field: {"terms": {"field": field, "size": FACET_SIZE}} for field in FACETS},
-                size=query.size,
-                from_=query.offset,
+            found = self.search.get(
+                index=PRODUCT_INDEX.alias(self.settings.search_prefix), id=sku, source_includes=searches.PRODUCT_SOURCE
             )
-        except elasticsearch.NotFoundError:  # no product was ever indexed
-            return answers.ProductPage(0, [], answers.Facets(**{f: [] for f in FACETS}))
-        except (elasticsearch.ConnectionError, elasticsearch.ApiError) as err:
-            raise StoreUnavailable("search is unavailable", str(err)) from None
-        facets = {
-            f: [answers.Facet(b["key"], b["doc_count"]) for b in found["aggregations"][f]["buckets"]] for f in FACETS
-        }
-        return answers.ProductPage(
-            total=found["hits"]["total"]["value"],
-            items=[msgspec.convert(h["_source"], answers.Product) for h in found["hits"]["hits"]],
-            facets=answers.Facets(**facets),
-        )
+        except elasticsearch.NotFoundError:
+            return None
+        except (elasticsearch.ApiError, elasticsearch.TransportError) as err:
+            log.warning("search: get %s: %s", sku, err)
+            raise StoreUnavailable("search is unavailable", "the search store did not answer") from None
+        source = found.get("_source") or {}
+        return msgspec.convert(source, answers.Product) if source.get("version") is not None else None
+
+    def orders(self, query: OrderSearchQuery) -> answers.OrderPage:
+        """Support's search of orders, newest placed first (``searches``)."""
+        search = searches.order_search(query)
+        found = self._search(ORDER_INDEX, search.body)
+        return searches.order_page(search, found) if found is not None else answers.OrderPage(0, [])
+
+    def _search(self, index: SearchIndex, body: dict[str, Any]) -> dict[str, Any] | None:
+        """The store's answer to ``body`` (None: the index does not exist yet); never the store's own error."""
+        try:
+            return dict(self.search.search(index=index.alias(self.settings.search_prefix), body=body))
+        except elasticsearch.NotFoundError:
+            return None
+        except elasticsearch.BadRequestError as err:  # the request is built from validated input: say no more
+            log.warning("search refused a request: %s", err)
+            raise Problem(400, "invalid-search", "this search cannot be run", "change the words or filters") from None
+        except (elasticsearch.ApiError, elasticsearch.TransportError) as err:
+            log.warning("search: %s", err)
+            raise StoreUnavailable("search is unavailable", "the search store did not answer") from None
 
     def stock(self, sku: str) -> answers.StockLevel | None:
         """The level from the cache, or from the read model when the cache has none or is away."""

@@ -17,7 +17,7 @@ import msgspec
 from ingress import answers
 from ingress.me import MeResource
 from ingress.orders import OrdersResource
-from ingress.policy import Action
+from ingress.policy import Action, open_to_anyone
 from ingress.products import ProductsResource
 from ingress.schemas import (
     CancelOrderRequest,
@@ -26,6 +26,7 @@ from ingress.schemas import (
     LogoutRequest,
     NotificationsQuery,
     OrderQuery,
+    OrderSearchQuery,
     PlaceOrderRequest,
     ProductQuery,
     ProductRequest,
@@ -35,6 +36,7 @@ from ingress.schemas import (
     RefundRequest,
     RegisterRequest,
     StockAdjustmentRequest,
+    SuggestQuery,
 )
 from ingress.service import DocumentResource, HealthResource, KeysResource
 from ingress.sessions import (
@@ -48,8 +50,9 @@ from ingress.stock import StockResource
 from topology import processes
 from topology.processes import Route
 
-#: Who may call: anyone; a user's Bearer token; a user's or a partner's (OAuth2 client credentials).
-Security = Literal["public", "user", "user or partner"]
+#: Who may call: anyone, no token read ("public"); anyone, a token verified when sent ("anyone": the
+#: policy's ``ANONYMOUS`` may take its action); a user's Bearer token; a user's or a partner's (OAuth2).
+Security = Literal["public", "anyone", "user", "user or partner"]
 JSON = answers.JSON
 FORM = "application/x-www-form-urlencoded"
 
@@ -77,6 +80,8 @@ class Operation:
         schema: the answer's JSON Schema and media type when it is no Struct (the document).
         action: what the policy is asked (its scope, for a partner, is in the document).
         credentials: it checks a password or a secret: its own limit per client address.
+        cacheable: its answer has an ETag (``If-None-Match``: 304) and, to a caller without a token,
+            may be kept by shared caches.
 
     """
 
@@ -95,6 +100,7 @@ class Operation:
     schema: tuple[str, dict[str, Any]] | None = None
     action: Action | None = None
     credentials: bool = False
+    cacheable: bool = False
 
     @property
     def method(self) -> str:
@@ -128,6 +134,30 @@ def _command(
     )
 
 
+def _catalog_read(
+    route: Route,
+    suffix: str | None,
+    answer: type[msgspec.Struct],
+    description: str,
+    query: type[msgspec.Struct] | None,
+    action: Action,
+    problems: tuple[int, ...],
+) -> Operation:
+    """A read of the catalog: open to callers without a token when the policy lets ``ANONYMOUS`` take ``action``."""
+    return Operation(
+        route,
+        ProductsResource,
+        suffix,
+        answer,
+        ((200, description),),
+        query=query,
+        security="anyone" if open_to_anyone(action) else "user or partner",
+        problems=problems,
+        action=action,
+        cacheable=True,
+    )
+
+
 LIVENESS = Route("liveness", "GET", "/healthz", "liveness")
 READINESS = Route("readiness", "GET", "/readyz", "readiness")
 SIGNING_KEYS = Route("signing_keys", "GET", "/.well-known/jwks.json", "signing keys")
@@ -152,15 +182,41 @@ OPERATIONS: tuple[Operation, ...] = (
     _command(processes.CANCEL_ORDER, OrdersResource, "cancel", CancelOrderRequest, "order.cancel"),
     _command(processes.REQUEST_REFUND, OrdersResource, "refunds", RefundRequest, "order.refund"),
     Operation(
+        processes.SEARCH_ORDERS,
+        OrdersResource,
+        None,
+        answers.OrderPage,
+        ((200, "matches, newest placed first"),),
+        query=OrderSearchQuery,
+        problems=(400, 401, 403, 429, 503),
+        action="order.search",
+    ),
+    _catalog_read(
         processes.SEARCH_PRODUCTS,
-        ProductsResource,
         None,
         answers.ProductPage,
-        ((200, "matches and facets"),),
-        query=ProductQuery,
-        security="user or partner",
-        problems=(400, 401, 403, 429, 503),
-        action="product.search",
+        "matches and facets",
+        ProductQuery,
+        "product.search",
+        (400, 401, 403, 429, 503),
+    ),
+    _catalog_read(
+        processes.SUGGEST_PRODUCTS,
+        "suggest",
+        answers.Suggestions,
+        "completions, best first",
+        SuggestQuery,
+        "product.search",
+        (400, 401, 403, 429, 503),
+    ),
+    _catalog_read(
+        processes.GET_PRODUCT,
+        "one",
+        answers.Product,
+        "the product",
+        None,
+        "product.read",
+        (400, 401, 403, 404, 429, 503),
     ),
     _command(processes.UPSERT_PRODUCT, ProductsResource, "one", ProductRequest, "product.upsert", "user or partner"),
     Operation(
@@ -284,9 +340,16 @@ def by_path(operations: Iterable[Operation] = OPERATIONS) -> dict[str, list[Oper
             raise ValueError(f"{path}: every operation of a path has the same resource and suffix")
         if len({op.security == "public" for op in ops}) != 1:
             raise ValueError(f"{path}: a path is public for every method or for none")
+        if any(op.security == "anyone" and op.method != "GET" for op in ops):
+            raise ValueError(f"{path}: only reads are open to callers without a token")
         if len({op.method for op in ops}) != len(ops):
             raise ValueError(f"{path}: a method is declared twice")
     return paths
+
+
+def open_operations(operations: Iterable[Operation] = OPERATIONS) -> frozenset[tuple[str, str]]:
+    """The (path, method) pairs a caller without a token may call too (a token sent is verified)."""
+    return frozenset((op.path, op.method) for op in operations if op.security == "anyone")
 
 
 def public_paths(operations: Iterable[Operation] = OPERATIONS) -> frozenset[str]:

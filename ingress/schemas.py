@@ -6,6 +6,7 @@ operations of ``routes.py``), so what the edge enforces and what it documents ca
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Literal
 
 import msgspec
@@ -20,7 +21,18 @@ Token = Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
 Password = Annotated[str, msgspec.Meta(min_length=8, max_length=128)]
 RefreshToken = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
 FacetValue = Annotated[str, msgspec.Meta(max_length=80)]
-Price = Annotated[int, msgspec.Meta(ge=0)]
+Price = Annotated[int, msgspec.Meta(ge=0, le=10**12)]
+#: What a shopper types: plain words, at most 200 characters, no control characters.
+SearchText = Annotated[str, msgspec.Meta(max_length=200, pattern=r"^[^\x00-\x08\x0b-\x1f\x7f]*$")]
+ProductSort = Literal["relevance", "price_asc", "price_desc", "newest"]
+FACET_NAMES = ("brand", "category", "tags", "price")
+FacetList = Annotated[
+    str, msgspec.Meta(pattern=f"^({'|'.join(FACET_NAMES)})(,({'|'.join(FACET_NAMES)}))*$", max_length=100)
+]
+PageSize = Annotated[int, msgspec.Meta(ge=1, le=100)]
+#: An opaque token from a previous answer (``next_cursor``).
+Cursor = Annotated[str, msgspec.Meta(min_length=1, max_length=512, pattern=r"^[A-Za-z0-9_-]+$")]
+OrderStatus = Literal["placed", "confirmed", "cancelled", "shipped", "delivered"]
 Wait = Annotated[float, msgspec.Meta(ge=0)]
 #: An account's email: an ``Email`` without control characters (PostgreSQL text holds no NUL).
 AccountEmail = Annotated[
@@ -115,14 +127,45 @@ class OrderQuery(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
 
 class ProductQuery(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    q: Annotated[str, msgspec.Meta(max_length=200)] = ""
+    """A catalog search: words (any text: no query syntax is interpreted), filters, facets, order, page."""
+
+    q: SearchText = ""
     brand: FacetValue | UnsetType = UNSET
     category: FacetValue | UnsetType = UNSET
     tags: FacetValue | UnsetType = UNSET
+    #: in minor units, like ``price_amount``
     min_price: Price | UnsetType = UNSET
     max_price: Price | UnsetType = UNSET
-    size: Annotated[int, msgspec.Meta(ge=1, le=100)] = 20
+    #: only products with units available now
+    in_stock: bool = False
+    sort: ProductSort = "relevance"
+    #: the facets to count, comma-separated (all when left out)
+    facets: FacetList | UnsetType = UNSET
+    size: PageSize = 20
+    #: the first match to answer (``from`` + ``size`` at most 10,000; past that, page with ``cursor``)
     offset: Annotated[int, msgspec.Meta(ge=0, le=10_000)] = msgspec.field(name="from", default=0)
+    #: the previous page's ``next_cursor``, for the page after it (same query, ``from`` left out)
+    cursor: Cursor | UnsetType = UNSET
+
+
+class SuggestQuery(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    q: Annotated[str, msgspec.Meta(min_length=1, max_length=60)]
+    size: Annotated[int, msgspec.Meta(ge=1, le=10)] = 8
+
+
+class OrderSearchQuery(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """Support's search of orders: every filter given must hold; newest placed first."""
+
+    customer: Annotated[str, msgspec.Meta(min_length=1, max_length=64)] | UnsetType = UNSET
+    status: OrderStatus | UnsetType = UNSET
+    sku: Annotated[str, msgspec.Meta(min_length=1, max_length=64)] | UnsetType = UNSET
+    placed_after: Annotated[datetime, msgspec.Meta(tz=True)] | UnsetType = UNSET
+    placed_before: Annotated[datetime, msgspec.Meta(tz=True)] | UnsetType = UNSET
+    #: in minor units, like ``total_amount``
+    min_total: Price | UnsetType = UNSET
+    max_total: Price | UnsetType = UNSET
+    size: PageSize = 20
+    cursor: Cursor | UnsetType = UNSET
 
 
 class ProfileQuery(msgspec.Struct, frozen=True, forbid_unknown_fields=True):

@@ -92,6 +92,13 @@ SEARCH_PRODUCTS = Route(
     "search_products", "GET", "/v1/products", "product search with filters and facets", reads="search"
 )
 ADJUST_STOCK = Route(
+SUGGEST_PRODUCTS = Route(
+    "suggest_products", "GET", "/v1/products/suggest", "completions of what a shopper is typing", reads="search"
+)
+GET_PRODUCT = Route("get_product", "GET", "/v1/products/{sku}", "one product with its stock", reads="search")
+SEARCH_ORDERS = Route(
+    "search_orders", "GET", "/v1/orders", "orders by customer, status, date and total (support)", reads="search"
+)
     "adjust_stock", "POST", "/v1/stock/{sku}/adjustments", "adjust stock (partner, admin)", writes=INVENTORY_COMMANDS
 )
 GET_STOCK = Route("get_stock", "GET", "/v1/stock/{sku}", "stock level", reads="redis")
@@ -119,6 +126,9 @@ ROUTES: tuple[Route, ...] = (
     UPSERT_PRODUCT,
     SEARCH_PRODUCTS,
     ADJUST_STOCK,
+    SUGGEST_PRODUCTS,
+    GET_PRODUCT,
+    SEARCH_ORDERS,
     GET_STOCK,
     LOG_IN,
     REFRESH_SESSION,

@@ -21,18 +21,21 @@ header names the span that produced that record, so it may differ between copies
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from topology.settings import Settings
 
 if TYPE_CHECKING:
     from opentelemetry.context import Context
     from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SpanExporter
     from opentelemetry.trace import Span, SpanContext, Tracer
 
+log = logging.getLogger(__name__)
 #: The W3C header, in HTTP and in Kafka record headers.
 HEADER = "traceparent"
 _TRACEPARENT = re.compile(r"00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})")
@@ -61,6 +64,9 @@ def configure(settings: Settings, *services: str) -> bool:
     from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
 
     endpoint = f"{settings.otlp_endpoint.rstrip('/')}/v1/traces"
+    # The exporter's own messages come per failed batch: ``_TellOnce`` says it once per outage instead.
+    logging.getLogger("opentelemetry.exporter").setLevel(logging.CRITICAL)
+    logging.getLogger("opentelemetry.sdk.trace.export").setLevel(logging.ERROR)
     for service in services:
         if service in _tracers:
             continue
@@ -70,7 +76,7 @@ def configure(settings: Settings, *services: str) -> bool:
         )
         provider.add_span_processor(
             BatchSpanProcessor(
-                OTLPSpanExporter(endpoint=endpoint, timeout=2),
+                cast("SpanExporter", _TellOnce(OTLPSpanExporter(endpoint=endpoint, timeout=2), endpoint)),
                 max_queue_size=settings.trace_queue_size,
                 max_export_batch_size=min(512, settings.trace_queue_size),
                 schedule_delay_millis=500,
@@ -79,6 +85,29 @@ def configure(settings: Settings, *services: str) -> bool:
         )
         use_provider(provider, service)
     return True
+
+
+class _TellOnce:
+    """A span exporter that logs once when exports start failing and once when they work again."""
+
+    def __init__(self, exporter: Any, endpoint: str) -> None:
+        self.exporter, self.endpoint, self.failing = exporter, endpoint, False
+
+    def export(self, spans: Any) -> Any:
+        result = self.exporter.export(spans)
+        failed = result.name == "FAILURE"
+        if failed and not self.failing:
+            log.warning("trace export to %s failed: spans are dropped until it answers", self.endpoint)
+        elif self.failing and not failed:
+            log.info("trace export to %s works again", self.endpoint)
+        self.failing = failed
+        return result
+
+    def shutdown(self) -> None:
+        self.exporter.shutdown()
+
+    def force_flush(self, timeout_millis: int = 30_000) -> bool:
+        return bool(self.exporter.force_flush(timeout_millis))
 
 
 def use_provider(provider: TracerProvider, service: str) -> None:

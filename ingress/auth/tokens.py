@@ -30,7 +30,8 @@ from jwt.algorithms import OKPAlgorithm
 
 from topology.signing_keys import RELOAD_EVERY_S, KeyFolderError
 
-Role = Literal["customer", "partner", "support", "admin"]
+#: "anonymous" is no token's: it is the role of a caller without one (``ingress.policy.ANONYMOUS``).
+Role = Literal["customer", "partner", "support", "admin", "anonymous"]
 ALGORITHM = "EdDSA"
 LEEWAY = timedelta(seconds=5)  # clock skew allowed on exp and nbf
 #: How soon after one look at the key source a token of an unknown ``kid`` makes the ring look again.

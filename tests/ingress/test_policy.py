@@ -15,7 +15,7 @@ import pytest
 
 from ingress.auth.accounts import SCOPES as GRANTABLE
 from ingress.auth.tokens import Principal
-from ingress.policy import ROLES, SCOPES, Action, Decision, Resource, decide
+from ingress.policy import ANONYMOUS, ROLES, SCOPES, Action, Decision, Resource, decide
 
 ALL_SCOPES = frozenset(GRANTABLE)
 ANN = Principal("ann", "user", frozenset({"customer"}))
@@ -61,6 +61,15 @@ TABLE = [
     (ANN, "product.search", None, A),
     (ACME, "profile.read", None, F),
     (Principal("x", "user", frozenset()), "product.search", None, F),
+    (ANONYMOUS, "product.search", None, A),
+    (ANONYMOUS, "product.read", None, A),
+    (ANONYMOUS, "order.search", None, F),
+    (ANONYMOUS, "order.read", ANNS_ORDER, H),
+    (ANONYMOUS, "stock.read", None, F),
+    (SUE, "order.search", None, A),
+    (ROOT, "order.search", None, A),
+    (ANN, "order.search", None, F),  # a customer reads her own orders one by one
+    (ACME, "order.search", None, F),
 ]
 
 
@@ -92,7 +101,7 @@ RESOURCES: dict[str, Resource | None] = {
     "unowned sku": Resource(owner_partner_id=None),
     "no such sku": Resource(owner_partner_id=None, exists=False),
 }
-ROLE_NAMES = ("customer", "support", "partner", "admin", None)
+ROLE_NAMES = ("customer", "support", "partner", "admin", "anonymous", None)
 SCOPE_SETS = [frozenset(s) for s in chain.from_iterable(combinations(sorted(GRANTABLE), n) for n in range(4))]
 ORDER_OWN = ("order.read", "order.cancel", "order.refund")
 
@@ -107,22 +116,25 @@ def expected(role: str | None, scopes: frozenset[str], action: str, resource: Re
     if role == "customer":
         if action in ORDER_OWN:
             return A if mine else H  # someone else's order is not found
-        everyday = ("order.place", "product.search", "stock.read", "profile.read", "profile.update")
+        everyday = ("order.place", "product.search", "product.read", "stock.read", "profile.read", "profile.update")
         return A if action in (*everyday, "notifications.read") else F
     if role == "support":
         if action == "order.read":
             return A if exists else H
-        return A if action in ("product.search", "stock.read", "profile.read", "notifications.read") else F
+        reads = ("order.search", "product.search", "product.read", "stock.read", "profile.read", "notifications.read")
+        return A if action in reads else F
     if role == "partner":
         if action in ORDER_OWN:
             return H  # a partner reads no orders, so it learns nothing of them
-        if action in ("product.search", "stock.read"):
+        if action in ("product.search", "product.read", "stock.read"):
             return A
         if action == "product.upsert":
             return A if "catalog:write" in scopes and sku_owner in (None, ME) else F
         if action == "stock.adjust":
             return A if "stock:write" in scopes and sku_owner == ME else F
         return F
+    if role == "anonymous":  # no token: browsing the catalog only
+        return A if action in ("product.search", "product.read") else H if action in ORDER_OWN else F
     return H if action in ORDER_OWN else F
 
 

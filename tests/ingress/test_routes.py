@@ -7,6 +7,7 @@ import falcon
 from ingress import answers, openapi, routes
 from ingress.auth.accounts import SCOPES
 from ingress.policy import SCOPES as NEEDED
+from ingress.policy import open_to_anyone
 from ingress.problems import Problem
 from topology.processes import LOG_OUT, ROUTES
 
@@ -36,8 +37,9 @@ def test_the_document_has_every_operation_and_types_every_answer() -> None:
     for op in routes.OPERATIONS:
         item = doc["paths"][op.path][op.method.lower()]
         for status, answer in item["responses"].items():
-            if status == "204":
+            if status in ("204", "304"):
                 assert "content" not in answer
+                assert status == "204" or op.cacheable, (op.path, "304 only where an ETag is sent")
                 continue
             [(media, content)] = answer["content"].items()
             ref = content["schema"].get("$ref")
@@ -50,6 +52,7 @@ def test_the_document_has_every_operation_and_types_every_answer() -> None:
             assert "security" not in item, op.path
         else:
             assert {"bearer": []} in item["security"], op.path
+            assert ({} in item["security"]) == (op.security == "anyone"), op.path
 
 
 def test_partners_get_their_token_by_the_documented_client_credentials_flow() -> None:
@@ -65,7 +68,29 @@ def test_partners_get_their_token_by_the_documented_client_credentials_flow() ->
 def test_the_strict_query_check_reads_the_parameters_the_query_structs_declare() -> None:
     item = openapi.document()["paths"]["/v1/products"]["get"]
     names = {p["name"] for p in item["parameters"] if p["in"] == "query"}
-    assert names == {"q", "brand", "category", "tags", "min_price", "max_price", "size", "from"}
+    assert names == {
+        "q",
+        "brand",
+        "category",
+        "tags",
+        "min_price",
+        "max_price",
+        "in_stock",
+        "sort",
+        "facets",
+        "size",
+        "from",
+        "cursor",
+    }
+
+
+def test_the_operations_open_to_callers_without_a_token_are_the_ones_the_policy_lets_anonymous_take() -> None:
+    opened = {(op.method, op.path) for op in routes.OPERATIONS if op.security == "anyone"}
+    assert opened == {("GET", "/v1/products"), ("GET", "/v1/products/suggest"), ("GET", "/v1/products/{sku}")}
+    for op in routes.OPERATIONS:
+        if op.action is not None and op.security != "public":
+            assert (op.security == "anyone") == open_to_anyone(op.action), op.path
+    assert routes.open_operations() == {(path, method) for method, path in opened}
 
 
 def test_a_problem_encodes_as_the_document_declares() -> None:

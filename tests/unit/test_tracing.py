@@ -7,8 +7,11 @@ links and attributes of the ingress's, the flows' and the sinks' spans are read 
 from __future__ import annotations
 
 import json
+import logging
+import socket
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -37,7 +40,7 @@ from topology import tracing
 from topology.envelope import Producer, decode, encode, envelop
 from topology.messages import AdjustStock, AuthorizePayment, Message, Money, PlaceOrderV2, ReserveStock
 from topology.messages import OrderItem as Line
-from topology.settings import PROJECT_ROOT
+from topology.settings import PROJECT_ROOT, Settings
 from topology.topics import INVENTORY_COMMANDS, ORDER_COMMANDS, ORDER_EVENTS, ORDER_INBOX, PAYMENT_COMMANDS, Topic
 
 TRACE = "0af7651916cd43dd8448eb211c80319c"
@@ -293,3 +296,28 @@ def test_a_failed_write_fails_its_spans_and_is_raised_as_it_was(spans: InMemoryS
     with pytest.raises(ConnectionError), sink_tracing.batch("postgres", [batch], records):
         raise ConnectionError("store away")
     assert {s.status.status_code for s in spans.get_finished_spans()} == {StatusCode.ERROR}
+
+
+# -- a backend that is down ----------------------------------------------------------------
+
+
+def test_a_backend_that_is_down_costs_the_spans_only_and_says_so_once(caplog: pytest.LogCaptureFixture) -> None:
+    """Spans to a closed port: every span is made and ended at once, the queue drops past its bound, one warning."""
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        closed = probe.getsockname()[1]
+    settings = Settings(otlp_endpoint=f"http://127.0.0.1:{closed}", trace_queue_size=16)
+    caplog.set_level(logging.INFO, logger="topology.tracing")
+    assert tracing.configure(settings, "ingress")
+    try:
+        for n in range(5000):  # far past the queue's bound: dropped, never waited for
+            with tracing.producing("shop.orders.commands", str(n)):
+                assert tracing.record_headers()
+        deadline = time.monotonic() + 30
+        while not caplog.records and time.monotonic() < deadline:
+            time.sleep(0.1)
+    finally:
+        tracing.shutdown()
+    told = [r.getMessage() for r in caplog.records if r.name == "topology.tracing"]
+    assert len(told) == 1 and f"127.0.0.1:{closed}/v1/traces failed" in told[0], told
+    assert tracing.TRACER is None
