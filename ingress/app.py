@@ -88,9 +88,9 @@ def create_app(settings: Settings, ports: Ports) -> falcon.App:  # type: ignore[
             ClientAddress(networks(settings.trusted_proxies)),
             {op.path: f"credentials:{op.route.operation}" for op in routes.OPERATIONS if op.credentials},
             health=(routes.LIVENESS.path, routes.READINESS.path),
+            anyone=routes.open_operations(),
         ),
         Browser(
-            anyone=routes.open_operations(),
             [o.strip() for o in settings.cors_origins.split(",") if o.strip()],
             settings.cors_max_age_s,
             {path: [op.method for op in ops] for path, ops in paths.items()},

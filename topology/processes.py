@@ -91,7 +91,6 @@ UPSERT_PRODUCT = Route(
 SEARCH_PRODUCTS = Route(
     "search_products", "GET", "/v1/products", "product search with filters and facets", reads="search"
 )
-ADJUST_STOCK = Route(
 SUGGEST_PRODUCTS = Route(
     "suggest_products", "GET", "/v1/products/suggest", "completions of what a shopper is typing", reads="search"
 )
@@ -99,6 +98,7 @@ GET_PRODUCT = Route("get_product", "GET", "/v1/products/{sku}", "one product wit
 SEARCH_ORDERS = Route(
     "search_orders", "GET", "/v1/orders", "orders by customer, status, date and total (support)", reads="search"
 )
+ADJUST_STOCK = Route(
     "adjust_stock", "POST", "/v1/stock/{sku}/adjustments", "adjust stock (partner, admin)", writes=INVENTORY_COMMANDS
 )
 GET_STOCK = Route("get_stock", "GET", "/v1/stock/{sku}", "stock level", reads="redis")
@@ -125,10 +125,10 @@ ROUTES: tuple[Route, ...] = (
     LIST_NOTIFICATIONS,
     UPSERT_PRODUCT,
     SEARCH_PRODUCTS,
-    ADJUST_STOCK,
     SUGGEST_PRODUCTS,
     GET_PRODUCT,
     SEARCH_ORDERS,
+    ADJUST_STOCK,
     GET_STOCK,
     LOG_IN,
     REFRESH_SESSION,
