@@ -7,24 +7,24 @@ group is the one ``topology.processes`` declares, so ``topology lag`` sees it.
 
 from __future__ import annotations
 
-import logging
-
 from prometheus_client import start_http_server
 from quixstreams import Application
 from quixstreams.kafka.configuration import ConnectionConfig
 
 from sinks.base import EventSink
+from sinks.logs import LogSink
 from sinks.mongo import MongoSink
 from sinks.postgres import PostgresSink
 from sinks.redis import RedisSink
 from sinks.search import SearchSink
 from topology import tracing
-from topology.access import principal_name
+from topology.access import principal_name, principal_of
 from topology.kafka_client import client_config
+from topology.logs import setup_logging
 from topology.runtime import tune_collector
 from topology.settings import Settings
 
-SINKS: dict[str, type[EventSink]] = {s.name: s for s in (PostgresSink, RedisSink, SearchSink, MongoSink)}
+SINKS: dict[str, type[EventSink]] = {s.name: s for s in (PostgresSink, RedisSink, SearchSink, MongoSink, LogSink)}
 
 
 def build_app(name: str, settings: Settings, sink: EventSink | None = None) -> tuple[Application, EventSink]:
@@ -51,7 +51,7 @@ def build_app(name: str, settings: Settings, sink: EventSink | None = None) -> t
             "session.timeout.ms": 10_000,
             "heartbeat.interval.ms": 1_000,
         },
-        loglevel="WARNING",
+        loglevel=None,  # Quix logs through the process's handlers (topology/logs.py), from WARNING on
     )
     for topic in sink.process.consumes:
         stream = app.dataframe(app.topic(topic.name_for(prefix), value_deserializer="bytes", key_deserializer="bytes"))
@@ -62,7 +62,7 @@ def build_app(name: str, settings: Settings, sink: EventSink | None = None) -> t
 def main(name: str) -> None:
     settings = Settings.from_env()
     tracing.configure(settings, f"sink-{name}")
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    setup_logging(settings, f"sink-{name}", principal_of("sink", name))
     if settings.metrics_port:
         start_http_server(settings.metrics_port, addr=settings.host)
     app, sink = build_app(name, settings)

@@ -1,8 +1,9 @@
 """Who may do what on Kafka: one principal per process, its grants derived from what it consumes and produces.
 
 Least privilege, read off ``topology.processes``: a process READs the topics it consumes and
-its consumer group, WRITEs the topics it produces and the dead letter topics of what it
-consumes (a flow or sink that gives up on a record sends it there, ``topology/dlq.py``). The
+its consumer group, WRITEs the topics it produces, the dead letter topics of what it
+consumes (a flow or sink that gives up on a record sends it there, ``topology/dlq.py``) and
+``shop.logs`` (where every process ships its log records, ``topology/logs.py``). The
 operator (the ``shopstream`` CLI, and the local broker itself) is a super user and has no
 grants. A partner's principal may only WRITE its own topic of each family partners produce to.
 
@@ -16,7 +17,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from topology.processes import EXTERNAL_PRODUCERS, PROCESSES, Process
-from topology.topics import PARTNER, Topic
+from topology.topics import LOGS, PARTNER, Topic
 
 #: The operator's principal: a super user of the broker.
 OPERATOR = "operator"
@@ -71,6 +72,7 @@ def grants_of(process: Process) -> tuple[Grant, ...]:
         grants.append(Grant("read", "group", process.group))
     grants += [Grant("write", "topic", t.name) for t in process.produces]
     grants += [Grant("write", "topic", t.dead_letter.name) for t in process.consumes if t.dead_letter]
+    grants.append(Grant("write", "topic", LOGS.name))  # every process ships its log records (topology/logs.py)
     if process.kind == "sink":
         # Quix Streams checks the configuration of every topic it reads before it starts.
         grants += [Grant("describe-configs", "topic", t.name) for t in process.consumes]

@@ -15,6 +15,7 @@ from topology.topics import (
     CATALOG_EVENTS,
     INVENTORY_COMMANDS,
     INVENTORY_EVENTS,
+    LOGS,
     NOTIFICATION_COMMANDS,
     NOTIFICATION_EVENTS,
     ORDER_COMMANDS,
@@ -189,6 +190,9 @@ PROCESSES: tuple[Process, ...] = (
     Process("redis", "sink", consumes=(STOCK_LEVELS, ORDER_EVENTS, CATALOG_EVENTS), writes=("redis",)),
     Process("search", "sink", consumes=(CATALOG_EVENTS, STOCK_LEVELS, ORDER_EVENTS), writes=("search",)),
     Process("mongo", "sink", consumes=ALL_EVENTS, writes=("mongo",)),
+    # Every process (and the operator's CLI) ships its log records to shop.logs (``topology/logs.py``;
+    # its principal may write there: ``topology/access.py``); this sink indexes them by day.
+    Process("logs", "sink", consumes=(LOGS,), writes=("search",)),
 )
 
 

@@ -189,6 +189,18 @@ class Settings(BaseSettings):
     audit_retention_days: int = Field(90, ge=1)
     # Audit entries per MongoDB document (the bucket pattern: the server's cost is per document).
     audit_bucket_events: int = Field(100, ge=1, le=10_000)
+    # Daily log indices (``{search_prefix}logs-YYYY.MM.DD``) older than this are deleted by the logs sink.
+    log_retention_days: int = Field(7, ge=1, le=3650)
+
+    # Logs (topology/logs.py): the level of the system's own loggers (libraries log from WARNING on),
+    # what the console shows (human lines, ECS JSON, nothing), whether it shows the HTTP access log, and
+    # whether records are shipped through Kafka to the search store, with at most log_queue_size
+    # waiting in each process (past it a record is dropped and counted, never waited for).
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_console: Literal["human", "json", "off"] = "human"
+    log_console_access: bool = False
+    log_ship: bool = True
+    log_queue_size: int = Field(10_000, ge=1, le=1_000_000)
     # Reads that must see everything committed before they started wait this long for the replica.
     replica_wait_ms: int = Field(250, ge=0, le=10_000)
     # Port of this process's Prometheus endpoint (0: none). `shopstream run` gives each process its own,

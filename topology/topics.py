@@ -280,6 +280,15 @@ DLQ_REPLAYS = Topic(
     has_dlq=False,
 )
 
+LOGS = Topic(
+    "shop.logs",
+    3,
+    "service.name",
+    (),
+    "every process's log records, one ECS JSON document each (topology/logs.py), for the logs sink to index",
+    retention_ms=3 * DAY_MS,
+)
+
 TOPICS: tuple[Topic, ...] = (
     ORDER_COMMANDS,
     PARTNER_COMMANDS,
@@ -297,6 +306,7 @@ TOPICS: tuple[Topic, ...] = (
     NOTIFICATION_COMMANDS,
     NOTIFICATION_EVENTS,
     DLQ_REPLAYS,
+    LOGS,
 )
 
 

@@ -26,7 +26,7 @@ from ops.topology_admin import apply
 from topology.access import OPERATOR
 from topology.kafka_client import client_config
 from topology.settings import Settings
-from topology.stores import INDEXES
+from topology.stores import INDEXES, LOG_INDEX
 
 
 @dataclass
@@ -99,8 +99,9 @@ class Scope:
         with Elasticsearch(settings.search_url, request_timeout=30) as es:
             for index in es.indices.get(index=f"{self.index_prefix}*", ignore_unavailable=True, allow_no_indices=True):
                 es.indices.delete(index=index)
-            for search_index in INDEXES.values():  # each alias has an index template of its name
-                template = search_index.alias(self.index_prefix)
+            templates = [i.alias(self.index_prefix) for i in INDEXES.values()]  # each alias has a template of its name
+            templates.append(LOG_INDEX.template(self.index_prefix))  # and the daily log indices have theirs
+            for template in templates:
                 if es.indices.exists_index_template(name=template):
                     es.indices.delete_index_template(name=template)
         mongo: pymongo.MongoClient[dict[str, object]] = pymongo.MongoClient(settings.mongo_url)

@@ -74,6 +74,7 @@ def test_the_ingress_only_writes_the_commands_of_its_routes() -> None:
         "shop.users.commands",
         "shop.catalog.commands",
         "shop.inventory.commands",
+        "shop.logs",
     }
 
 
@@ -84,6 +85,7 @@ def test_a_flow_reads_its_inputs_and_group_and_writes_its_outputs_and_its_inputs
         Grant("read", "group", "shopstream.flow.users"),
         Grant("write", "topic", "shop.users.events"),
         Grant("write", "topic", "shop.users.commands.dlq"),
+        Grant("write", "topic", "shop.logs"),
     }
     orders = next(p for p in PRINCIPALS if p.name == principal_of("flow", "orders"))
     assert Grant("read", "topic", "shop.partner.", "prefixed") in orders.grants, "every partner's topic"
@@ -92,15 +94,22 @@ def test_a_flow_reads_its_inputs_and_group_and_writes_its_outputs_and_its_inputs
     )
 
 
-def test_a_sink_reads_and_describes_what_it_consumes_and_writes_only_dead_letters() -> None:
+def test_a_sink_reads_and_describes_what_it_consumes_and_writes_only_dead_letters_and_logs() -> None:
     redis = next(p for p in PRINCIPALS if p.name == principal_of("sink", "redis"))
     writes = {g.name for g in redis.grants if g.operation == "write"}
-    assert writes == {"shop.stock.levels.dlq", "shop.orders.events.dlq", "shop.catalog.events.dlq"}
+    assert writes == {"shop.stock.levels.dlq", "shop.orders.events.dlq", "shop.catalog.events.dlq", "shop.logs"}
     assert {g.name for g in redis.grants if g.operation == "describe-configs"} == {
         "shop.stock.levels",
         "shop.orders.events",
         "shop.catalog.events",
     }
+
+
+def test_every_process_may_ship_its_logs_and_only_the_logs_sink_reads_them() -> None:
+    for principal in PRINCIPALS:
+        assert Grant("write", "topic", "shop.logs") in principal.grants, principal.name
+    readers = [p.name for p in PRINCIPALS if Grant("read", "topic", "shop.logs") in p.grants]
+    assert readers == [principal_of("sink", "logs")]
 
 
 def test_a_partner_may_write_its_own_topic_and_nothing_else() -> None:

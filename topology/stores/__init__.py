@@ -5,6 +5,7 @@ so a table, a column list, a key template, an index alias or a collection is typ
 The PostgreSQL schema itself is the SQL under ``migrations/`` beside this package.
 """
 
+from topology.stores.logs import LOG_INDEX, DailyIndex
 from topology.stores.mongo import AUDIT, NOTIFICATION_DOCS, Collection
 from topology.stores.redis import (
     CACHES,
@@ -49,6 +50,7 @@ __all__ = [
     "CREDENTIALS",
     "IDEMPOTENCY",
     "INDEXES",
+    "LOG_INDEX",
     "MIGRATIONS",
     "NOTIFICATIONS",
     "NOTIFICATION_DOCS",
@@ -76,6 +78,7 @@ __all__ = [
     "USERS",
     "CacheKind",
     "Collection",
+    "DailyIndex",
     "Key",
     "RedisKey",
     "Row",
