@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 
 from bytewax.connectors.kafka import KafkaSinkMessage, KafkaSourceMessage
 
+from flows import metrics
 from flows.envelopes import Incoming
 from flows.kafka_input import In
 from flows.kafka_output import Out
@@ -20,8 +21,19 @@ from topology.topics import DeclaredMessages
 from topology.tracing import header_of
 
 
-def dead_letter(msg: In, reason: str, stage: str, attempts: int = 1, dlq_topic: str | None = None) -> Out:
-    """The record to ``dlq_topic`` (by default its topic's, ``NAME.dlq``) with the reason in headers."""
+def dead_letter(
+    msg: In,
+    reason: str,
+    stage: str,
+    attempts: int = 1,
+    dlq_topic: str | None = None,
+    kind: metrics.DeadLetterReason = "refused",
+) -> Out:
+    """The record to ``dlq_topic`` (by default its topic's, ``NAME.dlq``) with the reason in headers.
+
+    ``kind`` is the reason's class, counted in ``shop_flow_dead_letters_total``.
+    """
+    metrics.dead_letter(stage, kind)
     letter = DeadLetter(
         msg.topic or "", msg.partition or 0, msg.offset or 0, reason, stage, attempts, datetime.now(UTC)
     )
@@ -46,7 +58,7 @@ def decode_or_dead_letter(msg: In, stage: str, strict: bool = False) -> Incoming
     try:
         envelope = decode(msg.value, strict=strict)
     except DecodeError as err:
-        return dead_letter(msg, str(err), stage)
+        return dead_letter(msg, str(err), stage, kind="undecodable")
     return Incoming(
         envelope,
         msg.topic or "",
@@ -73,5 +85,5 @@ def classify(
         return decoded
     misplaced = declared.misplaced(decoded.topic, decoded.envelope)
     if misplaced is not None:
-        return dead_letter(msg, misplaced, stage)
+        return dead_letter(msg, misplaced, stage, kind="misplaced")
     return decoded if isinstance(decoded.envelope.payload, accepts) else None

@@ -18,6 +18,7 @@ from typing import overload
 from bytewax.connectors.kafka import KafkaSinkMessage
 
 from flows.kafka_output import Out
+from flows.metrics import COUNTED
 from flows.outcome import Send
 from topology.envelope import Envelope, Producer, encode
 from topology.tracing import HEADER, current_traceparent
@@ -98,6 +99,9 @@ def emit(
         if version is not None and send.message.KIND == "event":
             version += 1
             seq = version
+        counted = COUNTED.get(type(send.message))  # the business metrics (flows/metrics.py)
+        if counted is not None:
+            counted(send.message)
         envelope = Envelope(
             id=derived_id(cause.id, index, send.message.TYPE),
             type=send.message.TYPE,

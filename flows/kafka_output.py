@@ -11,12 +11,14 @@ crashes the flow at that point, so recovery replays the epoch instead of the rec
 
 from __future__ import annotations
 
+import time
 import zlib
 
 from bytewax.connectors.kafka import KafkaSinkMessage
 from bytewax.outputs import FixedPartitionedSink, StatefulSinkPartition
 from confluent_kafka import KafkaError, Message, Producer
 
+from flows.metrics import Epochs, flow_of_step
 from topology.kafka_client import client_config
 from topology.settings import Settings
 
@@ -39,7 +41,7 @@ class TopicsSink(FixedPartitionedSink[Out, None]):
     def build_part(self, step_id: str, for_part: str, resume_state: None) -> Outbox:
         # Delivery reports only for failures: only a failure needs telling.
         config = {**self.config, "bootstrap.servers": self.brokers, "delivery.report.only.error": True}
-        return Outbox(Producer(config), self.flush_timeout_s)
+        return Outbox(Producer(config), self.flush_timeout_s, Epochs(flow_of_step(step_id)))
 
 
 def sink(settings: Settings, principal: str) -> TopicsSink:
@@ -62,9 +64,10 @@ def routing_key(record: Out) -> str:
 
 
 class Outbox(StatefulSinkPartition[Out, None]):
-    def __init__(self, producer: Producer, flush_timeout_s: float) -> None:
+    def __init__(self, producer: Producer, flush_timeout_s: float, epochs: Epochs | None = None) -> None:
         self.producer = producer
         self.flush_timeout_s = flush_timeout_s
+        self.epochs = epochs  # told of each epoch's close (metrics)
         self.failure: str | None = None
 
     def _delivered(self, error: KafkaError | None, message: Message) -> None:
@@ -90,11 +93,14 @@ class Outbox(StatefulSinkPartition[Out, None]):
 
     def snapshot(self) -> None:
         """Called as the epoch closes: everything it produced must be on the broker first."""
+        started = time.perf_counter()
         left = self.producer.flush(self.flush_timeout_s)
         if left:
             raise RuntimeError(f"{left} records not delivered within {self.flush_timeout_s} s; the epoch is replayed")
         if self.failure is not None:
             raise RuntimeError(f"{self.failure}; the epoch is replayed")
+        if self.epochs is not None:
+            self.epochs.closed(started)
 
     def close(self) -> None:
         self.producer.flush(self.flush_timeout_s)

@@ -18,6 +18,7 @@ from pathlib import Path
 from bytewax._bytewax import cli_main
 from bytewax.recovery import RecoveryConfig, init_db_dir
 
+from flows import metrics
 from flows.group import build_group, group_id
 from topology import tracing
 from topology.processes import PROCESSES
@@ -57,6 +58,7 @@ def main(*names: str) -> None:
         directory = prepare_recovery(settings, group_id(names))
         flow = build_group(names, settings)
     tune_collector()  # after the dataflow is built, as its docstring asks (the sinks do the same)
+    metrics.serve(settings, directory, flow.flow_id)  # Bytewax's and ours on SHOP_METRICS_PORT (flows/metrics.py)
     cli_main(  # type: ignore[no-untyped-call]
         flow,
         workers_per_process=settings.flow_workers,

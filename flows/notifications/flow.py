@@ -13,6 +13,7 @@ from bytewax.outputs import Sink
 
 from flows import templates, tracing
 from flows.envelopes import Incoming
+from flows.metrics import MeasuredChannel
 from flows.notifications import logic
 from flows.notifications.messaging import HttpMessaging
 from flows.notifications.port import Channel
@@ -28,10 +29,10 @@ ACCEPTS = (SendNotification, UserRegistered, ProfileUpdated)
 def channels_for(settings: Settings) -> dict[str, Channel]:
     host, port = settings.smtp_address
     timeout, retries = settings.notify_timeout_s, settings.notify_retries
-    return {
-        "email": SmtpEmail(host, port, settings.mail_sender, timeout, retries),
-        "sms": HttpMessaging(settings.messaging_url, "sms", timeout, retries),
-        "push": HttpMessaging(settings.messaging_url, "push", timeout, retries),
+    return {  # each counted and timed (flows/metrics.py)
+        "email": MeasuredChannel("email", SmtpEmail(host, port, settings.mail_sender, timeout, retries)),
+        "sms": MeasuredChannel("sms", HttpMessaging(settings.messaging_url, "sms", timeout, retries)),
+        "push": MeasuredChannel("push", HttpMessaging(settings.messaging_url, "push", timeout, retries)),
     }
 
 

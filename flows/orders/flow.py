@@ -136,7 +136,7 @@ def from_partner(msg: In, prefix: str, declared: DeclaredMessages) -> list[Out]:
     try:
         envelope = decode(msg.value, strict=True)
     except DecodeError as err:
-        return [dead_letter(msg, str(err), SERVICE, dlq_topic=dlq)]
+        return [dead_letter(msg, str(err), SERVICE, dlq_topic=dlq, kind="undecodable")]
     misplaced = declared.misplaced(topic_name, envelope)
     admitted = admit(partner_id or "", envelope) if misplaced is None else misplaced
     if isinstance(admitted, str):

@@ -19,6 +19,7 @@ from bytewax.outputs import Sink
 from flows import steps, templates, tracing
 from flows.envelopes import Cause, Incoming, emit
 from flows.kafka_output import Out
+from flows.metrics import begin_measured
 from flows.outcome import Send
 from flows.payments import logic
 from flows.payments.http_gateway import HttpGateway
@@ -64,7 +65,7 @@ class PaymentSteps(StatefulLogic[Incoming, list[Out], Snapshot]):
             self.answer = self._begin(self.pending[0], self.payment.order_id)
 
     def _begin(self, call: Call, order_id: str) -> Answer:
-        return self.port().begin(call, order_id)
+        return begin_measured(self.port(), call, order_id)  # counted and timed (flows/metrics.py)
 
     def _emit(self, sends: list[Send], cause: Cause) -> list[Out]:
         outs, self.version = emit(sends, cause, SERVICE, self.prefix, self.version)
