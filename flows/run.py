@@ -21,6 +21,8 @@ from bytewax.recovery import RecoveryConfig, init_db_dir
 from flows import metrics
 from flows.group import build_group, group_id
 from topology import tracing
+from topology.access import principal_of
+from topology.logs import setup_logging
 from topology.processes import PROCESSES
 from topology.runtime import tune_collector
 from topology.settings import Settings
@@ -49,6 +51,8 @@ def prepare_recovery(settings: Settings, name: str) -> Path:
 def main(*names: str) -> None:
     """Run the flow in this process until it is stopped; several names run as one group (``flows/group.py``)."""
     settings = Settings.from_env()
+    # Each flow of a group logs under its own name (its steps' loggers are ``flows.NAME.*``), as its spans do.
+    setup_logging(settings, "-".join(names), principal_of("flow", names[0]), {f"flows.{n}": n for n in names})
     tracing.configure(settings, *names)  # before the flows are built: their steps are wrapped when it is on
     if len(names) == 1:
         directory = prepare_recovery(settings, names[0])

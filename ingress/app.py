@@ -19,6 +19,7 @@ import redis
 from elasticsearch import Elasticsearch
 
 from ingress import openapi, routes, tracing
+from ingress.access_log import AccessLog
 from ingress.addresses import ClientAddress, networks
 from ingress.auth.accounts import Accounts
 from ingress.auth.tokens import KeyRing
@@ -79,6 +80,7 @@ def create_app(settings: Settings, ports: Ports) -> falcon.App:  # type: ignore[
     paths = routes.by_path()
     middleware: list[Any] = [
         *tracing.middleware(),  # first in, last out: its span holds every other step
+        AccessLog(ClientAddress(networks(settings.trusted_proxies))),  # after tracing: the span is still current
         Measure(),
         Authenticate(ports.keys, routes.public_paths(), routes.open_operations()),
         Admit(

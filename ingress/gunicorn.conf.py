@@ -7,11 +7,15 @@ default the API port + 1), never on the API port; a taken operator port stops gu
 Signing keys: a key folder without a key (``SHOP_KEYS_DIR``) stops gunicorn before it forks a worker.
 prometheus_client must not be imported here before the variable is set: it picks its
 storage at import time, and forked workers would inherit in-memory counters.
+Logs: gunicorn's own lines go to the process's handlers (``topology/logs.py``, set up here for
+the master, inherited by each worker); its access log is off, the app logs each request.
 """
 
 import os
 import shutil
 from typing import Any
+
+from gunicorn import glogging
 
 from topology.settings import Settings
 
@@ -30,6 +34,32 @@ shutil.rmtree(_metrics_dir, ignore_errors=True)
 _metrics_dir.mkdir(parents=True)
 os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(_metrics_dir)
 _operator: dict[str, Any] = {}
+
+
+def _setup_logging() -> None:
+    from topology.logs import setup_logging  # only after PROMETHEUS_MULTIPROC_DIR is set (its drop counter)
+
+    setup_logging(_settings, "ingress", "ingress")  # the master's; each worker's shipper starts anew after the fork
+
+
+_setup_logging()
+
+
+class _Logger(glogging.Logger):  # type: ignore[misc]
+    """gunicorn's own lines go through the process's handlers (topology/logs.py); the access log is the app's."""
+
+    def setup(self, cfg: Any) -> None:
+        super().setup(cfg)
+        for log in (self.error_log, self.access_log):
+            for handler in [h for h in log.handlers if getattr(h, "_gunicorn", False)]:
+                log.removeHandler(handler)
+        self.error_log.propagate = True
+
+    def access(self, resp: Any, req: Any, environ: Any, request_time: Any) -> None:
+        """Nothing: ``ingress/access_log.py`` logs each request, with its route and its order."""
+
+
+logger_class = _Logger
 
 
 def on_starting(server: Any) -> None:

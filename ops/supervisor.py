@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import re
 import signal
@@ -36,9 +37,11 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, start_http_serv
 
 from ops.exceptions import OpsError
 from ops.lag_metrics import LagCollector
+from topology.logs import CONSOLE, DROPPED
 from topology.processes import PROGRAMS, metrics_port
 from topology.settings import Settings
 
+log = logging.getLogger(__name__)
 STOP_GRACE_S = 10.0
 MAX_BACKOFF_S = 30.0
 #: A process that ran this long without exiting is well again: its backoff starts over.
@@ -131,6 +134,7 @@ class Supervisor:
             self.restarts.labels(child.entry.name)
             self.up.labels(child.entry.name).set(0)
         registry.register(LagCollector(settings))
+        registry.register(DROPPED)  # the supervisor's own log records that were not shipped
         self.registry = registry
         # The metrics port each declared flow and sink is given (the ingress and the supervisor read their own).
         declared = {p.name for p in PROGRAMS if p.kind in ("flow", "sink")}
@@ -141,6 +145,11 @@ class Supervisor:
         with self._lock:
             self.out.write(f"{datetime.now().astimezone().strftime('%H:%M:%S')} {name:<{self._width}} | {text}\n")
             self.out.flush()
+
+    def _event(self, name: str, text: str, action: str, level: int = logging.INFO) -> None:
+        """A line on the console, and the same as a shipped log record (not printed twice)."""
+        self.say(name, text)
+        log.log(level, "%s: %s", name, text, extra={CONSOLE: False, "event.action": action, "labels.process": name})
 
     def _pump(self, name: str, stream: IO[bytes]) -> None:
         for raw in iter(stream.readline, b""):
@@ -176,7 +185,7 @@ class Supervisor:
         child.status.state, child.status.pid = "running", child.process.pid
         child.status.started_at = datetime.now(UTC).isoformat(timespec="seconds")
         self.up.labels(child.entry.name).set(1)
-        self.say(child.entry.name, f"started with pid {child.process.pid}")
+        self._event(child.entry.name, f"started with pid {child.process.pid}", "process-started")
 
     def _exited(self, child: Child, code: int) -> None:
         now = time.monotonic()
@@ -189,15 +198,22 @@ class Supervisor:
             child.exits.popleft()
         if len(child.exits) > self.settings.restart_budget:
             child.status.state = "failed"
-            self.say(
+            self._event(
                 child.entry.name,
                 f"exited with {code}; {len(child.exits)} exits within {self.settings.restart_window_s:.0f} s "
                 f"is past the restart budget ({self.settings.restart_budget}): left down",
+                "process-failed",
+                logging.ERROR,
             )
             return
         child.backoff_s = min(max(child.backoff_s * 2, self.settings.restart_backoff_s), MAX_BACKOFF_S)
         child.due, child.status.state = now + child.backoff_s, "backoff"
-        self.say(child.entry.name, f"exited with {code}; starting it again in {child.backoff_s:.1f} s")
+        self._event(
+            child.entry.name,
+            f"exited with {code}; starting it again in {child.backoff_s:.1f} s",
+            "process-exited",
+            logging.WARNING,
+        )
 
     def _tick(self) -> None:
         changed = False
@@ -224,7 +240,12 @@ class Supervisor:
             try:
                 process.wait(max(0.0, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
-                self.say(child.entry.name, f"still running {STOP_GRACE_S:.0f} s after SIGTERM: killed")
+                self._event(
+                    child.entry.name,
+                    f"still running {STOP_GRACE_S:.0f} s after SIGTERM: killed",
+                    "process-killed",
+                    logging.WARNING,
+                )
                 _signal_group(process.pid, signal.SIGKILL)
                 process.wait()
         for child in self.children:
@@ -256,7 +277,7 @@ class Supervisor:
             self._save()
             while not self.stopping.wait(0.2):
                 self._tick()
-            self.say("supervisor", "stopping every process")
+            self._event("supervisor", "stopping every process", "supervisor-stopping")
             return 0
         finally:
             self.stop()

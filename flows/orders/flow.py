@@ -22,6 +22,7 @@ Run: ``python -m flows run orders`` (``shopstream flow orders``).
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime, timedelta
 from operator import attrgetter
 from typing import Any
@@ -48,6 +49,25 @@ from topology.topics import CATALOG_COMMANDS, INVENTORY_COMMANDS, ORDER_INBOX, P
 from topology.tracing import record_headers
 
 SERVICE = "orders"
+log = logging.getLogger(__name__)
+
+
+def log_status(order: logic.Order, before: str | None, correlation_id: str) -> None:
+    """One line per step of an order's story (a replay after a crash tells it again)."""
+    cancelled = order.status == "cancelled"
+    log.log(
+        logging.WARNING if cancelled else logging.INFO,
+        "order %s %s -> %s%s",
+        order.order_id,
+        before or "new",
+        order.status,
+        f": {order.reason}" if cancelled and order.reason else "",
+        extra={
+            "shop.order_id": order.order_id,
+            "labels.correlation_id": correlation_id,
+            "event.action": f"order-{order.status}",
+        },
+    )
 
 
 class OrderSaga(StatefulLogic[Incoming, list[Out], Any]):
@@ -83,9 +103,12 @@ class OrderSaga(StatefulLogic[Incoming, list[Out], Any]):
     def on_item(self, value: Incoming) -> tuple[list[list[Out]], bool]:
         envelope = value.envelope
         self.cause = Cause.of(envelope)
+        before = self.order.status if self.order is not None else None
         self.order, sends = logic.handle(
             self.order, envelope.payload, envelope.occurred_at, envelope.id, self.deadlines
         )
+        if self.order is not None and self.order.status != before:
+            log_status(self.order, before, envelope.correlation_id)
         return self._emit(sends, self.cause), self.order is None  # DISCARD when None
 
     def _unexpired(self) -> datetime | None:
