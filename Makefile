@@ -19,10 +19,10 @@ bootstrap: $(UV) ops/mermaid/node_modules/.package-lock.json
 ops/mermaid/node_modules/.package-lock.json: ops/mermaid/package-lock.json
 	npm ci --prefix ops/mermaid --silent --no-audit --no-fund
 
-## run: bootstrap, bring the stack up, apply the topology, start every process of the Procfile
+## run: bootstrap, bring the stack up, apply the topology, load the demo catalog, start every process of the Procfile
 run: bootstrap
 	$(VENV)/bin/shopstream stack up
-	$(VENV)/bin/shopstream run
+	$(VENV)/bin/shopstream run --demo
 
 ## test: bootstrap, bring the stack up if needed, run the whole test suite (its whole-system test loads through vegeta)
 test: bootstrap $(TOOLS)/bin/vegeta

@@ -17,17 +17,14 @@ from typing import TypeVar
 
 import typer
 
-from ops import db, partners, supervisor, topology_admin
+from ops import db, demo_catalog, partners, supervisor, topology_admin
 from ops.cli_access import keys_app, user_app
-from ops.cli_logs import logs_command
 from ops.cli_topology import dlq_app, topology_app
 from ops.exceptions import OpsError
 from ops.output import EXIT_DOWN, EXIT_USAGE, emit, settings_or_exit
 from ops.stack.base import tail
 from ops.stack.launcher import ServerStatus, Stack
 from ops.verify.command import verify_command
-from topology.access import OPERATOR
-from topology.logs import setup_logging
 from topology.processes import PROCESSES
 from topology.settings import PROJECT_ROOT, Settings
 
@@ -39,7 +36,6 @@ app.add_typer(dlq_app, name="dlq")
 app.add_typer(user_app, name="user")
 app.add_typer(keys_app, name="keys")
 app.command("verify")(verify_command)
-app.command("logs")(logs_command)
 
 T = TypeVar("T")
 
@@ -171,6 +167,27 @@ db_app = typer.Typer(no_args_is_help=True, help="The PostgreSQL schema of the re
 app.add_typer(db_app, name="db")
 
 
+demo_app = typer.Typer(no_args_is_help=True, help="The demo catalog (ops/demo_catalog.py).")
+app.add_typer(demo_app, name="demo")
+
+
+def _load_demo(settings: Settings, seed: int, count: int) -> None:
+    loaded = _or_down(lambda: demo_catalog.load(settings, seed, count))
+    typer.echo(
+        f"demo catalog: {loaded.products} products and {loaded.adjustments} stock adjustments sent, "
+        f"{loaded.unchanged} products already in the read models"
+    )
+
+
+@demo_app.command("load")
+def demo_load(
+    seed: int = typer.Option(7, help="the same seed gives the same catalog"),
+    count: int = typer.Option(5000, min=1, max=100_000, help="how many products"),
+) -> None:
+    """Send the demo catalog's products and stock through the catalog and inventory flows (idempotent)."""
+    _load_demo(settings_or_exit(), seed, count)
+
+
 def _or_down(call: Callable[[], T]) -> T:
     """The call's answer, or its OpsError printed and exit code 1 (something is down)."""
     try:
@@ -200,7 +217,10 @@ def db_status(as_json: bool = typer.Option(False, "--json")) -> None:
 
 
 @app.command()
-def run(procfile: Path = typer.Option(PROJECT_ROOT / "Procfile", help="The Procfile to run.")) -> None:  # noqa: B008
+def run(
+    procfile: Path = typer.Option(PROJECT_ROOT / "Procfile", help="The Procfile to run."),  # noqa: B008
+    demo: bool = typer.Option(False, help="load the demo catalog (`shopstream demo load`) before the processes start"),
+) -> None:
     """Bring the stack up, apply the topology, run and supervise every process of the Procfile (Ctrl-C stops them)."""
     rows = _run(lambda stack: stack.up(), None)
     _print_statuses(rows, as_json=False)
@@ -209,6 +229,8 @@ def run(procfile: Path = typer.Option(PROJECT_ROOT / "Procfile", help="The Procf
     settings = settings_or_exit()
     steps = _or_down(lambda: topology_admin.apply(settings))
     _migrate(settings)
+    if demo:
+        _load_demo(settings, 7, 5000)
     created = sum(step.done for step in steps)
     drift = [step for step in steps if step.action in ("drift", "undeclared")]
     typer.echo(f"\ntopology: {len(steps)} topics checked, {created} created or raised, {len(drift)} drift reported")
@@ -230,7 +252,6 @@ def run(procfile: Path = typer.Option(PROJECT_ROOT / "Procfile", help="The Procf
         f"starting {len(entries)} processes from {procfile}, each restarted if it dies "
         f"(status: `shopstream stack status`; Ctrl-C stops them all)"
     )
-    setup_logging(settings, "supervisor", OPERATOR)  # its own lines are printed by it, and shipped
     bin_dir = Path(sys.executable).parent
     os.environ["PATH"] = f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"
     raise typer.Exit(supervisor.Supervisor(entries, settings, PROJECT_ROOT).run())
@@ -245,12 +266,6 @@ def _run(action: Callable[[Stack], T], names: list[str] | None) -> T:
 
 
 def main() -> None:
-    try:
-        settings = Settings.from_env()
-    except ValueError:
-        settings = None  # each command says what is wrong with them
-    if settings is not None:
-        setup_logging(settings, "cli", OPERATOR)
     app(prog_name="shopstream")
 
 
