@@ -6,6 +6,8 @@ on topics fed from outside) or its type is not declared on the topic it came fro
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Mapping
 from datetime import UTC, datetime
 
 from bytewax.connectors.kafka import KafkaSinkMessage, KafkaSourceMessage
@@ -20,6 +22,8 @@ from topology.exceptions import DecodeError
 from topology.topics import DeclaredMessages
 from topology.tracing import header_of
 
+log = logging.getLogger(__name__)
+
 
 def dead_letter(
     msg: In,
@@ -28,14 +32,25 @@ def dead_letter(
     attempts: int = 1,
     dlq_topic: str | None = None,
     kind: metrics.DeadLetterReason = "refused",
+    fields: Mapping[str, object] | None = None,
 ) -> Out:
     """The record to ``dlq_topic`` (by default its topic's, ``NAME.dlq``) with the reason in headers.
 
-    ``kind`` is the reason's class, counted in ``shop_flow_dead_letters_total``.
+    ``kind`` is the reason's class, counted in ``shop_flow_dead_letters_total``. Logged at WARNING
+    with ``fields`` (the order and correlation ids, when the record decoded).
     """
     metrics.dead_letter(stage, kind)
     letter = DeadLetter(
         msg.topic or "", msg.partition or 0, msg.offset or 0, reason, stage, attempts, datetime.now(UTC)
+    )
+    log.warning(
+        "dead letter %s/%s/%s at %s: %s",
+        letter.topic,
+        letter.partition,
+        letter.offset,
+        stage,
+        reason,
+        extra={"event.action": "dead-letter", "event.reason": kind, "labels.stage": stage, **(fields or {})},
     )
     return KafkaSinkMessage(
         key=msg.key,
@@ -50,7 +65,10 @@ def refused(item: Incoming, reason: str, stage: str, dlq_topic: str | None = Non
     record: In = KafkaSourceMessage(
         key=item.key, value=item.value, topic=item.topic, partition=item.partition, offset=item.offset
     )
-    return dead_letter(record, reason, stage, dlq_topic=dlq_topic)
+    envelope = item.envelope
+    order_id = getattr(envelope.payload, "order_id", None)
+    fields = {"labels.correlation_id": envelope.correlation_id, **({"shop.order_id": order_id} if order_id else {})}
+    return dead_letter(record, reason, stage, dlq_topic=dlq_topic, fields=fields)
 
 
 def decode_or_dead_letter(msg: In, stage: str, strict: bool = False) -> Incoming | Out:
