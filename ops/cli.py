@@ -19,12 +19,15 @@ import typer
 
 from ops import db, demo_catalog, partners, supervisor, topology_admin
 from ops.cli_access import keys_app, user_app
+from ops.cli_logs import logs_command
 from ops.cli_topology import dlq_app, topology_app
 from ops.exceptions import OpsError
 from ops.output import EXIT_DOWN, EXIT_USAGE, emit, settings_or_exit
 from ops.stack.base import tail
 from ops.stack.launcher import ServerStatus, Stack
 from ops.verify.command import verify_command
+from topology.access import OPERATOR
+from topology.logs import setup_logging
 from topology.processes import PROCESSES
 from topology.settings import PROJECT_ROOT, Settings
 
@@ -36,6 +39,7 @@ app.add_typer(dlq_app, name="dlq")
 app.add_typer(user_app, name="user")
 app.add_typer(keys_app, name="keys")
 app.command("verify")(verify_command)
+app.command("logs")(logs_command)
 
 T = TypeVar("T")
 
@@ -252,6 +256,7 @@ def run(
         f"starting {len(entries)} processes from {procfile}, each restarted if it dies "
         f"(status: `shopstream stack status`; Ctrl-C stops them all)"
     )
+    setup_logging(settings, "supervisor", OPERATOR)  # its own lines are printed by it, and shipped
     bin_dir = Path(sys.executable).parent
     os.environ["PATH"] = f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"
     raise typer.Exit(supervisor.Supervisor(entries, settings, PROJECT_ROOT).run())
@@ -266,6 +271,12 @@ def _run(action: Callable[[Stack], T], names: list[str] | None) -> T:
 
 
 def main() -> None:
+    try:
+        settings = Settings.from_env()
+    except ValueError:
+        settings = None  # each command says what is wrong with them
+    if settings is not None:
+        setup_logging(settings, "cli", OPERATOR)
     app(prog_name="shopstream")
 
 
