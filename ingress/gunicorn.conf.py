@@ -2,8 +2,9 @@
 
 Metrics: every worker writes its samples to one folder (prometheus-client multiprocess
 mode), emptied when gunicorn starts; a worker that exits is marked dead so its gauges go.
-The master answers ``/metrics`` on the operator port (``SHOP_INGRESS_METRICS_PORT``, by
-default the API port + 1), never on the API port; a taken operator port stops gunicorn.
+The master answers ``/metrics`` on the operator port (``SHOP_INGRESS_METRICS_PORT``, by default
+the port topology/processes.py declares: 18001), never on the API port; a taken operator port
+stops gunicorn. The master samples the read replica's lag when scraped (``ingress/replica_lag.py``).
 Signing keys: a key folder without a key (``SHOP_KEYS_DIR``) stops gunicorn before it forks a worker.
 prometheus_client must not be imported here before the variable is set: it picks its
 storage at import time, and forked workers would inherit in-memory counters.
@@ -78,7 +79,7 @@ def when_ready(server: Any) -> None:
 
     port = _settings.ingress_operator_port
     try:
-        _operator["server"] = serve(_settings.host, port)
+        _operator["server"] = serve(_settings.host, port, _settings)  # with the replica's lag, sampled on scrape
     except OSError as err:
         server.log.error(
             "metrics: cannot listen on %s:%s (%s); set SHOP_INGRESS_METRICS_PORT", _settings.host, port, err

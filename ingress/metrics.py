@@ -24,6 +24,9 @@ from prometheus_client import (
     start_http_server,
 )
 
+from ingress.replica_lag import ReplicaLag
+from topology.settings import Settings
+
 REQUESTS = Counter("shop_http_requests_total", "HTTP requests answered", ["route", "method", "status"])
 LATENCY = Histogram(
     "shop_http_request_seconds",
@@ -53,7 +56,13 @@ def scrape() -> bytes:
     return generate_latest(_registry())
 
 
-def serve(host: str, port: int) -> WSGIServer:
-    """Answer ``/metrics`` (every worker's samples) on ``host:port`` from a daemon thread; OSError if it is taken."""
-    server, _ = start_http_server(port, addr=host, registry=_registry())
+def serve(host: str, port: int, settings: Settings | None = None) -> WSGIServer:
+    """Answer ``/metrics`` (every worker's samples) on ``host:port`` from a daemon thread; OSError if it is taken.
+
+    With ``settings``, the read replica's lag too, sampled on scrape (``ingress/replica_lag.py``).
+    """
+    registry = _registry()
+    if settings is not None:
+        registry.register(ReplicaLag(settings))
+    server, _ = start_http_server(port, addr=host, registry=registry)
     return server

@@ -4,7 +4,7 @@ Query paths read the streaming replica. A read that must see everything committe
 before it started (a client reading its own write) asks for ``fresh=True``: it takes the
 primary's current WAL position, waits up to ``SHOP_REPLICA_WAIT_MS`` for the replica to
 replay that far, and reads the primary if it does not. ``replica_lag`` measures how far
-behind the replica is and exports it as Prometheus gauges.
+behind the replica is; the Prometheus gauges of it are sampled on scrape (``ingress/replica_lag.py``).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import psycopg
-from prometheus_client import Counter, Gauge
+from prometheus_client import Counter
 from psycopg import sql
 from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool, PoolTimeout
@@ -24,8 +24,6 @@ from topology.settings import Settings
 
 Source = Literal["replica", "primary"]
 Query = str | sql.SQL | sql.Composed
-LAG_BYTES = Gauge("shop_read_replica_lag_bytes", "WAL received by the read replica but not replayed yet")
-LAG_SECONDS = Gauge("shop_read_replica_lag_seconds", "Age of the last transaction the replica replayed, when behind")
 READS = Counter("shop_read_model_reads_total", "Read-model reads by where they were answered", ["source", "fresh"])
 FAILURES = (psycopg.OperationalError, PoolTimeout)
 
@@ -108,14 +106,16 @@ class ReadModel:
             return False
 
     def replica_lag(self) -> Lag:
-        """How far the replica is behind (as the replica sees it), also set on the gauges."""
+        """How far the replica is behind (as the replica sees it)."""
         with self.replica.connection() as conn:
-            row = conn.execute(
-                "SELECT COALESCE(pg_wal_lsn_diff(pg_last_wal_receive_lsn(), pg_last_wal_replay_lsn()), 0),"
-                " CASE WHEN pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn() THEN 0"
-                " ELSE COALESCE(EXTRACT(EPOCH FROM now() - pg_last_xact_replay_timestamp()), 0) END"
-            ).fetchone()
-        lag = Lag(int(row[0]), float(row[1])) if row else Lag(0, 0.0)
-        LAG_BYTES.set(lag.bytes)
-        LAG_SECONDS.set(lag.seconds)
-        return lag
+            return measure_lag(conn)
+
+
+def measure_lag(conn: psycopg.Connection[Any]) -> Lag:
+    """The lag of the replica ``conn`` is connected to: WAL received but not replayed, and its age."""
+    row = conn.execute(
+        "SELECT COALESCE(pg_wal_lsn_diff(pg_last_wal_receive_lsn(), pg_last_wal_replay_lsn()), 0),"
+        " CASE WHEN pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn() THEN 0"
+        " ELSE COALESCE(EXTRACT(EPOCH FROM now() - pg_last_xact_replay_timestamp()), 0) END"
+    ).fetchone()
+    return Lag(int(row[0]), float(row[1])) if row else Lag(0, 0.0)

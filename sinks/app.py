@@ -7,6 +7,8 @@ group is the one ``topology.processes`` declares, so ``topology lag`` sees it.
 
 from __future__ import annotations
 
+import logging
+
 from prometheus_client import start_http_server
 from quixstreams import Application
 from quixstreams.kafka.configuration import ConnectionConfig
@@ -64,7 +66,12 @@ def main(name: str) -> None:
     tracing.configure(settings, f"sink-{name}")
     setup_logging(settings, f"sink-{name}", principal_of("sink", name))
     if settings.metrics_port:
-        start_http_server(settings.metrics_port, addr=settings.host)
+        try:
+            start_http_server(settings.metrics_port, addr=settings.host)
+        except OSError as err:  # telemetry only: the sink writes on without it
+            logging.getLogger(__name__).warning(
+                "no metrics: port %s is taken (%s); see SHOP_METRICS_PORTS", settings.metrics_port, err.strerror
+            )
     app, sink = build_app(name, settings)
     tune_collector()
     try:

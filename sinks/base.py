@@ -158,6 +158,11 @@ class EventSink(BatchingSink, ABC):
         try:
             if self._batches:
                 self.write_all(list(self._batches.values()))
+        except SinkBackpressureError:
+            raise
+        except Exception as err:  # counted by kind, then Quix stops the sink as before (shop_sink_errors_total)
+            metrics.ERRORS.labels(self.name, type(err).__name__).inc()
+            raise
         finally:
             self._batches.clear()
 
@@ -194,3 +199,4 @@ class EventSink(BatchingSink, ABC):
         metrics.EVENTS.labels(self.name, "written").inc(kept)
         metrics.EVENTS.labels(self.name, "dead").inc(dead)
         metrics.EVENTS.labels(self.name, "skipped").inc(sum(b.size for b in batches) - kept - dead)
+        metrics.written(self.name, batches)

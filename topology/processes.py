@@ -231,7 +231,7 @@ class Program:
 
 
 #: Every process of ``shopstream run``, each with its metrics port (declared here only). The flow groups
-#: take 9310-9319, the sinks 9301-9309; the ingress's is its API port + 1 by default.
+#: take 9310-9319, the sinks 9301-9309; the ingress's, 18001, is the default API port + 1.
 PROGRAMS: tuple[Program, ...] = (
     Program("supervisor", "supervisor", (), 9300),
     Program("ingress", "http", ("ingress",), 18001),

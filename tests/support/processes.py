@@ -80,7 +80,7 @@ def start_gunicorn(
     """
     process = spawn(
         [str(BIN / "gunicorn"), "-c", "ingress/gunicorn.conf.py", app],
-        # The operator port (metrics) free too, unless the test names one: by default it is the API port + 1.
+        # The operator port (metrics) free too, unless the test names one: by default it is the declared 18001.
         {**os.environ, "SHOP_INGRESS_METRICS_PORT": str(free_port()), **env, "SHOP_INGRESS_PORT": str(port)},
         log,
         cwd=PROJECT_ROOT,
