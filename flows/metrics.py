@@ -286,7 +286,7 @@ def serve(settings: Settings, recovery: Path, dataflow_id: str) -> int | None:
     writes ``dataflow.json`` under the stack folder). A port already taken costs the flow
     nothing but its metrics: it is said once and the flow runs on.
     """
-    port = settings.metrics_port
+    port = settings.metrics_port if settings.metrics_enabled else 0
     if not port:
         return None
     with socket.socket() as probe:

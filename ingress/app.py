@@ -81,7 +81,7 @@ def create_app(settings: Settings, ports: Ports) -> falcon.App:  # type: ignore[
     middleware: list[Any] = [
         *tracing.middleware(),  # first in, last out: its span holds every other step
         AccessLog(ClientAddress(networks(settings.trusted_proxies))),  # after tracing: the span is still current
-        Measure(),
+        *([Measure()] if settings.metrics_enabled else []),
         Authenticate(ports.keys, routes.public_paths(), routes.open_operations()),
         Admit(
             limiter,

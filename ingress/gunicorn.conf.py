@@ -78,6 +78,8 @@ def when_ready(server: Any) -> None:
     from ingress.metrics import serve  # only after PROMETHEUS_MULTIPROC_DIR is set
 
     port = _settings.ingress_operator_port
+    if not port:  # SHOP_METRICS_ENABLED=false
+        return
     try:
         _operator["server"] = serve(_settings.host, port, _settings)  # with the replica's lag, sampled on scrape
     except OSError as err:

@@ -65,7 +65,7 @@ def main(name: str) -> None:
     settings = Settings.from_env()
     tracing.configure(settings, f"sink-{name}")
     setup_logging(settings, f"sink-{name}", principal_of("sink", name))
-    if settings.metrics_port:
+    if settings.metrics_port and settings.metrics_enabled:
         try:
             start_http_server(settings.metrics_port, addr=settings.host)
         except OSError as err:  # telemetry only: the sink writes on without it

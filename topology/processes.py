@@ -261,6 +261,8 @@ def metrics_port(name: str, settings: Settings) -> int:
     ``SHOP_SUPERVISOR_METRICS_PORT``) move theirs.
     """
     declared = program(name)
+    if not settings.metrics_enabled:
+        return 0
     if declared.kind == "http":
         return settings.ingress_metrics_port or declared.metrics_port
     if declared.kind == "supervisor":

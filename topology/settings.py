@@ -208,6 +208,9 @@ class Settings(BaseSettings):
     # Procfile name to port (SHOP_METRICS_PORTS='{"saga": 19310}'; a port of 0 turns its metrics off).
     metrics_port: int = Field(0, ge=0, le=65535)
     metrics_ports: dict[str, int] = {}
+    # Off: no process serves metrics (nor the supervisor's consumer lag), the ingress counts no request and
+    # Bytewax keeps none (its Rust metrics run only with its API server); for bench/observability.py's baseline.
+    metrics_enabled: bool = True
 
     # Traces (topology/tracing.py): spans go by OTLP over HTTP to this endpoint (the local stack's:
     # http://127.0.0.1:14318). Unset: tracing is off, its SDK is never imported, no header is read.
