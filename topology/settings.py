@@ -156,12 +156,12 @@ class Settings(BaseSettings):
     # Each credential route (register, login, refresh, partner tokens), per client address.
     rate_credentials_per_s: float = Field(0.2, gt=0)
     rate_credentials_burst: int = Field(10, ge=1)
-    # Password hashes and verifications (argon2) one ingress process computes, at most.
     # Browsing without a token (catalog search, suggestions, product pages), per client address.
     rate_anonymous_per_s: float = Field(10.0, gt=0)
     rate_anonymous_burst: int = Field(30, ge=1)
     # How long shared caches may keep an anonymous catalog answer (Cache-Control max-age).
     catalog_cache_max_age_s: int = Field(30, ge=0, le=3600)
+    # Password hashes and verifications (argon2) one ingress process computes, at most.
     password_hashes_per_s: float = Field(8.0, gt=0)
     password_hash_burst: int = Field(8, ge=1)
     # How long a command's owner is remembered while the read model has not caught up with it.
