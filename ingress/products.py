@@ -24,7 +24,7 @@ from ingress.problems import Problem
 from ingress.queries import Queries
 from ingress.schemas import ProductQuery, ProductRequest, SuggestQuery
 from topology.messages import Money, UpsertProduct
-from topology.processes import SEARCH_PRODUCTS
+from topology.processes import GET_PRODUCT
 from topology.settings import Settings
 from topology.topics import CATALOG_COMMANDS
 
@@ -80,9 +80,7 @@ class ProductsResource:
             price=Money(body.price_amount, body.currency),
             owner_partner_id=owner,
         )
-        sent = self.commands.send(
-            Call.of(req, raw), CATALOG_COMMANDS, sku, command, f"{SEARCH_PRODUCTS.path}?sku={sku}"
-        )
+        sent = self.commands.send(Call.of(req, raw), CATALOG_COMMANDS, sku, command, GET_PRODUCT.path.format(sku=sku))
         if claim:
             self.pending.record("sku", sku, principal.subject)
         answers.write(resp, sent.answer, sent.status, sent.headers)

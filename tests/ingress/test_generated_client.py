@@ -132,7 +132,7 @@ def test_a_client_generated_from_the_document_registers_logs_in_searches_orders_
     product = models.ProductRequest(title="Copper kettle", price_amount=3900, currency="EUR", brand="acme")
     upserted = api["products.upsert_product"].sync(sku="kettle-1", client=admin, body=product)
     assert isinstance(upserted, models.Accepted), upserted
-    assert upserted.status_url == "/v1/products?sku=kettle-1"
+    assert upserted.status_url == "/v1/products/kettle-1"
     stocked = api["stock.adjust_stock"].sync(
         sku="kettle-1", client=admin, body=models.StockAdjustmentRequest(delta=5, reason="delivery")
     )
