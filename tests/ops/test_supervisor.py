@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -10,6 +11,7 @@ import textwrap
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -34,9 +36,11 @@ def wait_for(check: Callable[[], bool], what: str, timeout_s: float = 30) -> Non
 class Running:
     """The Supervisor of a Procfile in a process of its own, as `shopstream run` runs it."""
 
-    def __init__(self, tmp_path: Path, procfile: str) -> None:
+    def __init__(self, tmp_path: Path, procfile: str, **settings: Any) -> None:
         (tmp_path / "Procfile").write_text(textwrap.dedent(procfile))
-        self.settings = Settings(stack_dir=tmp_path, supervisor_metrics_port=free_port(), restart_backoff_s=0.2)
+        self.settings = Settings(
+            stack_dir=tmp_path, supervisor_metrics_port=free_port(), restart_backoff_s=0.2, **settings
+        )
         self.log = (tmp_path / "supervisor.log").open("wb")
         code = (
             "import sys; from pathlib import Path; from ops.supervisor import Supervisor, read_procfile;"
@@ -95,6 +99,21 @@ def test_a_killed_process_is_started_again_and_counted_and_the_others_run_on(run
     metrics = running.metrics()
     assert 'shop_process_restarts_total{process="worker"} 1.0' in metrics
     assert 'shop_process_up{process="web"} 1.0' in metrics
+
+
+def test_a_declared_program_is_given_its_metrics_port_and_the_supervisor_serves_consumer_lag(tmp_path: Path) -> None:
+    port = free_port()
+    printer = (
+        f'{sys.executable} -c \'import os, time; print("port", os.environ.get("SHOP_METRICS_PORT")); time.sleep(600)\''
+    )
+    system = Running(tmp_path, f"sink-redis: {printer}\nweb: {printer}\n", metrics_ports={"sink-redis": port})
+    try:
+        wait_for(lambda: f"sink-redis | port {port}" in system.output.read_text(), "sink-redis told its port")
+        wait_for(lambda: bool(re.search(r"web +\| port None", system.output.read_text())), "web told none")
+        metrics = system.metrics()
+        assert "shop_kafka_lag_up" in metrics, "the consumer lag collector answers, broker or not"
+    finally:
+        system.stop()
 
 
 def test_ctrl_c_stops_every_process_and_ends_the_supervisor(running: Running) -> None:
