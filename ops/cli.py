@@ -17,7 +17,7 @@ from typing import TypeVar
 
 import typer
 
-from ops import db, demo_catalog, partners, supervisor, topology_admin
+from ops import db, demo_catalog, partners, scrape, supervisor, topology_admin
 from ops.cli_access import keys_app, user_app
 from ops.cli_logs import logs_command
 from ops.cli_topology import dlq_app, topology_app
@@ -28,7 +28,7 @@ from ops.stack.launcher import ServerStatus, Stack
 from ops.verify.command import verify_command
 from topology.access import OPERATOR
 from topology.logs import setup_logging
-from topology.processes import PROCESSES
+from topology.processes import PROCESSES, metrics_targets
 from topology.settings import PROJECT_ROOT, Settings
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="Shopstream operations.")
@@ -259,7 +259,17 @@ def run(
     setup_logging(settings, "supervisor", OPERATOR)  # its own lines are printed by it, and shipped
     bin_dir = Path(sys.executable).parent
     os.environ["PATH"] = f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"
-    raise typer.Exit(supervisor.Supervisor(entries, settings, PROJECT_ROOT).run())
+    running = {entry.name for entry in entries} | {"supervisor"}
+    targets = scrape.register(settings, [t for t in metrics_targets(settings) if t[0] in running])
+    typer.echo(
+        f"metrics: Prometheus http://{settings.host}:{settings.prometheus_port} scrapes this run as "
+        f'system="{scrape.system_name(settings)}"; alerts http://{settings.host}:{settings.alertmanager_port}'
+    )
+    try:
+        code = supervisor.Supervisor(entries, settings, PROJECT_ROOT).run()
+    finally:
+        scrape.unregister(targets)
+    raise typer.Exit(code)
 
 
 def _run(action: Callable[[Stack], T], names: list[str] | None) -> T:

@@ -87,5 +87,7 @@ def private_settings(settings: Settings, tmp_path: Path) -> Settings:
         search_port=free_port(),
         mongo_port=free_port(),
         smtp_port=free_port(),
+        prometheus_port=free_port(),
+        alertmanager_port=free_port(),
         health_timeout_s=120,
     )

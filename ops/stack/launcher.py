@@ -11,11 +11,23 @@ from ops import keys
 from ops.exceptions import StackError
 from ops.stack.base import Server
 from ops.stack.kafka import Kafka
+from ops.stack.monitoring import Alertmanager, Prometheus
 from ops.stack.postgres import PostgresPrimary, PostgresReplica
 from ops.stack.stores import Gateway, Mongo, Redis, Search, Smtp
 from topology.settings import Settings
 
-SERVER_TYPES: tuple[type[Server], ...] = (Kafka, PostgresPrimary, PostgresReplica, Redis, Search, Mongo, Smtp, Gateway)
+SERVER_TYPES: tuple[type[Server], ...] = (
+    Kafka,
+    PostgresPrimary,
+    PostgresReplica,
+    Redis,
+    Search,
+    Mongo,
+    Smtp,
+    Gateway,
+    Alertmanager,
+    Prometheus,
+)
 
 
 @dataclass(frozen=True)
@@ -63,6 +75,7 @@ class Stack:
                 return self._status(server, "failed", began, f"needs {dep.result().name}, which is not up")
         try:
             if server.healthy():
+                server.refresh()
                 return self._status(server, "up", began)
             if server.pid() is None:
                 server.start()
