@@ -133,7 +133,8 @@ def soak_section(result: dict[str, Any]) -> list[str]:
         "",
         f"Run {result['date']} at commit `{result['commit']}`: {result['rate']:g} orders/s for"
         f" {result['minutes']:g} min; {result['accepted']} accepted, {len(result['lost'])} lost; errors:"
-        f" {_errors(result['errors'])}; verify: {result['verify']}.",
+        f" {_errors(result['errors'])} (the design does not allow:"
+        f" {_errors(result.get('errors_not_allowed', result['errors']))}); verify: {result['verify']}.",
         "",
         "| process | RSS first / last sample MB | growth over the second half | verdict |",
         "|---|---|---|---|",

@@ -39,6 +39,10 @@ from ops.stack.launcher import Stack
 from tests.support.scope import Scope
 from topology.settings import PROJECT_ROOT, Settings
 
+#: What a client may see with nothing broken: a cancel sent before the read model holds its order is
+#: answered 409 with Retry-After (the load cancels some orders right after placing them).
+ALLOWED = ("cancel 409 not-caught-up",)
+
 RESULTS = PROJECT_ROOT / "bench" / "results" / "soak.json"
 PAGE = os.sysconf("SC_PAGE_SIZE")
 #: Growth over the second half that marks a process as growing: both this many MB and this share of it.
@@ -216,6 +220,7 @@ def main(argv: list[str] | None = None) -> int:
         "accepted": len(run.accepted),
         "lost": sorted(o for o in run.accepted if o not in terminals.seen),
         "errors": dict(run.errors),
+        "errors_not_allowed": {kind: n for kind, n in run.errors.items() if not kind.startswith(ALLOWED)},
         "drain_s": drain_s,
         "lag_end": lag_end,
         "restarts": restarts,
@@ -232,7 +237,7 @@ def main(argv: list[str] | None = None) -> int:
     clean = (
         verdict.startswith("exit 0")
         and not result["lost"]
-        and not result["errors"]
+        and not result["errors_not_allowed"]
         and (not judged or result["lag"]["verdict"] == "flat")
         and (not judged or all(m["verdict"] == "flat" for m in result["memory"].values()))
     )
@@ -245,6 +250,7 @@ def report(result: dict[str, Any]) -> None:
     print("|---|---|")
     print(f"| offered / accepted / lost | {result['offered']} / {result['accepted']} / {len(result['lost'])} |")
     print(f"| errors | {result['errors'] or 'none'} |")
+    print(f"| errors the design does not allow | {result['errors_not_allowed'] or 'none'} |")
     lag = result["lag"]
     print(
         f"| lag median / max / first half mean / second half mean | {lag['median']:g} / {lag['max']:g} /"
