@@ -21,6 +21,7 @@ from ops import db, demo_catalog, partners, scrape, supervisor, topology_admin
 from ops.cli_access import keys_app, user_app
 from ops.cli_logs import logs_command
 from ops.cli_topology import dlq_app, topology_app
+from ops.cli_trace import trace_command
 from ops.exceptions import OpsError
 from ops.output import EXIT_DOWN, EXIT_USAGE, emit, settings_or_exit
 from ops.stack.base import tail
@@ -40,6 +41,7 @@ app.add_typer(user_app, name="user")
 app.add_typer(keys_app, name="keys")
 app.command("verify")(verify_command)
 app.command("logs")(logs_command)
+app.command("trace")(trace_command)
 
 T = TypeVar("T")
 
