@@ -127,14 +127,22 @@ def chaos_section(result: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _not_allowed(result: dict[str, Any]) -> str:
+    """What of the errors the design does not allow (results before the split say nothing of it)."""
+    return (
+        f" (the design does not allow: {_errors(result['errors_not_allowed'])})"
+        if "errors_not_allowed" in result
+        else ""
+    )
+
+
 def soak_section(result: dict[str, Any]) -> list[str]:
     lines = [
         "## Soak",
         "",
         f"Run {result['date']} at commit `{result['commit']}`: {result['rate']:g} orders/s for"
         f" {result['minutes']:g} min; {result['accepted']} accepted, {len(result['lost'])} lost; errors:"
-        f" {_errors(result['errors'])} (the design does not allow:"
-        f" {_errors(result.get('errors_not_allowed', result['errors']))}); verify: {result['verify']}.",
+        f" {_errors(result['errors'])}{_not_allowed(result)}; verify: {result['verify']}.",
         "",
         "| process | RSS first / last sample MB | growth over the second half | verdict |",
         "|---|---|---|---|",
