@@ -12,9 +12,11 @@ $(UV):
 	python3 -m venv $(TOOLS)
 	$(TOOLS)/bin/pip install -q --disable-pip-version-check uv==0.13.8
 
-## bootstrap: install the locked Python environment (uv sync --frozen) and the mermaid parser (npm ci)
+## bootstrap: install the locked Python environment (uv sync --frozen), the mermaid parser (npm ci) and
+## build the search node (Maven; again only when ops/search changed)
 bootstrap: $(UV) ops/mermaid/node_modules/.package-lock.json
 	$(UV) sync --frozen --python python3.11
+	$(VENV)/bin/shopstream stack install search
 
 ops/mermaid/node_modules/.package-lock.json: ops/mermaid/package-lock.json
 	npm ci --prefix ops/mermaid --silent --no-audit --no-fund

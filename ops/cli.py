@@ -72,6 +72,18 @@ def up(
 
 
 @stack_app.command()
+def install(
+    names: list[str] = typer.Argument(None, help="Servers (default: all)."),  # noqa: B008
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Fetch or build what servers need (jars, binaries) without starting them; nothing to do costs nothing."""
+    rows = _run(lambda stack: stack.install(), names)
+    _print_statuses(rows, as_json)
+    if any(row.state == "failed" for row in rows):
+        raise typer.Exit(EXIT_DOWN)
+
+
+@stack_app.command()
 def down(names: list[str] = typer.Argument(None), as_json: bool = typer.Option(False, "--json")) -> None:  # noqa: B008
     """Stop the servers this launcher started (found by pid file); data is kept."""
     _print_statuses(_run(lambda stack: stack.down(), names), as_json)

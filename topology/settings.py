@@ -79,8 +79,9 @@ class Settings(BaseSettings):
     redis_port: int = Field(16379, ge=1, le=65535)
     redis_url_override: str | None = Field(None, alias="SHOP_REDIS_URL")
 
-    # Elasticsearch (noida-db locally)
+    # Elasticsearch (locally one node of our own from Maven Central jars, ops/stack/search.py)
     search_port: int = Field(19200, ge=1, le=65535)
+    search_heap: str = Field("512m", pattern=r"^[0-9]+[kmg]$")
     search_url_override: str | None = Field(None, alias="SHOP_SEARCH_URL")
 
     # MongoDB (SecantusDB locally)

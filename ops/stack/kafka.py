@@ -39,19 +39,19 @@ SCRAM_LOGIN = "org.apache.kafka.common.security.scram.ScramLoginModule"
 PLAIN_LOGIN = "org.apache.kafka.common.security.plain.PlainLoginModule"
 
 
-def java_binary() -> str:
-    """The java on JAVA_HOME or PATH, at least version 17, or a StackError naming the fix."""
+def java_binary(server: str = "kafka") -> str:
+    """The java on JAVA_HOME or PATH, at least version 17, or a StackError (for ``server``) naming the fix."""
     import os
 
     home = os.environ.get("JAVA_HOME")
     java = str(Path(home) / "bin" / "java") if home and (Path(home) / "bin" / "java").exists() else shutil.which("java")
     fix = "install a Java 17+ runtime (apt-get install -y openjdk-17-jre-headless) or point JAVA_HOME at one"
     if java is None:
-        raise StackError("kafka", "no java found on JAVA_HOME or PATH", fix)
+        raise StackError(server, "no java found on JAVA_HOME or PATH", fix)
     out = subprocess.run([java, "-version"], capture_output=True, text=True, check=False)
     match = re.search(r'version "(\d+)', out.stderr + out.stdout)
     if match is None or int(match.group(1)) < MIN_JAVA:
-        raise StackError("kafka", f"{java} is not Java {MIN_JAVA}+: {out.stderr.strip()[:120]}", fix)
+        raise StackError(server, f"{java} is not Java {MIN_JAVA}+: {out.stderr.strip()[:120]}", fix)
     return java
 
 

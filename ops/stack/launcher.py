@@ -13,7 +13,8 @@ from ops.stack.base import Server
 from ops.stack.kafka import Kafka
 from ops.stack.monitoring import Alertmanager, Prometheus
 from ops.stack.postgres import PostgresPrimary, PostgresReplica
-from ops.stack.stores import Gateway, Mongo, Redis, Search, Smtp
+from ops.stack.search import Search
+from ops.stack.stores import Gateway, Mongo, Redis, Smtp
 from topology.settings import Settings
 
 SERVER_TYPES: tuple[type[Server], ...] = (
@@ -33,7 +34,7 @@ SERVER_TYPES: tuple[type[Server], ...] = (
 @dataclass(frozen=True)
 class ServerStatus:
     name: str
-    state: str  # "up", "started", "down", "unhealthy", "failed"
+    state: str  # "up", "started", "down", "unhealthy", "failed", "installed"
     address: str
     pid: int | None
     log: str
@@ -102,6 +103,20 @@ class Stack:
                 deps = [futures[name] for name in server.depends_on if name in futures]
                 futures[server.name] = pool.submit(self._bring_up, server, deps)
             return [futures[name].result() for name in self.servers]
+
+    def install(self) -> list[ServerStatus]:
+        """Fetch or build what each server needs (jars, binaries) without starting it; idempotent."""
+        results = []
+        for server in self.servers.values():
+            began = time.monotonic()
+            try:
+                server.paths.ensure()
+                server.install()
+            except StackError as err:
+                results.append(self._status(server, "failed", began, str(err)))
+                continue
+            results.append(self._status(server, "installed", began))
+        return results
 
     def down(self) -> list[ServerStatus]:
         """Stop exactly the processes this launcher started, dependants first."""

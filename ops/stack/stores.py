@@ -1,8 +1,7 @@
-"""Redis, Elasticsearch (noida-db), MongoDB (SecantusDB) and an SMTP server (aiosmtpd)."""
+"""Redis, MongoDB (SecantusDB) and an SMTP server (aiosmtpd); Elasticsearch is in ops/stack/search.py."""
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import shutil
 import smtplib
@@ -78,51 +77,6 @@ class Redis(Server):
             return False
         finally:
             client.close()
-
-
-class Search(Server):
-    """Elasticsearch's API, served by noida-db (the accepted local default, see shared/STACK.md)."""
-
-    name = "search"
-
-    @property
-    def ports(self) -> tuple[int, ...]:
-        return (self.settings.search_port,)
-
-    @property
-    def address(self) -> str:
-        return self.settings.search_url
-
-    def prepare(self) -> None:
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-
-    def binary(self) -> str:
-        """The noida-db executable itself, not its Python wrapper (which would outlive a stop)."""
-        spec = importlib.util.find_spec("noida_db")
-        if spec is None or spec.origin is None:
-            raise StackError(self.name, "the noida-db package is missing", "run `uv sync --frozen` (make bootstrap)")
-        return str(Path(spec.origin).parent / "noida-db")
-
-    def command(self) -> list[str]:
-        return [
-            self.binary(),
-            "start",
-            "--data-dir",
-            str(self.data_dir),
-            "--host",
-            self.settings.host,
-            "--only",
-            "elasticsearch",
-            "--elasticsearch-port",
-            str(self.settings.search_port),
-        ]
-
-    def healthy(self) -> bool:
-        try:
-            answer = httpx.get(self.address, timeout=1.0)
-        except httpx.HTTPError:
-            return False
-        return answer.status_code == 200 and "version" in answer.json()
 
 
 class Mongo(Server):

@@ -1,4 +1,4 @@
-"""Redis, Elasticsearch (noida-db), MongoDB (SecantusDB) and SMTP do what the system needs of them."""
+"""Redis, Elasticsearch (our node), MongoDB (SecantusDB) and SMTP do what the system needs of them."""
 
 from __future__ import annotations
 
@@ -10,14 +10,16 @@ from email.message import EmailMessage
 from email.parser import BytesHeaderParser
 from pathlib import Path
 
+import httpx
 import pymongo
 import pytest
 import redis
-from elasticsearch import Elasticsearch, helpers
+from elasticsearch import BadRequestError, Elasticsearch, helpers
 from pymongo.write_concern import WriteConcern
 
 from ops.stack.base import port_is_free
-from ops.stack.stores import Mongo, Redis, Search, Smtp
+from ops.stack.search import Search
+from ops.stack.stores import Mongo, Redis, Smtp
 from tests.support.scope import Scope
 from topology.settings import Settings
 
@@ -94,15 +96,77 @@ def test_search_index_bulk_query_aggregate_alias(es: Elasticsearch, ns: Scope) -
     assert es.get(index=index, id="p1")["_source"]["price"] == 1
 
 
+def test_search_is_elasticsearch(settings: Settings, es: Elasticsearch) -> None:
+    answer = httpx.get(settings.search_url, timeout=5)
+    assert answer.status_code == 200
+    assert answer.headers["X-Elastic-Product"] == "Elasticsearch"
+    info = es.info()
+    assert info["version"]["number"].startswith("8.19.")
+    assert info["tagline"] == "You Know, for Search"
+    assert es.ping()
+
+
+def test_search_analysis_our_mappings_use(es: Elasticsearch, ns: Scope) -> None:
+    index = f"{ns.index_prefix}analysis"
+    es.indices.create(
+        index=index,
+        settings={
+            "analysis": {
+                "filter": {
+                    "prefixes": {"type": "edge_ngram", "min_gram": 2, "max_gram": 8},
+                    "shop_synonyms": {"type": "synonym_graph", "synonyms": ["tv, television", "sofa => couch"]},
+                    "light": {"type": "stemmer", "language": "light_english"},
+                },
+                "analyzer": {
+                    "prefix": {"tokenizer": "standard", "filter": ["lowercase", "asciifolding", "prefixes"]},
+                    "synonyms": {"tokenizer": "standard", "filter": ["lowercase", "shop_synonyms", "light"]},
+                    "parts": {"tokenizer": "whitespace", "filter": ["word_delimiter_graph", "lowercase"]},
+                },
+            }
+        },
+        mappings={
+            "properties": {
+                "title": {
+                    "type": "text",
+                    "analyzer": "english",
+                    "fields": {"prefix": {"type": "text", "analyzer": "prefix", "search_analyzer": "standard"}},
+                },
+                "body": {"type": "text", "analyzer": "standard", "search_analyzer": "synonyms"},
+            }
+        },
+    )
+
+    def tokens(analyzer: str, text: str) -> list[str]:
+        return [t["token"] for t in es.indices.analyze(index=index, analyzer=analyzer, text=text)["tokens"]]
+
+    assert tokens("english", "Running the Shoes") == ["run", "shoe"]
+    assert tokens("prefix", "Café") == ["ca", "caf", "cafe"]
+    assert sorted(tokens("synonyms", "TV")) == ["television", "tv"]
+    assert tokens("synonyms", "Sofa") == ["couch"]
+    assert tokens("parts", "PowerShot-SD500") == ["power", "shot", "sd", "500"]
+
+    es.index(index=index, id="1", document={"title": "Running shoes", "body": "a television stand"}, refresh=True)
+    for field, text in (("title", "runs"), ("title.prefix", "runn"), ("body", "tv")):
+        found = es.search(index=index, query={"match": {field: text}})["hits"]["hits"]
+        assert [hit["_id"] for hit in found] == ["1"], (field, text)
+
+
+def test_search_refuses_an_analyzer_it_does_not_have(es: Elasticsearch, ns: Scope) -> None:
+    with pytest.raises(BadRequestError, match="french"):
+        es.indices.create(
+            index=f"{ns.index_prefix}french",
+            mappings={"properties": {"title": {"type": "text", "analyzer": "french"}}},
+        )
+
+
 def test_search_keeps_data_across_restart(private_settings: Settings) -> None:
     server = Search(private_settings)
     server.start()
     try:
         server.wait_healthy(60)
         client = Elasticsearch(private_settings.search_url)
-        client.index(index="durable", id="1", document={"name": "kept"}, refresh=True)
+        client.index(index="durable", id="1", document={"name": "kept"})  # acknowledged: in the translog
         client.close()
-        time.sleep(1)  # noida-db flushes writes within about half a second (shared/STACK.md)
         assert server.stop() is True
         server.start()
         server.wait_healthy(60)

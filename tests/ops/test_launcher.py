@@ -13,6 +13,7 @@ import pytest
 from ops.exceptions import StackError
 from ops.stack.kafka import java_binary
 from ops.stack.launcher import Stack
+from ops.stack.search import Search
 from ops.stack.stores import Redis
 from topology.settings import Settings
 
@@ -111,3 +112,34 @@ def test_down_keeps_data_and_up_brings_it_back(private_settings: Settings) -> No
     assert (private_settings.stack_dir / "data" / "redis").is_dir()
     assert [row.state for row in stack.up()] == ["started", "started"]
     stack.down()
+
+
+def test_an_old_search_data_folder_is_refused_and_kept(private_settings: Settings) -> None:
+    data = private_settings.stack_dir / "data" / "search"
+    data.mkdir(parents=True)
+    (data / "noida.control.json").write_text("{}")
+    [row] = Stack(private_settings, only=("search",)).up()
+    assert row.state == "failed"
+    assert "noida-db" in (row.error or "")
+    assert f"mv {data} {data}.noida-old" in (row.error or "")
+    assert (data / "noida.control.json").read_text() == "{}"
+
+
+@pytest.mark.stack
+def test_install_builds_the_search_node_once(settings: Settings) -> None:
+    jar = Search(settings).jar
+    built = jar.stat().st_mtime
+    again = shopstream("stack", "install", "search", "--json")
+    assert again.returncode == 0, again.stderr
+    assert '"installed"' in again.stdout
+    assert jar.stat().st_mtime == built, "an up-to-date node is not built again"
+
+
+def test_the_search_node_takes_its_heap_and_port_from_settings(private_settings: Settings) -> None:
+    server = Search(private_settings.model_copy(update={"search_heap": "256m"}))
+    server.prepare()
+    config = (server.config_dir / "elasticsearch.yml").read_text()
+    assert f"http.port: {private_settings.search_port}\n" in config
+    assert f"path.data: {server.data_dir}\n" in config
+    assert "discovery.type: single-node\n" in config
+    assert {"-Xms256m", "-Xmx256m"} <= set(server.command())
