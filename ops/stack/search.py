@@ -69,6 +69,17 @@ class Search(Server):
     def config_dir(self) -> Path:
         return self.paths.run / self.name
 
+    @property
+    def class_archive(self) -> Path:
+        """The classes the node loads, archived by the JVM (AppCDS) for the jar as built: a start maps them in."""
+        built = self.jar.stat()
+        return self.home / f"classes-{built.st_mtime_ns}-{built.st_size}.jsa"
+
+    @property
+    def own_class_archive(self) -> Path:
+        """Where this stack's node writes the archive when it exits, while there is none yet."""
+        return self.config_dir / self.class_archive.name
+
     def built(self) -> bool:
         """The server's jars are here and our jar is newer than every source file."""
         if not (self.libs / ".complete").exists() or not self.jar.exists():
@@ -115,6 +126,8 @@ class Search(Server):
                 )
             (self.libs / ".complete").write_text(f"{VERSION}\n")
             self.jar.touch()  # built from the sources as they are now, even when Maven found nothing to compile
+            for stale in self.home.glob("classes-*.jsa"):
+                stale.unlink()
 
     def prepare(self) -> None:
         if (self.data_dir / NOIDA_MARKER).exists():
@@ -127,6 +140,7 @@ class Search(Server):
         self.refuse_unknown_folder(DATA_MARKER)
         self.data_dir.mkdir(parents=True, exist_ok=True)
         (self.config_dir / "tmp").mkdir(parents=True, exist_ok=True)
+        self.adopt_class_archive()
         shutil.copyfile(LOG_CONFIG, self.config_dir / "log4j2.properties")
         s = self.settings
         settings = {
@@ -144,10 +158,24 @@ class Search(Server):
         }
         (self.config_dir / "elasticsearch.yml").write_text("".join(f"{k}: {v}\n" for k, v in settings.items()))
 
+    def adopt_class_archive(self) -> None:
+        """Share the archive this stack's node wrote at its last clean exit (a rename: others see all or nothing)."""
+        own = self.own_class_archive
+        if own.exists():
+            if self.class_archive.exists():
+                own.unlink()
+            else:
+                own.replace(self.class_archive)
+
     def command(self) -> list[str]:
         heap = self.settings.search_heap
+        if self.class_archive.exists():
+            archive = f"-XX:SharedArchiveFile={self.class_archive}"
+        else:
+            archive = f"-XX:ArchiveClassesAtExit={self.own_class_archive}"
         return [
             java_binary(self.name),
+            archive,
             f"-Xms{heap}",
             f"-Xmx{heap}",
             "-XX:+UseG1GC",
