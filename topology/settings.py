@@ -227,6 +227,8 @@ class Settings(BaseSettings):
     traces_query_port: int = Field(16686, ge=1, le=65535)
     # Traces the local backend keeps in memory (the oldest go first).
     traces_max_traces: int = Field(20_000, ge=100)
+    # Which local backend: our small OTLP store (ops/tracestore.py), or Jaeger v2 built from ops/jaeger.
+    traces_backend: Literal["store", "jaeger"] = "store"
 
     # The supervisor of `shopstream run` (ops/supervisor.py): a process that exits is started again after
     # a backoff doubling from restart_backoff_s; more than restart_budget exits within restart_window_s

@@ -15,6 +15,7 @@ from ops.stack.monitoring import Alertmanager, Prometheus
 from ops.stack.postgres import PostgresPrimary, PostgresReplica
 from ops.stack.search import Search
 from ops.stack.stores import Gateway, Mongo, Redis, Smtp
+from ops.stack.traces import Traces
 from topology.settings import Settings
 
 SERVER_TYPES: tuple[type[Server], ...] = (
@@ -28,6 +29,7 @@ SERVER_TYPES: tuple[type[Server], ...] = (
     Gateway,
     Alertmanager,
     Prometheus,
+    Traces,
 )
 
 

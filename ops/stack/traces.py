@@ -1,11 +1,18 @@
-"""The local stack's trace backend: Jaeger v2, built from its Go module by ``go install``.
+"""The local stack's trace backend: OTLP/HTTP in, Jaeger's query API out, traces kept in memory.
 
-Jaeger v2 is an OpenTelemetry Collector distribution: it takes OTLP over gRPC and HTTP,
-keeps traces in memory (at most ``SHOP_TRACES_MAX_TRACES``, the oldest dropped first; a
-restart starts empty) and answers Jaeger's query API (``/api/services``, ``/api/traces``)
-on the query port. The Go module does not ship the web UI's built assets, so the UI port
-shows Jaeger's placeholder page; ``shopstream trace ORDER_ID`` reads the API instead.
-Nothing of the system depends on it: a process whose exporter finds it down loses spans only.
+Two backends answer the same API, chosen by ``SHOP_TRACES_BACKEND``:
+
+- ``store`` (the default): ``ops/tracestore.py``, a small server of ours on the project's Python
+  (no build): OTLP over HTTP only, the newest ``SHOP_TRACES_MAX_TRACES`` traces in memory.
+- ``jaeger``: Jaeger v2, an OpenTelemetry Collector distribution, built by ``go build`` from our
+  module ``ops/jaeger`` (``go install github.com/jaegertracing/jaeger/cmd/jaeger@VERSION`` is
+  refused: Jaeger's go.mod has a replace directive, so ops/jaeger/go.mod requires it as a tool
+  with that replace). OTLP over gRPC and HTTP, in-memory storage bounded the same way; the Go
+  module ships no built web UI, so its page is Jaeger's placeholder. Building it from empty Go
+  caches takes many minutes on two cores, which is why it is not the default.
+
+Either way a restart starts empty, and nothing of the system depends on it: a process whose
+exporter finds it down loses spans only. ``shopstream trace ORDER_ID`` reads the query API.
 """
 
 from __future__ import annotations
@@ -13,16 +20,18 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import httpx
 
 from ops.exceptions import StackError
 from ops.stack.base import Server
+from topology.settings import PROJECT_ROOT
 
-#: The module version built (the v2 binary lives in the v1.x module's cmd/jaeger).
-JAEGER_MODULE = "github.com/jaegertracing/jaeger/cmd/jaeger"
-JAEGER_VERSION = "v1.76.0"
+#: Our module that pins Jaeger (its version is the ``tool`` requirement in go.mod).
+SOURCE = PROJECT_ROOT / "ops" / "jaeger"
+JAEGER_PACKAGE = "github.com/jaegertracing/jaeger/cmd/jaeger"
 #: A build on a 2-core machine with an empty Go cache takes minutes.
 BUILD_TIMEOUT_S = 1800.0
 
@@ -76,9 +85,13 @@ exporters:
 
 
 class Traces(Server):
-    """Jaeger v2 with in-memory storage: OTLP in, the query API out."""
+    """The trace backend ``SHOP_TRACES_BACKEND`` names: OTLP in, the query API out."""
 
     name = "traces"
+
+    @property
+    def jaeger(self) -> bool:
+        return self.settings.traces_backend == "jaeger"
 
     @property
     def query_grpc_port(self) -> int:
@@ -87,42 +100,50 @@ class Traces(Server):
     @property
     def ports(self) -> tuple[int, ...]:
         s = self.settings
+        if not self.jaeger:
+            return (s.traces_http_port, s.traces_query_port)
         return (s.traces_grpc_port, s.traces_http_port, s.traces_query_port, self.query_grpc_port)
 
     @property
     def address(self) -> str:
         s = self.settings
-        return f"{s.traces_url} (OTLP http://{s.host}:{s.traces_http_port}, gRPC {s.host}:{s.traces_grpc_port})"
+        grpc = f", gRPC {s.host}:{s.traces_grpc_port}" if self.jaeger else ""
+        return f"{s.traces_url} (OTLP http://{s.host}:{s.traces_http_port}{grpc})"
 
     @property
     def binary(self) -> Path:
-        return self.paths.tools / f"jaeger-{JAEGER_VERSION}" / "jaeger"
+        return self.paths.tools / "jaeger" / "jaeger"
 
     def install(self) -> None:
-        """``go install`` Jaeger into the tools folder when its binary is missing (the Go caches make it faster)."""
-        if self.binary.exists():
+        """Build Jaeger into the tools folder when its binary is missing or older than ``ops/jaeger/go.mod``."""
+        if not self.jaeger:
+            return
+        pins = [SOURCE / "go.mod", SOURCE / "go.sum"]
+        if self.binary.exists() and self.binary.stat().st_mtime >= max(f.stat().st_mtime for f in pins):
             return
         go = shutil.which("go")
         if go is None:
-            raise StackError(self.name, "the Go toolchain is missing", "install Go 1.25 or newer (go.dev/dl)")
+            raise StackError(self.name, "the Go toolchain is missing", "install Go 1.24 or newer (go.dev/dl)")
         self.binary.parent.mkdir(parents=True, exist_ok=True)
         try:
             proc = subprocess.run(
-                [go, "install", f"{JAEGER_MODULE}@{JAEGER_VERSION}"],
-                env={**os.environ, "GOBIN": str(self.binary.parent), "GOFLAGS": "-buildvcs=false"},
+                [go, "build", "-trimpath", "-o", str(self.binary), JAEGER_PACKAGE],
+                cwd=SOURCE,
+                env={**os.environ, "GOFLAGS": "-buildvcs=false -mod=readonly"},
                 capture_output=True,
                 text=True,
                 check=False,
                 timeout=max(self.settings.install_timeout_s, BUILD_TIMEOUT_S),
             )
         except subprocess.TimeoutExpired as err:
+            took = f"building Jaeger took longer than {err.timeout:.0f} s"
             raise StackError(
-                self.name, f"go install of Jaeger took longer than {err.timeout:.0f} s", "try again"
+                self.name, took, "run `shopstream stack up` again: the Go caches keep what was built"
             ) from err
         if proc.returncode != 0:
             raise StackError(
                 self.name,
-                f"go install {JAEGER_MODULE}@{JAEGER_VERSION} failed: {proc.stderr.strip()[-800:]}",
+                f"go build {JAEGER_PACKAGE} (ops/jaeger) failed: {proc.stderr.strip()[-800:]}",
                 "read the error; the system runs without traces meanwhile (leave SHOP_OTLP_ENDPOINT unset)",
             )
 
@@ -132,6 +153,8 @@ class Traces(Server):
 
     def prepare(self) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        if not self.jaeger:
+            return
         s = self.settings
         self.config_file.write_text(
             CONFIG.format(
@@ -146,10 +169,25 @@ class Traces(Server):
 
     def environment(self) -> dict[str, str]:
         # Like the gateway: one OS thread for Go code on a machine the flows need, and a lazier collector.
-        return {**os.environ, "GOMAXPROCS": "1", "GOGC": "200"}
+        return {**os.environ, "GOMAXPROCS": "1", "GOGC": "200"} if self.jaeger else dict(os.environ)
 
     def command(self) -> list[str]:
-        return [str(self.binary), "--config", str(self.config_file)]
+        if self.jaeger:
+            return [str(self.binary), "--config", str(self.config_file)]
+        s = self.settings
+        return [
+            sys.executable,
+            "-m",
+            "ops.tracestore",
+            "--host",
+            s.host,
+            "--otlp-port",
+            str(s.traces_http_port),
+            "--query-port",
+            str(s.traces_query_port),
+            "--max-traces",
+            str(s.traces_max_traces),
+        ]  # run in its data folder, which is how ``pid`` knows it
 
     def healthy(self) -> bool:
         try:
