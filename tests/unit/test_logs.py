@@ -80,24 +80,49 @@ def test_ecs_document_has_the_ecs_fields_and_ours() -> None:
         from topology.logs import enrich
 
         enrich(made)
-    doc = json.loads(EcsFormatter("flow.orders").format(made))
+    text = EcsFormatter("orders").format(made)
+    assert text.startswith('{"@timestamp":')
+    doc = json.loads(text)
+    assert list(doc)[:3] == ["@timestamp", "log.level", "message"]  # as ECS asks
     assert doc["@timestamp"].endswith("Z")
     assert doc["log.level"] == "info"
     assert doc["message"] == "hello world"
-    assert doc["log"]["logger"] == "flows.orders"
-    assert doc["service"]["name"] == "flow.orders"
-    assert isinstance(doc["process"]["pid"], int)
-    assert doc["shop"]["order_id"] == "o_1"
-    assert doc["event"]["action"] == "order-placed"
-    assert doc["labels"]["correlation_id"] == "c-1"
-    assert "original" not in doc["log"]
+    assert doc["log.logger"] == "flows.orders"
+    assert doc["service.name"] == "orders"
+    assert isinstance(doc["process.pid"], int)
+    assert doc["shop.order_id"] == "o_1"
+    assert doc["event.action"] == "order-placed"
+    assert doc["labels.correlation_id"] == "c-1"
+
+
+def test_the_document_is_the_one_ecs_logging_makes() -> None:
+    """ecs-logging is the reference: the same fields and values, nested as Elasticsearch stores them."""
+    import ecs_logging
+
+    from sinks.logs import nested
+
+    try:
+        raise KeyError("sku-1")
+    except KeyError:
+        made = logging.LogRecord("sinks.search", logging.ERROR, __file__, 7, "failed %s", ("x",), sys.exc_info())
+    made.funcName = "write"
+    made.__dict__.update({"shop.order_id": "o_1", "event.action": "write-failed"})
+    ours = nested(json.loads(EcsFormatter("sink-search").format(made)))
+    reference = json.loads(
+        ecs_logging.StdlibFormatter(
+            extra={"service.name": "sink-search"}, exclude_fields=("log.original", "process.name", "process.thread.id")
+        ).format(made)
+    )
+    reference = nested(reference)
+    assert ours == reference
+    assert ours["error"]["type"] == "KeyError" and "raise KeyError" in ours["error"]["stack_trace"]
 
 
 def test_a_flow_group_logs_each_flow_under_its_own_service_name() -> None:
     ecs = EcsFormatter("orders-inventory", {"flows.orders": "orders", "flows.inventory": "inventory"})
-    assert json.loads(ecs.format(record(name="flows.orders.flow")))["service"]["name"] == "orders"
-    assert json.loads(ecs.format(record(name="flows.kafka_input")))["service"]["name"] == "orders-inventory"
-    assert json.loads(ecs.format(record(name="flows.ordersx")))["service"]["name"] == "orders-inventory"
+    assert json.loads(ecs.format(record(name="flows.orders.flow")))["service.name"] == "orders"
+    assert json.loads(ecs.format(record(name="flows.kafka_input")))["service.name"] == "orders-inventory"
+    assert json.loads(ecs.format(record(name="flows.ordersx")))["service.name"] == "orders-inventory"
 
 
 def test_trace_ids_come_from_the_current_opentelemetry_span(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -127,7 +152,7 @@ def test_records_are_shipped_as_ecs_json_keyed_by_service(logger: logging.Logger
     assert (topic, key) == ("t.shop.logs", b"sink.search")
     doc = json.loads(value)
     assert doc["message"] == "batch {'n': 1}"
-    assert doc["shop"]["order_id"] == "o_9"
+    assert doc["shop.order_id"] == "o_9"
 
 
 def test_a_full_queue_drops_and_counts_without_waiting(logger: logging.Logger) -> None:
