@@ -22,6 +22,9 @@ from tests.support.processes import free_port
 from tests.support.scope import Scope
 from topology.settings import Settings
 
+#: ``live_system``: one whole system for the session's observability tests, started on first use.
+pytest_plugins = ["tests.support.live"]
+
 
 @pytest.fixture(scope="session")
 def settings() -> Settings:

@@ -1,0 +1,62 @@
+"""The stack's own Prometheus (a private one): what ``stack up`` generates is reloaded, targets files are picked up."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+import pytest
+from prometheus_client import CollectorRegistry, Gauge, start_http_server
+
+from ops import scrape
+from ops.stack.launcher import Stack
+from tests.support.processes import free_port
+from topology.settings import Settings
+
+pytestmark = pytest.mark.stack
+
+
+def eventually(check: Callable[[], Any], timeout_s: float, failure: str) -> Any:
+    deadline = time.monotonic() + timeout_s
+    while not (result := check()):
+        assert time.monotonic() < deadline, failure
+        time.sleep(0.2)
+    return result
+
+
+def test_stack_up_reloads_its_config_and_a_runs_targets_are_scraped(private_settings: Settings) -> None:
+    first = private_settings.model_copy(update={"prometheus_scrape_interval_s": 1})
+    prometheus = f"http://{first.host}:{first.prometheus_port}"
+    registry = CollectorRegistry()
+    Gauge("shop_probe_ready", "a process of a fake run", registry=registry).set(7)
+    port = free_port()
+    server, thread = start_http_server(port, addr=first.host, registry=registry)
+    try:
+        [row] = Stack(first, only=("prometheus",)).up()
+        assert row.state == "started", row.error
+        scrape.register(first, [("probe", port)])
+
+        def scraped() -> list[dict[str, Any]]:
+            answer = httpx.get(f"{prometheus}/api/v1/query", params={"query": "shop_probe_ready"}, timeout=5).json()
+            return list(answer["data"]["result"])
+
+        [sample] = eventually(scraped, 30, "the targets file was never scraped")
+        assert sample["metric"] == {
+            "__name__": "shop_probe_ready",
+            "job": "probe",
+            "system": "shopstream",
+            "instance": f"127.0.0.1:{port}",
+        }
+        assert sample["value"][1] == "7"
+
+        second = first.model_copy(update={"prometheus_scrape_interval_s": 3})
+        [row] = Stack(second, only=("prometheus",)).up()
+        assert row.state == "up", row.error
+        config = httpx.get(f"{prometheus}/api/v1/status/config", timeout=5).json()["data"]["yaml"]
+        assert "scrape_interval: 3s" in config, "stack up rewrote prometheus.yml and the running server reloaded it"
+    finally:
+        Stack(first, only=("prometheus",)).down()
+        server.shutdown()
+        thread.join(5)
