@@ -118,4 +118,41 @@ def judged(products: list[DemoProduct]) -> list[Judged]:
         Judged("marshal speaker", "typo", both(kind_of("Speakers"), lambda p: p.brand == "Marshall")),
         Judged("cast iron skillet", "plain", kind_of("Cookware", "cast iron skillet")),
         Judged("yoga mat", "plain", kind_of("Yoga", "yoga mat")),
+        # Words a title does not hold, several wishes at once, one brand over many kinds.
+        Judged("apple", "brand + category", lambda p: 3 if p.brand == "Apple" else 0),
+        Judged(
+            "gift for tea lovers",
+            "plain",
+            lambda p: (3 if "tea" in p.tags else 1) if p.category in ("Mugs", "Kettles") else 0,
+        ),
+        Judged(
+            "stainless steel kettle", "plain", both(kind_of("Kettles"), lambda p: p.descriptor == "stainless steel")
+        ),
+        Judged("headphones for the gym", "plain", both(headphones, lambda p: "the-gym" in p.tags)),
+        Judged("laptop for video editing", "plain", both(kind_of("Laptops"), lambda p: "video-editing" in p.tags)),
+        Judged(
+            "warm winter jacket",
+            "plain",
+            both(kind_of("Jackets"), lambda p: "winter" in p.tags or p.descriptor == "insulated"),
+        ),
+        Judged(
+            "waterproof hiking backpack",
+            "plain",
+            both(kind_of("Backpacks", "hiking backpack"), lambda p: p.descriptor == "waterproof"),
+        ),
+        Judged(
+            "non-stick frying pan",
+            "plain",
+            both(kind_of("Cookware", "frying pan"), lambda p: p.descriptor == "non-stick"),
+        ),
+        Judged(
+            "red running shoes under 100",
+            "price",
+            both(running, lambda p: p.colour == "red" and p.price_amount <= 10_000),
+        ),
+        Judged(
+            "cheap wireless earbuds",
+            "price",
+            lambda p: cheap_of("Headphones", products)(p) if p.noun == "earbuds" else 0,
+        ),
     ]

@@ -9,6 +9,7 @@ read and its answer cannot disagree. Reads go to the replica unless they must be
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from datetime import datetime
@@ -142,6 +143,11 @@ class Queries:
     def products(self, query: ProductQuery) -> answers.ProductPage:
         """Matches of the words (all products without any) among the filters, with facet counts (``searches``)."""
         search = searches.product_search(query)
+        if search.probe is not None:  # "cheap": which kind of product is meant, and its usual price
+            probed = self._search(PRODUCT_INDEX, search.probe)
+            search = searches.product_search(query, searches.cheapness(probed) if probed else None)
+            if search.probe is not None:  # nothing matches: the search answers that
+                search = dataclasses.replace(search, probe=None)
         found = self._search(PRODUCT_INDEX, search.body)
         if found is None:  # no product was ever indexed
             return answers.ProductPage(0, [], answers.Facets(**{f: [] for f in search.facets}))

@@ -169,10 +169,37 @@ class ProductSearch:
     sort: str
     size: int
     facets: tuple[str, ...]
+    #: a first, small search to send before this one: "cheap" needs to know what kind of product is meant
+    probe: dict[str, Any] | None = None
 
 
-def product_search(query: ProductQuery) -> ProductSearch:
-    """The search request of ``query``; 400 for what cannot be run (bounds crossed, a page too deep, a bad cursor)."""
+@dataclass(frozen=True)
+class Cheapness:
+    """What "cheap" means for one search: the kind of product its best matches are, and their usual price."""
+
+    category: str
+    scale: int  # minor units: the median price of that category among the best matches
+
+
+def cheapness(found: dict[str, Any]) -> Cheapness | None:
+    """The category most of the probe's matches are in, and their median price (None: no match)."""
+    hits = [h["_source"] for h in found["hits"]["hits"] if h["_source"].get("category")]
+    if not hits:
+        return None
+    categories = [h["category"] for h in hits]
+    category = max(dict.fromkeys(categories), key=categories.count)  # the first of the most frequent
+    prices = sorted(h["price_amount"] for h in hits if h["category"] == category and h.get("price_amount"))
+    return Cheapness(category, max(prices[len(prices) // 2], 100)) if prices else None
+
+
+def product_search(query: ProductQuery, cheap: Cheapness | None = None) -> ProductSearch:
+    """The search request of ``query``; 400 for what cannot be run (bounds crossed, a page too deep, a bad cursor).
+
+    With words and "cheap", the request holds a ``probe`` to send first: ``cheapness`` of its
+    answer, passed back here, makes the cheaper products of the kind meant rank first (the
+    others of that kind after them, other kinds last), since a cheap laptop costs more than a
+    cheap laptop bag.
+    """
     words = price_words(query.q)
     if len(words.text.split()) > MAX_WORDS:
         raise Problem(400, "invalid-query", "too many words", f"at most {MAX_WORDS} words")
@@ -191,14 +218,27 @@ def product_search(query: ProductQuery) -> ProductSearch:
     scored: dict[str, Any] = {"bool": {"filter": filters}}
     if words.text:
         scored["bool"]["must"] = [_relevance(words.text)]
-    if words.cheap:  # the cheaper, the higher, among what matches
-        decay = {"exp": {"price_amount": {"origin": 0, "scale": 3_000, "decay": 0.5}}}
-        scored = {"function_score": {"query": scored, "functions": [decay], "boost_mode": "multiply"}}
+    probe = None
+    if words.cheap and words.text and query.sort == "relevance":
+        if cheap is None:
+            probe = {"query": scored, "size": 10, "_source": ["category", "price_amount"], "track_total_hits": False}
+        else:
+            in_kind = {"term": {"category": cheap.category}}
+            decay = {"exp": {"price_amount": {"origin": 0, "scale": cheap.scale, "decay": 0.5}}}
+            functions = [{"filter": in_kind, **decay}, {"filter": {"bool": {"must_not": in_kind}}, "weight": 0.01}]
+            scored = {
+                "function_score": {
+                    "query": scored,
+                    "functions": functions,
+                    "score_mode": "first",
+                    "boost_mode": "multiply",
+                }
+            }
     sort = query.sort if words.text or query.sort != "relevance" else "newest"
     if words.cheap and not words.text and query.sort == "relevance":
         sort = "price_asc"
     facets = tuple(query.facets.split(",")) if query.facets is not UNSET else FACET_NAMES
-    fingerprint = _fingerprint(query.q, query.brand, query.category, query.tags, low, high, query.in_stock, sort)
+    fingerprint = _fingerprint(query.q, query.brand, query.category, query.tags, low, high, query.in_stock, sort, cheap)
     body: dict[str, Any] = {
         "query": scored,
         "sort": SORTS[sort],
@@ -216,7 +256,7 @@ def product_search(query: ProductQuery) -> ProductSearch:
         raise Problem(400, "invalid-query", "page too deep", f"from + size at most {WINDOW}; page on with next_cursor")
     else:
         body["from"] = query.offset
-    return ProductSearch(body, fingerprint, sort, query.size, tuple(dict.fromkeys(facets)))
+    return ProductSearch(body, fingerprint, sort, query.size, tuple(dict.fromkeys(facets)), probe)
 
 
 def _relevance(text: str) -> dict[str, Any]:

@@ -71,8 +71,14 @@ def test_without_words_the_newest_come_first_and_cheap_alone_sorts_by_price() ->
     assert searches.product_search(query()).sort == "newest"
     assert searches.product_search(query(q="cheap")).sort == "price_asc"
     assert searches.product_search(query(q="cheap", sort="price_desc")).sort == "price_desc"
-    cheap = searches.product_search(query(q="cheap kettle")).body["query"]
-    assert "function_score" in cheap, "cheap prefers lower prices among what matches"
+    first = searches.product_search(query(q="cheap kettle"))
+    assert first.probe is not None, "cheap asks first what kind of product is meant"
+    hits = [{"_source": {"category": "Kettles", "price_amount": p}} for p in (1000, 3000, 9000)]
+    kind = searches.cheapness({"hits": {"hits": [*hits, {"_source": {"category": "Mugs", "price_amount": 1}}]}})
+    assert kind == searches.Cheapness("Kettles", 3000)
+    cheap = searches.product_search(query(q="cheap kettle"), kind)
+    assert cheap.probe is None and "function_score" in cheap.body["query"], "then prefers the cheaper of that kind"
+    assert cheap.fingerprint != first.fingerprint
 
 
 def test_bad_combinations_are_400() -> None:
