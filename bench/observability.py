@@ -70,16 +70,22 @@ SAGA = ("orders", "inventory", "payments")
 RESULTS = PROJECT_ROOT / "bench" / "results"
 
 
+PARTS = ("metrics", "traces", "logs")
+#: What "on" turns on (``--on``): every part by default.
+ON: set[str] = set(PARTS)
+
+
 def telemetry(settings: Settings, on: bool) -> dict[str, str]:
-    """The settings of one mode, as environment variables."""
-    if not on:
-        return {"SHOP_METRICS_ENABLED": "false", "SHOP_LOG_SHIP": "false"}  # and no SHOP_OTLP_ENDPOINT
-    return {
-        "SHOP_METRICS_ENABLED": "true",
-        "SHOP_LOG_SHIP": "true",
-        "SHOP_OTLP_ENDPOINT": f"http://{settings.host}:{settings.traces_http_port}",
-        "SHOP_TRACE_SAMPLE_RATIO": "0.1",
-    }
+    """The settings of one mode, as environment variables (no SHOP_OTLP_ENDPOINT: tracing off)."""
+    env = {"SHOP_METRICS_ENABLED": "false", "SHOP_LOG_SHIP": "false"}
+    if on and "metrics" in ON:
+        env["SHOP_METRICS_ENABLED"] = "true"
+    if on and "logs" in ON:
+        env["SHOP_LOG_SHIP"] = "true"
+    if on and "traces" in ON:
+        env["SHOP_OTLP_ENDPOINT"] = f"http://{settings.host}:{settings.traces_http_port}"
+        env["SHOP_TRACE_SAMPLE_RATIO"] = "0.1"
+    return env
 
 
 @dataclass
@@ -151,6 +157,12 @@ def load_orders(settings: Settings, count: int, tag: str, traced: bool) -> None:
     assert producer.flush(60) == 0
 
 
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU of the process (its threads included), from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def wait_for(check: Callable[[], bool], what: str, timeout_s: float, process: subprocess.Popen[bytes]) -> None:
     deadline = time.monotonic() + timeout_s
     while not check():
@@ -184,13 +196,16 @@ def flows_round(base: Settings, orders: int, on: bool, scrape_s: float, logs: Pa
             return bool(rows) and all(row.committed is not None and row.lag == 0 for row in rows)
 
         wait_for(priced, "the inventory flow reading the catalog's prices", 120, process)
-        with Scraper(settings.host, [port] if on else [], scrape_s) as scraper:
-            load_orders(settings, orders, "p", traced=on)
+        with Scraper(settings.host, [port] if on and "metrics" in ON else [], scrape_s) as scraper:
+            cpu_before = cpu_seconds(process.pid)
+            load_orders(settings, orders, "p", traced=on and "traces" in ON)
             peak = confirmed(settings, "p", orders, timeout_s=900)
+            cpu = cpu_seconds(process.pid) - cpu_before
         if len(peak.confirmed_at) < orders // 2:
             raise SystemExit(f"only {len(peak.confirmed_at)} of {orders} orders confirmed; see {log}")
         return {
             "rate": saga_rate_of(peak),
+            "cpu_ms_per_order": cpu * 1000 / orders,
             "confirmed": len(peak.confirmed_at),
             "scrapes": scraper.scrapes,
             "scrape_failures": scraper.failures,
@@ -248,7 +263,7 @@ def ingress_rounds(base: Settings, rounds: int, seconds: int, scrape_s: float, f
             attack(targets[on], 2, None)  # warm
         results = []
         for on in order_of(rounds):
-            with Scraper(base.host, [ports[on][1]] if on else [], scrape_s) as scraper:
+            with Scraper(base.host, [ports[on][1]] if on and "metrics" in ON else [], scrape_s) as scraper:
                 report = attack(targets[on], seconds, None)
             results.append(
                 {
@@ -285,7 +300,10 @@ def main() -> None:
     parser.add_argument("--scrape-s", type=float, default=1.0, help="how often each process is scraped when on")
     parser.add_argument("--only", choices=("flows", "ingress"), help="one of the two cases")
     parser.add_argument("--json", type=Path, help="where to write the results (default bench/results/...)")
+    parser.add_argument("--on", default=",".join(PARTS), help=f"what on turns on, of {','.join(PARTS)} (all)")
     args = parser.parse_args()
+    ON.clear()
+    ON.update(part for part in args.on.split(",") if part in PARTS)
     if args.only != "flows" and not VEGETA.exists():
         sys.exit(f"{VEGETA} is missing: make bench builds it (go install github.com/tsenart/vegeta/v12@v12.13.0)")
     base = Settings.from_env()
@@ -295,7 +313,8 @@ def main() -> None:
     if args.only != "ingress":
         for on in order_of(args.rounds):
             row = {"on": on, **flows_round(base, args.orders, on, args.scrape_s, folder)}
-            print(f"flows {'on ' if on else 'off'}: {row['rate']:,.0f} orders/s", flush=True)
+            mode = "on " if on else "off"
+            print(f"flows {mode}: {row['rate']:,.0f} orders/s, {row['cpu_ms_per_order']:.2f} ms CPU/order", flush=True)
             flows.append(row)
     if args.only != "flows":
         ingress = ingress_rounds(base, args.rounds, args.seconds, args.scrape_s, folder)
@@ -318,6 +337,10 @@ def main() -> None:
                 f"{name}: off {rate_off:,.0f}/s, on {rate_on:,.0f}/s (medians): on/off {ratio:.2f}:"
                 f" {'met' if ratio >= TARGET else 'NOT met'} (>= {TARGET})"
             )
+    if flows:
+        cpu_off = statistics.median(r["cpu_ms_per_order"] for r in flows if not r["on"])
+        cpu_on = statistics.median(r["cpu_ms_per_order"] for r in flows if r["on"])
+        print(f"flows CPU per order: off {cpu_off:.2f} ms, on {cpu_on:.2f} ms (medians): off/on {cpu_off / cpu_on:.2f}")
     out = args.json or RESULTS / f"observability-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     ratios = {name: {"off": off, "on": on, "ratio": ratio} for name, off, on, ratio in verdicts}

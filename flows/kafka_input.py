@@ -30,6 +30,7 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 from confluent_kafka import KafkaError as ConfluentKafkaError
 from confluent_kafka.admin import ClusterMetadata
 
+from flows.metrics import Records, flow_of_step
 from topology.kafka_client import client_config
 from topology.settings import Settings
 from topology.topics import PARTNER, PARTNER_ID, Topic
@@ -71,11 +72,12 @@ class TopicsSource(FixedPartitionedSource[In, Offsets]):
 
     def build_part(self, step_id: str, for_part: str, resume_state: Offsets | None) -> Slot:
         index = int(for_part.split("-")[1])
-        return Slot(self, index, resume_state or {})
+        return Slot(self, index, resume_state or {}, Records(flow_of_step(step_id), "in", "out"))
 
 
 class Slot(StatefulSourcePartition[In, Offsets]):
-    def __init__(self, source: TopicsSource, index: int, resume: Offsets) -> None:
+    def __init__(self, source: TopicsSource, index: int, resume: Offsets, records: Records | None = None) -> None:
+        self.records = records  # what it read, counted per batch (flows/metrics.py)
         self.batch_size, self.poll_interval, self.idle_interval = (
             source.batch_size,
             source.poll_interval,
@@ -131,6 +133,8 @@ class Slot(StatefulSourcePartition[In, Offsets]):
         batch = self._read()
         if batch:
             self.wait = self.poll_interval
+            if self.records is not None:
+                self.records.add(len(batch))
         else:
             self.wait = min(max(self.wait * 2, MIN_IDLE_STEP), self.idle_interval)
         self.awake = datetime.now(UTC) + self.wait if self.wait else None

@@ -18,7 +18,7 @@ from bytewax.connectors.kafka import KafkaSinkMessage
 from bytewax.outputs import FixedPartitionedSink, StatefulSinkPartition
 from confluent_kafka import KafkaError, Message, Producer
 
-from flows.metrics import Epochs, flow_of_step
+from flows.metrics import Epochs, Records, flow_of_step
 from topology.kafka_client import client_config
 from topology.settings import Settings
 
@@ -41,7 +41,8 @@ class TopicsSink(FixedPartitionedSink[Out, None]):
     def build_part(self, step_id: str, for_part: str, resume_state: None) -> Outbox:
         # Delivery reports only for failures: only a failure needs telling.
         config = {**self.config, "bootstrap.servers": self.brokers, "delivery.report.only.error": True}
-        return Outbox(Producer(config), self.flush_timeout_s, Epochs(flow_of_step(step_id)))
+        flow = flow_of_step(step_id)
+        return Outbox(Producer(config), self.flush_timeout_s, Epochs(flow), Records(flow, "out", "in"))
 
 
 def sink(settings: Settings, principal: str) -> TopicsSink:
@@ -64,7 +65,10 @@ def routing_key(record: Out) -> str:
 
 
 class Outbox(StatefulSinkPartition[Out, None]):
-    def __init__(self, producer: Producer, flush_timeout_s: float, epochs: Epochs | None = None) -> None:
+    def __init__(
+        self, producer: Producer, flush_timeout_s: float, epochs: Epochs | None = None, records: Records | None = None
+    ) -> None:
+        self.records = records  # what it produced, counted per batch
         self.producer = producer
         self.flush_timeout_s = flush_timeout_s
         self.epochs = epochs  # told of each epoch's close (metrics)
@@ -75,6 +79,8 @@ class Outbox(StatefulSinkPartition[Out, None]):
             self.failure = f"delivery to {message.topic()} failed: {error}"
 
     def write_batch(self, items: list[Out]) -> None:
+        if self.records is not None:
+            self.records.add(len(items))
         for record in items:
             while True:
                 try:

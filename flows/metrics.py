@@ -1,16 +1,20 @@
 """Prometheus metrics of the flow processes, served on the process's metrics port (``SHOP_METRICS_PORT``).
 
-Records in and out of every step are Bytewax's own counters (``bytewax_item_inp_count_total``,
-``bytewax_item_out_count_total`` by ``step_id``), kept in Rust once per batch, with its
-step and snapshot durations: ``serve`` turns on Bytewax's dataflow API server on the
-metrics port, whose ``/metrics`` answers Bytewax's metrics followed by this process's
-prometheus-client registry (the families below). The server runs on threads of its
-own (tokio); rendering the registry takes the GIL for about a millisecond per scrape.
+Records in and out of each flow's steps (``shop_flow_step_records_total``): read from Kafka
+and produced to it (once per batch), handled by the flow's logic and emitted by it. They
+are plain Python ints, added to where the flow already is (no counter lock, no call of
+their own per record) and read at scrape time (``StepRecords``).
+
+Bytewax 0.21 has its own per-step counters and step and snapshot durations, kept in Rust
+once its dataflow API server runs; ``SHOP_FLOW_BYTEWAX_METRICS=true`` serves them instead
+of prometheus-client's server (the same port, our families after Bytewax's). Off by default:
+measured in ``bench/observability.py``'s round of 2026-12-02, a dataflow of tiny batches
+spent 60-70% more CPU with them, a cost per step and per batch.
 
 Per record, this module costs a dict lookup for each message a flow emits (business
-counters: only the few event types counted pay for a counter increment) and nothing
-else: epochs are counted once per epoch, dead letters and gateway or channel calls once
-each, and the keys held in state are counted at scrape time from the recovery store.
+counters: only the few event types counted pay for a counter increment) and an integer
+addition per record handled: epochs are counted once per epoch, dead letters and gateway
+or channel calls once each, and the keys held in state at scrape time from the recovery store.
 """
 
 from __future__ import annotations
@@ -25,8 +29,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, Literal
 
-from prometheus_client import REGISTRY, Counter, Histogram, disable_created_metrics
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client import REGISTRY, Counter, Histogram, disable_created_metrics, start_http_server
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from flows.notifications.port import Channel, Delivered, Delivery
@@ -175,6 +179,53 @@ class Epochs:
         self.last = now
 
 
+#: Records per (flow, step, direction), plain ints added to by the worker, read by ``StepRecords``.
+RECORDS: dict[tuple[str, str, str], int] = {}
+
+
+class Records:
+    """One step's count, in one direction: ``add`` per batch, ``seen`` as a branch predicate per record."""
+
+    __slots__ = ("key",)
+
+    def __init__(self, flow: str, step: str, direction: Literal["in", "out"]) -> None:
+        self.key = (flow, step, direction)
+        RECORDS.setdefault(self.key, 0)
+
+    def add(self, count: int) -> None:
+        RECORDS[self.key] += count
+
+    def seen(self, handled: bool) -> bool:
+        """``handled``, counted when true (the predicate of the branch that keeps a flow's own records)."""
+        if handled:
+            RECORDS[self.key] += 1
+        return handled
+
+
+class StepRecords(Collector):
+    """``shop_flow_step_records_total{flow, step, direction}`` from ``RECORDS``."""
+
+    def collect(self) -> Iterator[CounterMetricFamily]:
+        family = CounterMetricFamily(
+            "shop_flow_step_records",
+            "Records into (in) and out of (out) a flow's steps: in read from Kafka, decode the flow's own,"
+            " handle what its logic emitted, out produced to Kafka",
+            labels=["flow", "step", "direction"],
+        )
+        for (flow, step, direction), count in sorted(dict(RECORDS).items()):
+            family.add_metric([flow, step, direction], float(count))
+        yield family
+
+    def describe(self) -> Iterator[CounterMetricFamily]:
+        yield CounterMetricFamily("shop_flow_step_records", "", labels=["flow", "step", "direction"])
+
+
+def flow_of_stream(stream_id: str, dataflow_id: str) -> str:
+    """The flow of a stream: ``orders`` of ``orders.saga.down`` and ``orders-inventory-payments.orders.saga.down``."""
+    parts = stream_id.split(".")
+    return parts[1] if "-" in dataflow_id and parts[0] == dataflow_id and len(parts) > 1 else parts[0]
+
+
 def flow_of_step(step_id: str) -> str:
     """The flow of an output step: ``orders`` of ``orders.out`` and of ``orders-inventory-payments.orders.out``."""
     parts = step_id.split(".")
@@ -282,13 +333,24 @@ class StateKeys(Collector):
 def serve(settings: Settings, recovery: Path, dataflow_id: str) -> int | None:
     """Turn on the metrics of this flow process on ``settings.metrics_port``; the port, or None when off or taken.
 
-    Bytewax's dataflow API server answers ``/metrics`` there (it binds every interface, and
-    writes ``dataflow.json`` under the stack folder). A port already taken costs the flow
-    nothing but its metrics: it is said once and the flow runs on.
+    prometheus-client's server answers ``/metrics`` there, on a thread of its own; with
+    ``SHOP_FLOW_BYTEWAX_METRICS`` Bytewax's dataflow API server does (it binds every interface,
+    and writes ``dataflow.json`` under the stack folder), with Bytewax's own metrics first. A port
+    already taken costs the flow nothing but its metrics: it is said once and the flow runs on.
     """
     port = settings.metrics_port if settings.metrics_enabled else 0
     if not port:
         return None
+    disable_created_metrics()  # type: ignore[no-untyped-call]  # half the series, none of them used
+    REGISTRY.register(StateKeys(recovery, dataflow_id))
+    REGISTRY.register(StepRecords())
+    if not settings.flow_bytewax_metrics:
+        try:
+            start_http_server(port, addr=settings.host)
+        except OSError as err:
+            log.warning("no metrics: port %s is taken (%s); see SHOP_METRICS_PORTS", port, err.strerror)
+            return None
+        return port
     with socket.socket() as probe:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
@@ -301,6 +363,4 @@ def serve(settings: Settings, recovery: Path, dataflow_id: str) -> int | None:
     os.environ["BYTEWAX_DATAFLOW_API_ENABLED"] = "1"
     os.environ["BYTEWAX_DATAFLOW_API_PORT"] = str(port)
     os.environ["BYTEWAX_DATAFLOW_API_CACHE_PATH"] = str(cache)
-    disable_created_metrics()  # type: ignore[no-untyped-call]  # half the series, none of them used
-    REGISTRY.register(StateKeys(recovery, dataflow_id))
     return port

@@ -15,6 +15,7 @@ import bytewax.operators as op
 from bytewax.dataflow import Stream, operator
 from bytewax.operators import KeyedStream
 
+from flows import metrics
 from flows.dead_letters import classify
 from flows.envelopes import Incoming
 from flows.kafka_input import In
@@ -47,16 +48,20 @@ def decode_and_route(
     """
     declared = DeclaredMessages(consumes, prefix)
     decoded = op.filter_map("decode", up, lambda msg: classify(msg, stage, accepts, declared, strict_topics))
-    branches = op.branch("handled", decoded, lambda item: isinstance(item, Incoming))
+    handled = metrics.Records(stage, "decode", "out")  # what goes to the flow's logic (flows/metrics.py)
+    branches = op.branch("handled", decoded, lambda item: handled.seen(isinstance(item, Incoming)))
     return Routed(branches.trues, branches.falses)  # type: ignore[arg-type]
-
-
-def _records(key_records: tuple[str, list[Out]]) -> list[Out]:
-    return key_records[1]
 
 
 @operator
 def collect_records(step_id: str, keyed: KeyedStream[list[Out]], *others: Stream[Out]) -> Stream[Out]:
     """The records a keyed step emitted (lists of records, by key) merged, unkeyed, with ``others``."""
+    emitted_by = metrics.Records(metrics.flow_of_stream(keyed.stream_id, keyed.flow().flow_id), "handle", "out")
+
+    def _records(key_records: tuple[str, list[Out]]) -> list[Out]:
+        records = key_records[1]
+        emitted_by.add(len(records))
+        return records
+
     emitted = op.flat_map("unkey", keyed, _records)
     return op.merge("merge", emitted, *others)

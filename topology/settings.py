@@ -212,6 +212,9 @@ class Settings(BaseSettings):
     # Off: no process serves metrics (nor the supervisor's consumer lag), the ingress counts no request and
     # Bytewax keeps none (its Rust metrics run only with its API server); for bench/observability.py's baseline.
     metrics_enabled: bool = True
+    # The flows' metrics served by Bytewax's own dataflow API server, with Bytewax's per-step counters and
+    # durations (kept in Rust per step and batch: they cost the flows CPU, see flows/metrics.py).
+    flow_bytewax_metrics: bool = False
 
     # Traces (topology/tracing.py): spans go by OTLP over HTTP to this endpoint (the local stack's:
     # http://127.0.0.1:14318). Unset: tracing is off, its SDK is never imported, no header is read.

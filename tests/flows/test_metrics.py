@@ -53,6 +53,8 @@ def inventory_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[
         "out": value("shop_stock_outs_total"),
         "undecodable": value("shop_flow_dead_letters_total", flow="inventory", reason="undecodable"),
         "misplaced": value("shop_flow_dead_letters_total", flow="inventory", reason="misplaced"),
+        "decode": metrics.RECORDS.get(("inventory", "decode", "out"), 0),
+        "handle": metrics.RECORDS.get(("inventory", "handle", "out"), 0),
     }
     items: list[Any] = [product(sku, i) for i, sku in enumerate(("a", "b", "c"))]
     items += [record(INVENTORY_COMMANDS, "a", AdjustStock(sku="a", delta=1), 3)]
@@ -76,6 +78,20 @@ def test_a_shortage_is_a_stock_out_and_each_dead_letter_is_counted_by_its_reason
     undecodable = value("shop_flow_dead_letters_total", flow="inventory", reason="undecodable")
     misplaced = value("shop_flow_dead_letters_total", flow="inventory", reason="misplaced")
     assert (undecodable - before["undecodable"], misplaced - before["misplaced"]) == (1, 1)
+
+
+def test_records_handled_and_emitted_are_counted_per_flow_step(
+    inventory_run: tuple[Path, dict[str, float], list[Out]],
+) -> None:
+    _, before, out = inventory_run
+    decoded = metrics.RECORDS[("inventory", "decode", "out")] - before["decode"]
+    emitted = metrics.RECORDS[("inventory", "handle", "out")] - before["handle"]
+    assert decoded == 6, "3 products, a restock and 2 reservations handled; the poison and the misplaced are not"
+    dead = sum(1 for m in out if m.topic and m.topic.endswith(".dlq"))
+    assert emitted == len(out) - dead > 0, "every record the logic emitted reached the output"
+    families = list(metrics.StepRecords().collect())
+    samples = {tuple(s.labels.values()): s.value for s in families[0].samples}
+    assert samples[("inventory", "decode", "out")] == metrics.RECORDS[("inventory", "decode", "out")]
 
 
 def test_the_keys_each_stateful_step_holds_are_read_from_the_recovery_store(
