@@ -4,7 +4,9 @@ Everything under private names (tests/support/scope.py): gunicorn serving the in
 orders, inventory, payments and catalog flows, and the PostgreSQL and Redis sinks, each its
 own process on the real stack. A product and its stock go in through the API, a customer
 orders, and the order's status (read from the replica the PostgreSQL sink feeds) and the stock
-level (from Redis, which the Redis sink fills) come back through the API.
+level (from Redis, which the Redis sink fills) come back through the API. Every process traces
+every request and record to a trace backend that is down (a closed port): that costs the system
+nothing but the spans.
 """
 
 from __future__ import annotations
@@ -37,13 +39,16 @@ def system(settings: Settings, tmp_path: Path) -> Iterator[tuple[Scope, str]]:
     sinks = SinkHarness(settings, tmp_path)
     port = free_port()
     env = {**sinks.settings.to_env(), "SHOP_INGRESS_PORT": str(port), "SHOP_INGRESS_WORKERS": "1"}
+    # Every span of every process goes to a port nothing listens on: the trace backend is down.
+    down = {"SHOP_OTLP_ENDPOINT": f"http://127.0.0.1:{free_port()}", "SHOP_TRACE_SAMPLE_RATIO": "1.0"}
+    env |= down
     processes: list[subprocess.Popen[bytes]] = []
     try:
         for flow in FLOWS:
             argv = [str(BIN / "shopstream"), "flow", flow]
             processes.append(spawn(argv, {**os.environ, **env}, tmp_path / f"{flow}.log", cwd=PROJECT_ROOT))
         for sink in SINKS:
-            sinks.start(sink)
+            sinks.start(sink, **down)
         ingress = start_gunicorn("ingress.wsgi:app_from_env()", env, port, tmp_path / "ingress.log", timeout_s=60)
         processes.append(ingress)
         yield sinks.scope, f"http://127.0.0.1:{port}"
