@@ -102,6 +102,15 @@ class DeadLetters:
             raise DeadLetterFailed(
                 f"{len(rejected)} dead letters for {topic}: {left} undelivered, errors {failures[:3]}"
             )
+        log.warning(
+            "%d dead letters of %s/%d at %s, the first: %s",
+            len(rejected),
+            topic,
+            partition,
+            self.stage,
+            rejected[0].reason,
+            extra={"event.action": "dead-letter", "labels.stage": self.stage},
+        )
 
 
 class EventSink(BatchingSink, ABC):
