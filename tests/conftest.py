@@ -94,3 +94,18 @@ def private_settings(settings: Settings, tmp_path: Path) -> Settings:
         alertmanager_port=free_port(),
         health_timeout_s=120,
     )
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The tests on the session's one whole system (``live_system``) run last, its fault tests after them all.
+
+    Its first user starts it and it stays up to the session's end: gathered at the end, it runs
+    beside no other test's processes, and the faults (which restart its processes) come last.
+    """
+
+    def rank(item: pytest.Item) -> int:
+        if "live_system" not in getattr(item, "fixturenames", ()):
+            return 0
+        return 2 if item.get_closest_marker("faults") else 1
+
+    items.sort(key=rank)
