@@ -3,7 +3,8 @@
 One scope and one logs sink process for the module: a child process logs through
 ``topology.logs`` as the orders flow would (its own principal, its ACLs), the record arrives
 in ``{prefix}logs-YYYY.MM.DD``, ``shopstream logs --order`` finds it, a day past the retention
-is deleted, and a record that is no log document is a dead letter with the reason.
+is deleted, a gunicorn worker's access log record arrives the same way, and a record that
+is no log document is a dead letter with the reason.
 """
 
 from __future__ import annotations
@@ -16,12 +17,14 @@ import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from elasticsearch import Elasticsearch
 
-from tests.support.processes import BIN
+from tests.support.processes import BIN, free_port, start_gunicorn, stop_all
 from tests.support.sinks import SinkHarness
 from topology.settings import Settings
 from topology.stores import LOG_INDEX
@@ -61,7 +64,7 @@ def env_of(harness: SinkHarness) -> dict[str, str]:
     return {**os.environ, **harness.settings.to_env()}
 
 
-def wait_for_documents(es: Elasticsearch, index: str, order_id: str, timeout_s: float = 60) -> list[dict[str, Any]]:
+def wait_for_documents(es: Elasticsearch, index: str, order_id: str, timeout_s: float = 120) -> list[dict[str, Any]]:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if es.indices.exists(index=index):
@@ -124,3 +127,26 @@ def test_a_record_that_is_no_log_document_is_a_dead_letter(system: SinkHarness) 
     system.flush()
     letters = system.dead_letters(LOGS)
     assert any(value == b"not a log line" and "not JSON" in letter.error for value, letter in letters)
+
+
+def test_a_gunicorn_workers_access_log_is_shipped_with_the_route_and_the_order(
+    system: SinkHarness, tmp_path: Path
+) -> None:
+    order_id = f"o_{uuid.uuid4().hex[:12]}"
+    port = free_port()
+    env = {**system.settings.to_env(), "SHOP_INGRESS_WORKERS": "2", "SHOP_INGRESS_METRICS_PORT": str(free_port())}
+    process = start_gunicorn("ingress.wsgi:app_from_env()", env, port, tmp_path / "gunicorn.log")
+    try:
+        answer = httpx.get(f"http://127.0.0.1:{port}/v1/orders/{order_id}", headers={"User-Agent": "probe/1"})
+        assert answer.status_code == 401
+    finally:
+        stop_all([process])
+    today = LOG_INDEX.for_day(system.settings.search_prefix, datetime.now(UTC))
+    with Elasticsearch(system.settings.search_url, request_timeout=10) as es:
+        (document,) = wait_for_documents(es, today, order_id)
+    assert document["service"]["name"] == "ingress"
+    assert document["log"]["logger"] == "shop.access"
+    assert document["url"]["path"] == "/v1/orders/{order_id}"
+    assert document["http"]["response"]["status_code"] == 401
+    assert document["user_agent"]["original"] == "probe/1"
+    assert document["event"]["duration"] > 0
