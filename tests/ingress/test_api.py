@@ -28,6 +28,7 @@ from ingress import metrics
 from ingress.auth.accounts import SCOPES, add_partner_client
 from ingress.auth.tokens import KeyRing, Principal
 from ingress.bus import KafkaBus
+from sinks.search import ensure_indexes
 from tests.support.api import Api
 from tests.support.processes import free_port
 from topology.access import OPERATOR
@@ -304,10 +305,11 @@ def test_stock_is_read_from_redis_and_falls_back_to_postgres(api: Api) -> None:
 
 def test_product_search_with_filters_and_facets(api: Api) -> None:
     index = f"{api.settings.search_prefix}products"
-    api.search.indices.create(index=f"{index}-v1", aliases={index: {}})
+    ensure_indexes(api.search, api.settings.search_prefix)  # the sink's templates: the mappings searches rely on
     docs = [("red mug", "acme", 900), ("blue mug", "globex", 1200), ("lamp", "acme", 5000)]
     for n, (title, brand, price) in enumerate(docs):
         doc = {"sku": f"s{n}", "title": title, "brand": brand, "category": "home", "tags": ["x"], "price_amount": price}
+        doc["version"] = 1  # a catalog entry's (a stock level alone is no product)
         api.search.index(index=index, id=f"s{n}", document=doc)
     api.search.indices.refresh(index=index)
     ann = api.token("ann", "customer")
