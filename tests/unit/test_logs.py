@@ -359,3 +359,17 @@ def test_a_printed_line_is_time_level_service_logger_message_and_the_ids() -> No
     text = line(row)
     assert text.endswith("WARNING  orders  flows.orders.flow: order o_1 reserving -> cancelled  order=o_1")
     assert query(level="warn")["bool"]["filter"] == [{"terms": {"log.level": ["warning", "error", "critical"]}}]
+
+
+def test_a_record_logged_under_a_real_opentelemetry_span_carries_its_ids() -> None:
+    from opentelemetry.sdk.trace import TracerProvider
+
+    tracer = TracerProvider().get_tracer("test")
+    shipper = KafkaShipper("shop.logs", "ingress", FakeProducer, queue_size=10)
+    with tracer.start_as_current_span("GET /v1/orders/{order_id}") as span:
+        prepared = shipper.prepare(record())
+    context = span.get_span_context()
+    assert prepared.__dict__["trace.id"] == f"{context.trace_id:032x}"
+    assert prepared.__dict__["span.id"] == f"{context.span_id:016x}"
+    assert "trace.id" not in shipper.prepare(record()).__dict__  # no span current any more
+    shipper.close()
