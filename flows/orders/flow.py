@@ -52,11 +52,18 @@ SERVICE = "orders"
 log = logging.getLogger(__name__)
 
 
+#: The steps of an order logged at INFO (placed, and where it ends up); the steps between at DEBUG.
+NOTED = frozenset({"reserving", "confirmed", "shipped", "delivered"})
+
+
 def log_status(order: logic.Order, before: str | None, correlation_id: str) -> None:
-    """One line per step of an order's story (a replay after a crash tells it again)."""
+    """One line per step of an order's story (a replay after a crash tells it again); a cancel is a WARNING."""
     cancelled = order.status == "cancelled"
+    level = logging.WARNING if cancelled else logging.INFO if order.status in NOTED else logging.DEBUG
+    if not log.isEnabledFor(level):
+        return
     log.log(
-        logging.WARNING if cancelled else logging.INFO,
+        level,
         "order %s %s -> %s%s",
         order.order_id,
         before or "new",
