@@ -11,7 +11,9 @@ import pytest
 from prometheus_client import CollectorRegistry, Gauge, start_http_server
 
 from ops import scrape
+from ops.exceptions import StackError
 from ops.stack.launcher import Stack
+from ops.stack.monitoring import Prometheus
 from tests.support.processes import free_port
 from topology.settings import Settings
 
@@ -56,6 +58,14 @@ def test_stack_up_reloads_its_config_and_a_runs_targets_are_scraped(private_sett
         assert row.state == "up", row.error
         config = httpx.get(f"{prometheus}/api/v1/status/config", timeout=5).json()["data"]["yaml"]
         assert "scrape_interval: 3s" in config, "stack up rewrote prometheus.yml and the running server reloaded it"
+
+        scrape.config_file(second).write_text("scrape_configs: [{job_name: a}, {job_name: a}]\n")
+        with pytest.raises(StackError, match="refused its new configuration") as refused:
+            Prometheus(second).reload()
+        assert "multiple scrape configs" in str(refused.value), "the error names what is wrong"
+        assert Prometheus(second).healthy(), "it keeps the previous configuration"
+        [row] = Stack(second, only=("prometheus",)).up()
+        assert row.state == "up", row.error
     finally:
         Stack(first, only=("prometheus",)).down()
         server.shutdown()
