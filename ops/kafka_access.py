@@ -152,13 +152,24 @@ def upsert_credentials(admin: AdminClient, passwords: dict[str, str]) -> None:
         _settle(future, "set a SCRAM credential")
 
 
-def ensure_principals(settings: Settings) -> None:
-    """Every principal of the topology (and the operator) with its derived password: the local stack's."""
+def ensure_principals(settings: Settings, missing_only: bool = False) -> None:
+    """Every principal of the topology (and the operator) with its derived password: the local stack's.
+
+    ``missing_only``: only those the broker has no credential for (a principal declared since
+    it started); one describe instead of a SCRAM hash per principal.
+    """
     if not acls_enforced(settings):
         return
     admin, _ = admin_client(settings)
     names = [OPERATOR, *(p.name for p in PRINCIPALS)]
-    upsert_credentials(admin, {name: password_for(settings, name) for name in names})
+    if missing_only:
+        try:
+            known = set(admin.describe_user_scram_credentials(request_timeout=15).result(timeout=20))
+        except KafkaException as err:
+            raise AccessError(f"cannot list the broker's SCRAM users: {err}") from None
+        names = [name for name in names if name not in known]
+    if names:
+        upsert_credentials(admin, {name: password_for(settings, name) for name in names})
 
 
 def add_partner_principal(settings: Settings, partner_id: str) -> str:

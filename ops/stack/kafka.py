@@ -286,6 +286,15 @@ class Kafka(Server):
         except OpsError as err:
             raise StackError(self.name, f"creating the principals failed: {err}", "read the message") from None
 
+    def refresh(self) -> None:
+        """A broker found running gets the principals declared since it started (a new process's, as sink-logs)."""
+        if self.pid() is None:  # never a broker this launcher did not start
+            return
+        try:
+            ensure_principals(self.settings, missing_only=True)
+        except OpsError as err:
+            raise StackError(self.name, f"creating the principals failed: {err}", "read the message") from None
+
     def healthy(self) -> bool:
         admin = AdminClient(
             {**client_config(self.settings, OPERATOR), "socket.connection.setup.timeout.ms": 1000, "log_level": 0}
