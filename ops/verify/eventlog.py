@@ -69,6 +69,9 @@ class EventLog:
     #: per (broker topic, partition): the offset after the last record read
     ends: dict[tuple[str, int], int] = field(default_factory=dict)
     _seen: dict[str, set[str]] = field(default_factory=dict)
+    #: per (declared topic name, envelope id): the highest ``seq`` a repeat of that envelope carried, where it
+    #: is above the first copy's (a flow answering a repeated command again stamps the answer its next seq)
+    repeat_seq: dict[tuple[str, str], int] = field(default_factory=dict)
 
     def of(self, topic: Topic) -> list[Entry]:
         return self.entries.get(topic.name, [])
@@ -83,6 +86,9 @@ class EventLog:
         seen = self._seen.setdefault(entry.topic.name, set())
         if entry.envelope.id in seen:
             self.repeats += 1
+            if entry.envelope.seq is not None:
+                at = (entry.topic.name, entry.envelope.id)
+                self.repeat_seq[at] = max(self.repeat_seq.get(at, entry.envelope.seq), entry.envelope.seq)
             return
         seen.add(entry.envelope.id)
         self.entries.setdefault(entry.topic.name, []).append(entry)

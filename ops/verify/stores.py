@@ -62,13 +62,15 @@ def _follows(table: Table) -> Topic:
 
 
 def newest(log: EventLog, table: Table) -> dict[Key, Newest]:
-    """The highest ``seq`` per entity key of ``table`` on the topic it follows."""
+    """The highest ``seq`` per entity key of ``table`` on the topic it follows (repeated copies counted)."""
     found: dict[Key, Newest] = {}
-    for entry in log.of(_follows(table)):
+    topic = _follows(table)
+    for entry in log.of(topic):
         seq = entry.envelope.seq
         key = tuple(getattr(entry.payload, column, None) for column in table.key)
         if seq is None or None in key:
             continue
+        seq = max(seq, log.repeat_seq.get((topic.name, entry.envelope.id), seq))
         if key not in found or seq > found[key].version:
             found[key] = Newest(seq, entry.envelope.type, entry.envelope.occurred_at)
     return found

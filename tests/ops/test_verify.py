@@ -23,8 +23,9 @@ from confluent_kafka.admin import AdminClient, NewTopic
 from psycopg import sql
 from quixstreams.sinks.base.item import SinkItem
 
+from ops.verify.eventlog import Entry, EventLog
 from ops.verify.report import Check
-from ops.verify.stores import Newest, compare
+from ops.verify.stores import Newest, compare, newest
 from sinks.base import Record
 from sinks.mongo import MongoSink
 from sinks.postgres import PostgresSink
@@ -64,7 +65,7 @@ from topology.messages import (
     StockReserved,
     UserRegistered,
 )
-from topology.stores import NOTIFICATION_DOCS, ORDERS, STOCK_CACHE
+from topology.stores import NOTIFICATION_DOCS, ORDERS, PAYMENTS, STOCK_CACHE
 from topology.topics import (
     CATALOG_EVENTS,
     INVENTORY_EVENTS,
@@ -481,6 +482,29 @@ def test_a_store_newer_than_the_log_is_a_breach_unless_the_topic_grew_since_it_w
         check = Check("store-postgres", "")
         compare(check, {"table": ORDERS.name}, ORDERS, expected, {("o-1",): 3}, lambda _topic, g=grew: g)
         assert (len(check.breaches), check.notes) == (breaches, notes)
+
+
+def test_a_repeated_answer_counts_with_the_highest_seq_its_copies_carry() -> None:
+    """A flow answering a repeated command again (same derived id) stamps the copy its next seq; sinks apply it."""
+    declined = PaymentDeclined(order_id="o-1", reason="card_declined")
+    log = EventLog()
+    for n, seq in enumerate((1, 3)):
+        envelope = Envelope(
+            id="e-declined",
+            type=declined.TYPE,
+            version=declined.VERSION,
+            occurred_at=datetime.now(UTC),
+            correlation_id="c-1",
+            seq=seq,
+            producer=Who("service", "payments"),
+            payload=declined,
+        )
+        log.add(Entry(PAYMENT_EVENTS, f"shop.payments.events/0/{n}", "o-1", envelope))
+    assert log.repeats == 1
+    assert newest(log, PAYMENTS)[("o-1",)].version == 3
+    check = Check("store-postgres", "")
+    compare(check, {"table": PAYMENTS.name}, PAYMENTS, newest(log, PAYMENTS), {("o-1",): 3}, lambda _topic: False)
+    assert check.breaches == []
 
 
 def test_a_notification_sent_twice(system: System) -> None:
