@@ -27,19 +27,21 @@ V = TypeVar("V")
 W = TypeVar("W")
 
 
-def _attributes(item: Incoming, service: str) -> dict[str, Any]:
+def _attributes(item: Incoming) -> dict[str, Any]:
     envelope = item.envelope
+    # Few attributes: the SDK checks each one, and a sampled record pays for every one of them.
     return {
         **tracing.message_attributes(envelope.type, envelope.id, envelope.payload),
-        "messaging.destination.partition.id": str(item.partition),
         "messaging.kafka.offset": item.offset,
-        "messaging.consumer.group.name": service,
     }
 
 
 def handled(item: Incoming, service: str, tracer: Any) -> Any:
-    """The consumer span of one record, current within the ``with`` block."""
-    return tracing.consuming(item.topic, item.record_trace, item.key, _attributes(item, service), tracer)
+    """The consumer span of one record, current within the ``with`` block (none for an unsampled trace)."""
+    passed = tracing.unsampled(item.record_trace)
+    if passed is not None:
+        return tracing.passing(passed)
+    return tracing.consuming(item.topic, item.record_trace, None, _attributes(item), tracer)
 
 
 def traced_step(step: Callable[[S, Incoming], R], service: str) -> Callable[[S, Incoming], R]:

@@ -25,6 +25,7 @@ import logging
 import re
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any, cast
 
 from topology.settings import Settings
@@ -67,6 +68,7 @@ def configure(settings: Settings, *services: str) -> bool:
     # The exporter's own messages come per failed batch: ``_TellOnce`` says it once per outage instead.
     logging.getLogger("opentelemetry.exporter").setLevel(logging.CRITICAL)
     logging.getLogger("opentelemetry.sdk.trace.export").setLevel(logging.ERROR)
+    logging.getLogger("opentelemetry.sdk._shared_internal").setLevel(logging.ERROR)  # "Queue full" per span dropped
     for service in services:
         if service in _tracers:
             continue
@@ -198,10 +200,46 @@ def header_of(headers: Iterable[tuple[str, bytes | str | None]] | None) -> bytes
     return None
 
 
+#: The unsampled ``traceparent`` a record is handled under (``passing``): no span is made for it.
+_PASSING: ContextVar[str | None] = ContextVar("shopstream_unsampled_traceparent", default=None)
+
+
+def unsampled(traceparent: str | bytes | None) -> str | None:
+    """The ``traceparent`` as text when it is well formed and not sampled (its last two digits say so)."""
+    if not traceparent:
+        return None
+    text = traceparent.decode("ascii", "replace") if isinstance(traceparent, bytes) else traceparent
+    if len(text) != 55 or int(text[-2:], 16) & 1 or _TRACEPARENT.fullmatch(text) is None:
+        return None
+    return text
+
+
+class passing:
+    """Handle a record of an unsampled trace without a span: what it emits carries its ``traceparent`` on.
+
+    A sampled-out parent would give every child span a sampled-out flag anyway (parent-based
+    sampling); passing its context along unchanged costs a context variable, not the SDK's span.
+    """
+
+    __slots__ = ("token", "traceparent")
+
+    def __init__(self, traceparent: str) -> None:
+        self.traceparent = traceparent
+
+    def __enter__(self) -> None:
+        self.token = _PASSING.set(self.traceparent)
+
+    def __exit__(self, *exc: object) -> None:
+        _PASSING.reset(self.token)
+
+
 def current_traceparent() -> str | None:
     """The ``traceparent`` of the span current in this thread, if tracing is on and one is."""
     if TRACER is None:
         return None
+    passed = _PASSING.get()
+    if passed is not None:
+        return passed
     span_context = _otel.trace.get_current_span().get_span_context()
     return format_traceparent(span_context) if span_context.is_valid else None
 
@@ -210,6 +248,9 @@ def current_trace_id() -> str | None:
     """The current trace's id (32 hex digits), for log records; None when off or outside a span."""
     if TRACER is None:
         return None
+    passed = _PASSING.get()
+    if passed is not None:
+        return passed[3:35]
     span_context = _otel.trace.get_current_span().get_span_context()
     return f"{span_context.trace_id:032x}" if span_context.is_valid else None
 
@@ -229,7 +270,6 @@ def messaging_attributes(topic: str, operation: str, key: bytes | str | None = N
         "messaging.system": "kafka",
         "messaging.destination.name": topic,
         "messaging.operation.type": operation,
-        "messaging.operation.name": operation,
     }
     if key:
         attributes["messaging.kafka.message.key"] = key.decode("utf-8", "replace") if isinstance(key, bytes) else key
@@ -295,6 +335,10 @@ def start_span(
     tracer: Tracer | None = None,
 ) -> Span:
     """A span the caller ends: a child of ``parent``, or of the current span when None."""
+    passed = _PASSING.get() if parent is None else None
+    if passed is not None:  # inside an unsampled trace: the span would not be recorded
+        unrecorded: Span = _otel.NonRecordingSpan(span_context_of(passed))
+        return unrecorded
     context = _otel.trace.set_span_in_context(_otel.NonRecordingSpan(parent)) if parent is not None else None
     return _tracer(tracer).start_span(
         name,

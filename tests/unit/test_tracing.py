@@ -321,3 +321,14 @@ def test_a_backend_that_is_down_costs_the_spans_only_and_says_so_once(caplog: py
     told = [r.getMessage() for r in caplog.records if r.name == "topology.tracing"]
     assert len(told) == 1 and f"127.0.0.1:{closed}/v1/traces failed" in told[0], told
     assert tracing.TRACER is None
+
+
+def test_a_record_of_an_unsampled_trace_makes_no_span_and_passes_its_context_on(spans: InMemorySpanExporter) -> None:
+    authorize = AuthorizePayment(order_id="o1", amount=Money(900, "EUR"), payment_token="tok_visa")
+    out: list[KafkaSinkMessage] = []
+    gateway = flow_tracing.TracedGateway(FakeGateway(), "payments")
+    items = [traced_record(PAYMENT_COMMANDS, "o1", authorize, 0, UNSAMPLED)]
+    run_main(payments_flow(TestingSource(items), TestingSink(out), SETTINGS, gateway=gateway))
+    assert spans.get_finished_spans() == (), "neither the step's span nor the gateway call's is made"
+    assert out and {header(r) for r in out} == {UNSAMPLED}, "the trace (and its flag) goes on downstream"
+    assert tracing.unsampled(SAMPLED) is None and tracing.unsampled("00-garbage-00") is None
