@@ -43,7 +43,7 @@ def test_a_short_load_through_the_front_door_loses_nothing_and_verify_is_clean(
     assert result["offered"] == 50
     assert result["accepted"] == 50, result["errors"]
     assert result["not_terminal"] == [], "every accepted order reached a terminal event"
-    assert result["errors"] == {}
+    assert result["errors_not_allowed"] == {}, result["errors"]
     assert result["verify"].startswith("exit 0"), result["verify"]
     groups = {group.removeprefix(settings.topic_prefix): lag for group, lag in result["lag_end"].items()}
     assert {"shopstream.flow.orders", "shopstream.sink.postgres", "shopstream.sink.mongo"} <= set(groups)

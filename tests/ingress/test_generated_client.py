@@ -71,7 +71,7 @@ def test_a_client_generated_from_the_document_registers_logs_in_searches_orders_
     )
     operations += ("orders.place_order", "orders.get_order", "stock.adjust_stock")
     api = {name: importlib.import_module(f"{PACKAGE}.api.{name}") for name in operations}
-    httpx_args = {"timeout": 10}
+    httpx_args: dict[str, Any] = {}
     anyone = client_package.Client(base_url=base_url, httpx_args=httpx_args, raise_on_unexpected_status=True)
 
     # A product, put in by an admin (no one registers as an admin).
