@@ -30,7 +30,7 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 from confluent_kafka import KafkaError as ConfluentKafkaError
 from confluent_kafka.admin import ClusterMetadata
 
-from flows.metrics import Records, flow_of_step
+from flows.metrics import Epochs, Records, flow_of_step
 from topology.kafka_client import client_config
 from topology.settings import Settings
 from topology.topics import PARTNER, PARTNER_ID, Topic
@@ -72,12 +72,16 @@ class TopicsSource(FixedPartitionedSource[In, Offsets]):
 
     def build_part(self, step_id: str, for_part: str, resume_state: Offsets | None) -> Slot:
         index = int(for_part.split("-")[1])
-        return Slot(self, index, resume_state or {}, Records(flow_of_step(step_id), "in", "out"))
+        flow = flow_of_step(step_id)
+        slot = Slot(self, index, resume_state or {}, Records(flow, "in", "out"))
+        slot.epochs = Epochs(flow) if index == 0 else None  # one slot counts the flow's epochs
+        return slot
 
 
 class Slot(StatefulSourcePartition[In, Offsets]):
     def __init__(self, source: TopicsSource, index: int, resume: Offsets, records: Records | None = None) -> None:
         self.records = records  # what it read, counted per batch (flows/metrics.py)
+        self.epochs: Epochs | None = None  # told of each epoch's close (the slot a flow counts them by)
         self.batch_size, self.poll_interval, self.idle_interval = (
             source.batch_size,
             source.poll_interval,
@@ -167,6 +171,8 @@ class Slot(StatefulSourcePartition[In, Offsets]):
         return batch
 
     def snapshot(self) -> Offsets:
+        if self.epochs is not None:
+            self.epochs.closed()
         return dict(self.offsets)
 
     def close(self) -> None:

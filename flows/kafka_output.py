@@ -106,7 +106,7 @@ class Outbox(StatefulSinkPartition[Out, None]):
         if self.failure is not None:
             raise RuntimeError(f"{self.failure}; the epoch is replayed")
         if self.epochs is not None:
-            self.epochs.closed(started)
+            self.epochs.flushed(started)
 
     def close(self) -> None:
         self.producer.flush(self.flush_timeout_s)

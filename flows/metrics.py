@@ -159,7 +159,11 @@ COUNTED: dict[type, Callable[[Message], None]] = {
 
 
 class Epochs:
-    """What the flow's output knows of its epochs: it is told each close (``closed``) and how long it waited."""
+    """A flow's epochs: the input tells each close, the output how long a close waited for Kafka.
+
+    Bytewax snapshots every input partition at every epoch's close, records or none (``closed``);
+    the output's partitions only in epochs they wrote in (``flushed``).
+    """
 
     def __init__(self, flow: str) -> None:
         self.count, self.gap, self.flush = (
@@ -169,14 +173,17 @@ class Epochs:
         )
         self.last: float | None = None
 
-    def closed(self, started: float) -> None:
-        """An epoch closed; its flush began at ``started`` (``time.perf_counter``) and ended now."""
+    def closed(self) -> None:
+        """An epoch closed (the input's snapshot)."""
         now = time.perf_counter()
         self.count.inc()
-        self.flush.observe(now - started)
         if self.last is not None:
             self.gap.observe(now - self.last)
         self.last = now
+
+    def flushed(self, started: float) -> None:
+        """The output's close of an epoch began waiting for Kafka at ``started`` (``time.perf_counter``); done now."""
+        self.flush.observe(time.perf_counter() - started)
 
 
 #: Records per (flow, step, direction), plain ints added to by the worker, read by ``StepRecords``.

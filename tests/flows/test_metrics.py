@@ -190,8 +190,9 @@ def test_an_epoch_close_is_counted_with_its_flush_and_the_gap_since_the_last() -
     epochs = metrics.Epochs("catalog")
     before = value("shop_flow_epochs_total", flow="catalog")
     gaps = value("shop_flow_epoch_seconds_count", flow="catalog")
-    epochs.closed(0.0)
-    epochs.closed(0.0)
+    epochs.closed()
+    epochs.closed()
+    epochs.flushed(0.0)
     assert value("shop_flow_epochs_total", flow="catalog") - before == 2
     assert value("shop_flow_epoch_seconds_count", flow="catalog") - gaps == 1, "a gap needs two closes"
     assert metrics.flow_of_step("orders-inventory-payments.orders.out") == "orders"
