@@ -78,3 +78,5 @@ bench: bootstrap $(TOOLS)/bin/vegeta
 	$(VENV)/bin/python -m bench.flows
 	$(VENV)/bin/python -m bench.sinks
 	$(VENV)/bin/python -m bench.ingress
+	$(VENV)/bin/python -m bench.search
+	$(VENV)/bin/python -m bench.search_relevance
