@@ -32,9 +32,6 @@ def write(
     if isinstance(answer, Accepted):  # the access log names the command and its order (ingress/access_log.py)
         resp.context.command_id = answer.command_id
         resp.context.order_id = answer.order_id
-    if isinstance(answer, Accepted):  # the access log names the command and its order (ingress/access_log.py)
-        resp.context.command_id = answer.command_id
-        resp.context.order_id = answer.order_id
 
 
 # Commands -------------------------------------------------------------------------------
