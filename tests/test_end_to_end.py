@@ -13,11 +13,9 @@ from __future__ import annotations
 
 import os
 import subprocess
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
@@ -27,6 +25,7 @@ from ingress.wsgi import load_keys
 from tests.support.processes import BIN, free_port, spawn, start_gunicorn, stop_all
 from tests.support.scope import Scope
 from tests.support.sinks import SinkHarness
+from tests.support.waiting import eventually
 from topology.settings import PROJECT_ROOT, Settings
 
 pytestmark = pytest.mark.stack
@@ -55,20 +54,6 @@ def system(settings: Settings, tmp_path: Path) -> Iterator[tuple[Scope, str]]:
     finally:
         stop_all(processes)
         sinks.close()
-
-
-def eventually(check: Callable[[], Any], timeout_s: float, failure: str) -> Any:
-    """``check()`` until it gives something true (transport errors count as not yet)."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        try:
-            result = check()
-        except httpx.TransportError:
-            result = None
-        if result:
-            return result
-        assert time.monotonic() < deadline, failure
-        time.sleep(0.25)
 
 
 def test_an_order_placed_over_http_is_confirmed_and_read_back(system: tuple[Scope, str]) -> None:

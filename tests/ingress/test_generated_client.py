@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import importlib
 import sys
-import time
-from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 from types import ModuleType
@@ -25,6 +23,7 @@ from openapi_python_client.config import Config, ConfigFile, MetaType
 from ingress.auth.tokens import Principal
 from ingress.wsgi import load_keys
 from tests.support.live import LiveSystem
+from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.stack
 PACKAGE = "shopstream_client"
@@ -46,15 +45,6 @@ def generated_client(api: str, folder: Path, monkeypatch: pytest.MonkeyPatch) ->
     for name in [m for m in sys.modules if m == PACKAGE or m.startswith(f"{PACKAGE}.")]:
         monkeypatch.delitem(sys.modules, name)
     return importlib.import_module(PACKAGE)
-
-
-def eventually(check: Callable[[], Any], timeout_s: float, failure: str) -> Any:
-    """``check()`` until it gives something true."""
-    deadline = time.monotonic() + timeout_s
-    while not (result := check()):
-        assert time.monotonic() < deadline, failure
-        time.sleep(0.25)
-    return result
 
 
 def test_a_client_generated_from_the_document_registers_logs_in_searches_orders_and_reads_back(

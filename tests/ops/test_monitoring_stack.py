@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -15,17 +13,10 @@ from ops.exceptions import StackError
 from ops.stack.launcher import Stack
 from ops.stack.monitoring import Prometheus
 from tests.support.processes import free_port
+from tests.support.waiting import eventually
 from topology.settings import Settings
 
 pytestmark = pytest.mark.stack
-
-
-def eventually(check: Callable[[], Any], timeout_s: float, failure: str) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while not (result := check()):
-        assert time.monotonic() < deadline, failure
-        time.sleep(0.2)
-    return result
 
 
 def test_stack_up_reloads_its_config_and_a_runs_targets_are_scraped(private_settings: Settings) -> None:

@@ -10,8 +10,7 @@ The system is traced (every trace kept) to the stack's trace backend, for the tr
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -27,6 +26,7 @@ from ops import scrape
 from ops.stack.launcher import Stack
 from tests.support.processes import free_port
 from tests.support.scope import Scope
+from tests.support.waiting import eventually
 from topology.processes import metrics_targets
 from topology.settings import Settings
 
@@ -93,20 +93,6 @@ class LiveSystem:
                 return status if status in TERMINAL else None
 
             return str(eventually(terminal, 120, f"order {order_id} never settled"))
-
-
-def eventually(check: Callable[[], Any], timeout_s: float, failure: str) -> Any:
-    """``check()`` until it gives something true (transport errors count as not yet)."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        try:
-            result = check()
-        except httpx.TransportError:
-            result = None
-        if result:
-            return result
-        assert time.monotonic() < deadline, failure
-        time.sleep(0.25)
 
 
 def short_load(live: LiveSystem) -> None:
