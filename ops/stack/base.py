@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -72,6 +73,26 @@ def process_cmdline(pid: int) -> str | None:
     if stat.rsplit(")", 1)[-1].split()[0] == "Z":
         return None
     return raw.replace(b"\0", b" ").decode(errors="replace")
+
+
+def maven(server: str, pom: Path, arguments: list[str], timeout_s: float, failed: str, fix: str) -> None:
+    """``mvn -q -B -f POM ARGUMENTS`` for ``server``'s jars; a StackError naming ``failed`` and ``fix`` if it fails."""
+    mvn = shutil.which("mvn")
+    if mvn is None:
+        raise StackError(
+            server,
+            "Maven (mvn) is missing, so its jars cannot be fetched",
+            "install Maven and a JDK 17 (apt-get install -y maven openjdk-17-jdk-headless)",
+        )
+    proc = subprocess.run(
+        [mvn, "-q", "-B", "-f", str(pom), *arguments],
+        capture_output=True,
+        text=True,
+        timeout=timeout_s,
+        check=False,
+    )
+    if proc.returncode != 0:
+        raise StackError(server, f"{failed}:\n{proc.stdout[-2500:]}{proc.stderr[-1500:]}", fix)
 
 
 def tail(path: Path, lines: int = 20) -> str:

@@ -25,7 +25,7 @@ from confluent_kafka.admin import AdminClient
 
 from ops.exceptions import OpsError, StackError
 from ops.kafka_access import ensure_principals, upsert_credentials
-from ops.stack.base import Server
+from ops.stack.base import Server, maven
 from topology.access import OPERATOR
 from topology.kafka_client import SCRAM_MECHANISM, client_config, password_for, security_record
 from topology.settings import PROJECT_ROOT
@@ -78,37 +78,20 @@ class Kafka(Server):
         java_binary()
         if (self.libs / ".complete").exists():
             return
-        mvn = shutil.which("mvn")
-        if mvn is None:
-            raise StackError(
-                "kafka",
-                "Maven (mvn) is missing, so the broker jars cannot be fetched",
-                "install Maven (apt-get install -y maven)",
-            )
         self.libs.mkdir(parents=True, exist_ok=True)
-        proc = subprocess.run(
+        maven(
+            "kafka",
+            POM,
             [
-                mvn,
-                "-q",
-                "-B",
-                "-f",
-                str(POM),
                 "dependency:copy-dependencies",
                 f"-Dkafka.version={self.settings.kafka_version}",
                 f"-DoutputDirectory={self.libs}",
                 "-DincludeScope=runtime",
             ],
-            capture_output=True,
-            text=True,
-            timeout=self.settings.install_timeout_s,
-            check=False,
+            self.settings.install_timeout_s,
+            "fetching the broker jars failed",
+            "check that Maven Central is reachable, then run `shopstream stack up` again",
         )
-        if proc.returncode != 0:
-            raise StackError(
-                "kafka",
-                f"fetching the broker jars failed:\n{proc.stdout[-2000:]}{proc.stderr[-2000:]}",
-                "check that Maven Central is reachable, then run `shopstream stack up` again",
-            )
         (self.libs / ".complete").write_text(self.settings.kafka_version)
 
     @property

@@ -11,14 +11,13 @@ The node binds loopback only, discovers no other node, and keeps its data in the
 from __future__ import annotations
 
 import shutil
-import subprocess
 import threading
 from pathlib import Path
 
 import httpx
 
 from ops.exceptions import StackError
-from ops.stack.base import Server
+from ops.stack.base import Server, maven
 from ops.stack.kafka import java_binary
 from topology.settings import PROJECT_ROOT
 
@@ -91,21 +90,11 @@ class Search(Server):
         with _ONE_BUILD:
             if self.built():
                 return
-            mvn = shutil.which("mvn")
-            if mvn is None:
-                raise StackError(
-                    self.name,
-                    "Maven (mvn) is missing, so the node cannot be built",
-                    "install Maven and a JDK 17 (apt-get install -y maven openjdk-17-jdk-headless)",
-                )
             self.libs.mkdir(parents=True, exist_ok=True)
-            proc = subprocess.run(
+            maven(
+                self.name,
+                POM,
                 [
-                    mvn,
-                    "-q",
-                    "-B",
-                    "-f",
-                    str(POM),
                     f"-Delasticsearch.version={VERSION}",
                     f"-Dshopstream.build={self.jar.parent}",
                     f"-DoutputDirectory={self.libs}",
@@ -113,17 +102,10 @@ class Search(Server):
                     "package",
                     "dependency:copy-dependencies",
                 ],
-                capture_output=True,
-                text=True,
-                timeout=self.settings.install_timeout_s,
-                check=False,
+                self.settings.install_timeout_s,
+                "building the search node failed",
+                f"read the message (the sources are in {SOURCE}); Maven Central must be reachable",
             )
-            if proc.returncode != 0:
-                raise StackError(
-                    self.name,
-                    f"building the search node failed:\n{proc.stdout[-2500:]}{proc.stderr[-1500:]}",
-                    f"read the message (the sources are in {SOURCE}); Maven Central must be reachable",
-                )
             (self.libs / ".complete").write_text(f"{VERSION}\n")
             self.jar.touch()  # built from the sources as they are now, even when Maven found nothing to compile
             for stale in self.home.glob("classes-*.jsa"):
