@@ -17,9 +17,8 @@ from bytewax.operators import StatefulLogic
 
 from flows.envelopes import Incoming
 from flows.notifications.port import Channel, Delivery, Refused
-from flows.payments.port import Answer, Approved, Call, GatewayResult, PaymentGateway
+from flows.payments.port import Answer, Approved, BegunGateway, Call, GatewayResult, PaymentGateway
 from topology import tracing
-from topology.messages import Money
 
 S = TypeVar("S")
 R = TypeVar("R")
@@ -106,7 +105,7 @@ def traced_logic(
 # -- the outside world ------------------------------------------------------------------------
 
 
-class TracedGateway:
+class TracedGateway(BegunGateway):
     """A payment gateway whose calls are client spans (``payment_gateway <operation>``)."""
 
     def __init__(self, gateway: PaymentGateway, service: str) -> None:
@@ -138,18 +137,6 @@ class TracedGateway:
             return result
 
         return finish
-
-    def authorize(self, key: str, order_id: str, amount: Money, token: str) -> GatewayResult:
-        return self.begin(Call("authorize", key, amount=amount, token=token), order_id)()
-
-    def capture(self, key: str, payment_id: str) -> GatewayResult:
-        return self.begin(Call("capture", key, payment_id=payment_id), "")()
-
-    def void(self, key: str, payment_id: str) -> GatewayResult:
-        return self.begin(Call("void", key, payment_id=payment_id), "")()
-
-    def refund(self, key: str, payment_id: str, amount: Money) -> GatewayResult:
-        return self.begin(Call("refund", key, amount=amount, payment_id=payment_id), "")()
 
 
 class TracedChannel:

@@ -15,8 +15,7 @@ from urllib.parse import urlsplit
 
 from flows.exceptions import GatewayUnavailable
 from flows.payments.http1 import Connection, TransportError
-from flows.payments.port import Answer, Approved, Call, Declined, GatewayResult
-from topology.messages import Money
+from flows.payments.port import Answer, Approved, BegunGateway, Call, Declined, GatewayResult
 
 
 @dataclass
@@ -28,7 +27,7 @@ class _Out:
     outcome: GatewayResult | str | None = None
 
 
-class HttpGateway:
+class HttpGateway(BegunGateway):
     """Talks to the provider's HTTP API (in development: the stand-in the stack starts).
 
     Kept-alive HTTP/1.1 connections (``flows.payments.http1``: one write per request,
@@ -134,18 +133,6 @@ class HttpGateway:
             return self._retry(path, key, payload, ok, 1, outcome) if isinstance(outcome, str) else outcome
 
         return finish
-
-    def authorize(self, key: str, order_id: str, amount: Money, token: str) -> GatewayResult:
-        return self.begin(Call("authorize", key, amount=amount, token=token), order_id)()
-
-    def capture(self, key: str, payment_id: str) -> GatewayResult:
-        return self.begin(Call("capture", key, payment_id=payment_id), "")()
-
-    def void(self, key: str, payment_id: str) -> GatewayResult:
-        return self.begin(Call("void", key, payment_id=payment_id), "")()
-
-    def refund(self, key: str, payment_id: str, amount: Money) -> GatewayResult:
-        return self.begin(Call("refund", key, amount=amount, payment_id=payment_id), "")()
 
 
 def _request(call: Call, order_id: str) -> tuple[str, dict[str, object], tuple[int, ...]]:

@@ -9,6 +9,7 @@ step so recovery replays it, with the same key, later.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal, Protocol
@@ -53,6 +54,25 @@ class PaymentGateway(Protocol):
     def begin(self, call: Call, order_id: str) -> Answer:
         """Start a call and return how to wait for its result, so several calls can be out at once."""
         ...
+
+
+class BegunGateway(ABC):
+    """A gateway whose synchronous methods are ``begin`` and wait: only ``begin`` is its own."""
+
+    @abstractmethod
+    def begin(self, call: Call, order_id: str) -> Answer: ...
+
+    def authorize(self, key: str, order_id: str, amount: Money, token: str) -> GatewayResult:
+        return self.begin(Call("authorize", key, amount=amount, token=token), order_id)()
+
+    def capture(self, key: str, payment_id: str) -> GatewayResult:
+        return self.begin(Call("capture", key, payment_id=payment_id), "")()
+
+    def void(self, key: str, payment_id: str) -> GatewayResult:
+        return self.begin(Call("void", key, payment_id=payment_id), "")()
+
+    def refund(self, key: str, payment_id: str, amount: Money) -> GatewayResult:
+        return self.begin(Call("refund", key, amount=amount, payment_id=payment_id), "")()
 
 
 def dispatch(gateway: PaymentGateway, call: Call, order_id: str) -> GatewayResult:
