@@ -180,6 +180,26 @@ class EventSink(BatchingSink, ABC):
     def write(self, batch: SinkBatch) -> None:
         self.write_all([batch])
 
+    def backpressure(self, err: StoreUnavailable) -> SinkBackpressureError:
+        """What a write raises when its store is away: Quix pauses, then reads the batch again."""
+        metrics.BACKPRESSURE.labels(self.name).inc()
+        log.warning(
+            "%s: %s; pausing %.1fs and reading the batch again", self.name, err, self.settings.sink_retry_after_s
+        )
+        return SinkBackpressureError(retry_after=self.settings.sink_retry_after_s)
+
+    def settle(self, rejected: dict[tuple[str, int], list[Rejected]], started: float, written: int) -> int:
+        """Each partition's refused records to its DLQ and the batch counted; how many went to a DLQ."""
+        if self._dead is None:
+            raise SinkError("write before setup(): the dead letter producer is not open")
+        for (topic, partition), letters in rejected.items():
+            self._dead.send(topic, partition, letters)
+        dead = sum(len(letters) for letters in rejected.values())
+        metrics.BATCH_SECONDS.labels(self.name).observe(time.perf_counter() - started)
+        metrics.EVENTS.labels(self.name, "written").inc(written)
+        metrics.EVENTS.labels(self.name, "dead").inc(dead)
+        return dead
+
     def write_all(self, batches: list[SinkBatch]) -> None:
         started = time.perf_counter()
         records: list[Record] = []
@@ -192,21 +212,10 @@ class EventSink(BatchingSink, ABC):
             with tracing.batch(self.name, batches, records):
                 kept, refused = self.store(records)
         except StoreUnavailable as err:
-            metrics.BACKPRESSURE.labels(self.name).inc()
-            log.warning(
-                "%s: %s; pausing %.1fs and reading the batch again", self.name, err, self.settings.sink_retry_after_s
-            )
-            raise SinkBackpressureError(retry_after=self.settings.sink_retry_after_s) from err
+            raise self.backpressure(err) from err
         if refused:  # back to the partition each came from (rare: worth no bookkeeping per record)
             where = {id(item): (b.topic, b.partition) for b in batches for item in b}
             for r in refused:
                 rejected[where[id(r.item)]].append(r)
-        if self._dead is None:
-            raise SinkError("write before setup(): the dead letter producer is not open")
-        for (topic, partition), letters in rejected.items():
-            self._dead.send(topic, partition, letters)
-        dead = sum(len(letters) for letters in rejected.values())
-        metrics.BATCH_SECONDS.labels(self.name).observe(time.perf_counter() - started)
-        metrics.EVENTS.labels(self.name, "written").inc(kept)
-        metrics.EVENTS.labels(self.name, "dead").inc(dead)
+        dead = self.settle(rejected, started, kept)
         metrics.EVENTS.labels(self.name, "skipped").inc(sum(b.size for b in batches) - kept - dead)

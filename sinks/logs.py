@@ -24,10 +24,9 @@ from typing import Any
 
 import elasticsearch
 from elasticsearch import Elasticsearch
-from quixstreams.sinks import SinkBackpressureError, SinkBatch
+from quixstreams.sinks import SinkBatch
 from quixstreams.sinks.base.item import SinkItem
 
-from sinks import metrics
 from sinks.base import EventSink, Record, Rejected
 from sinks.exceptions import SinkError, StoreUnavailable
 from sinks.search import RETRY_STATUS, TRANSIENT
@@ -140,22 +139,11 @@ class LogSink(EventSink):
             refusals = self._index(operations)
             self._sweep_if_due()
         except StoreUnavailable as err:
-            metrics.BACKPRESSURE.labels(self.name).inc()
-            log.warning(
-                "%s: %s; pausing %.1fs and reading the batch again", self.name, err, self.settings.sink_retry_after_s
-            )
-            raise SinkBackpressureError(retry_after=self.settings.sink_retry_after_s) from err
+            raise self.backpressure(err) from err
         for position, reason in refusals:
             refused, item = sources[position]
             refused.append(Rejected(item, reason))
-        if self._dead is None:
-            raise SinkError("write before setup(): the dead letter producer is not open")
-        for (topic, partition), letters in rejected.items():
-            self._dead.send(topic, partition, letters)
-        dead = sum(len(letters) for letters in rejected.values())
-        metrics.BATCH_SECONDS.labels(self.name).observe(time.perf_counter() - started)
-        metrics.EVENTS.labels(self.name, "written").inc(len(sources) - len(refusals))
-        metrics.EVENTS.labels(self.name, "dead").inc(dead)
+        self.settle(rejected, started, len(sources) - len(refusals))
 
     def _index(self, operations: list[dict[str, Any]]) -> list[tuple[int, str]]:
         """Index the documents; (position, reason) of each one the store refuses for good (a dead letter)."""
