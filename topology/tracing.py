@@ -23,8 +23,8 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterable, Sequence
+from contextlib import AbstractContextManager
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any, cast
 
@@ -58,11 +58,12 @@ def configure(settings: Settings, *services: str) -> bool:
     global TRACER
     if not settings.otlp_endpoint or not services:
         return TRACER is not None
-    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
     from opentelemetry.sdk.resources import Resource
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import BatchSpanProcessor
     from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
+
+    from topology.otlp import Exporter  # the OTLP/HTTP exporter with a cheaper encoder
 
     endpoint = f"{settings.otlp_endpoint.rstrip('/')}/v1/traces"
     # The exporter's own messages come per failed batch: ``_TellOnce`` says it once per outage instead.
@@ -78,7 +79,7 @@ def configure(settings: Settings, *services: str) -> bool:
         )
         provider.add_span_processor(
             BatchSpanProcessor(
-                cast("SpanExporter", _TellOnce(OTLPSpanExporter(endpoint=endpoint, timeout=2), endpoint)),
+                cast("SpanExporter", _TellOnce(Exporter(endpoint=endpoint, timeout=2), endpoint)),
                 max_queue_size=settings.trace_queue_size,
                 max_export_batch_size=min(512, settings.trace_queue_size),
                 schedule_delay_millis=500,
@@ -292,14 +293,39 @@ def _tracer(given: Tracer | None) -> Tracer:
     return chosen
 
 
-@contextmanager
+class _Current:
+    """Makes a span current and ends it on leaving (``use_span(span, end_on_exit=True)``, without its generator).
+
+    An exception that escapes is recorded on the span and sets its status, as ``use_span`` does.
+    """
+
+    __slots__ = ("span", "token")
+
+    def __init__(self, span: Span) -> None:
+        self.span = span
+
+    def __enter__(self) -> Span:
+        self.token = _otel.context.attach(_otel.trace.set_span_in_context(self.span))
+        return self.span
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, tb: object) -> None:
+        span = self.span
+        try:
+            _otel.context.detach(self.token)
+            if isinstance(error, Exception) and span.is_recording():
+                span.record_exception(error)
+                span.set_status(_otel.Status(_otel.StatusCode.ERROR, f"{type(error).__name__}: {error}"))
+        finally:
+            span.end()
+
+
 def consuming(
     topic: str,
     traceparent: str | bytes | None,
     key: bytes | str | None = None,
     attributes: dict[str, Any] | None = None,
     tracer: Tracer | None = None,
-) -> Iterator[Span]:
+) -> AbstractContextManager[Span]:
     """A ``<topic> process`` consumer span, current while the record is handled (child of its header's span)."""
     span = _tracer(tracer).start_span(
         f"{topic} process",
@@ -307,22 +333,19 @@ def consuming(
         kind=_otel.SpanKind.CONSUMER,
         attributes={**messaging_attributes(topic, "process", key), **(attributes or {})},
     )
-    with _otel.trace.use_span(span, end_on_exit=True):
-        yield span
+    return _Current(span)
 
 
-@contextmanager
 def producing(
     topic: str, key: bytes | str | None = None, attributes: dict[str, Any] | None = None, tracer: Tracer | None = None
-) -> Iterator[Span]:
+) -> AbstractContextManager[Span]:
     """A ``<topic> publish`` producer span around one send; ``record_headers()`` inside it name it."""
     span = _tracer(tracer).start_span(
         f"{topic} publish",
         kind=_otel.SpanKind.PRODUCER,
         attributes={**messaging_attributes(topic, "publish", key), **(attributes or {})},
     )
-    with _otel.trace.use_span(span, end_on_exit=True):
-        yield span
+    return _Current(span)
 
 
 def start_span(
