@@ -36,6 +36,7 @@ import os
 import queue
 import sys
 import threading
+import time
 import traceback
 from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime
@@ -217,6 +218,8 @@ class LogProducer(Protocol):
 
 
 _STOP = logging.LogRecord("stop", logging.INFO, "", 0, "", None, None)
+#: The most records the shipper takes from its queue at once.
+_DRAIN = 5_000
 
 
 class KafkaShipper(logging.handlers.QueueHandler):
@@ -235,6 +238,7 @@ class KafkaShipper(logging.handlers.QueueHandler):
         queue_size: int,
         close_timeout_s: float = 2.0,
         services: Mapping[str, str] | None = None,
+        linger_s: float = 0.05,
     ) -> None:
         self._queue_size = queue_size
         self._queue: queue.Queue[logging.LogRecord] = queue.Queue(maxsize=queue_size)
@@ -244,6 +248,7 @@ class KafkaShipper(logging.handlers.QueueHandler):
         self.ecs = EcsFormatter(service, services)
         self.producer_factory = producer_factory
         self.close_timeout_s = close_timeout_s
+        self.linger_s = linger_s
         self._thread: threading.Thread | None = None
         self._start_lock = threading.Lock()
         os.register_at_fork(after_in_child=self._after_fork)
@@ -287,22 +292,32 @@ class KafkaShipper(logging.handlers.QueueHandler):
     def _run(self) -> None:
         producer: LogProducer | None = None
         source = self._queue
-        while True:
+        stopping = False
+        while not stopping:
             try:
-                record = source.get(timeout=0.25)
+                records = [source.get(timeout=0.25)]
             except queue.Empty:
-                record = None
-            if record is _STOP:
-                break
-            if producer is None and record is not None:
+                records = []
+            if records and records[0] is not _STOP and self.linger_s:
+                # Records logged meanwhile are queued without waking this thread: one wake-up (and
+                # one GIL hand-over) per ``linger_s``, not one per record.
+                time.sleep(self.linger_s)
+            with contextlib.suppress(queue.Empty):
+                while len(records) < _DRAIN:
+                    records.append(source.get_nowait())
+            for index, record in enumerate(records):
+                if record is _STOP:
+                    records, stopping = records[:index], True
+                    break
+            if producer is None and records:
                 try:
                     producer = self.producer_factory()
                 except Exception:  # noqa: BLE001 - a producer that cannot be made costs the records, not the process
-                    DROPPED.labels("error").inc()
+                    DROPPED.labels("error").inc(len(records))
                     continue
             if producer is None:
                 continue
-            if record is not None:
+            for record in records:
                 self._produce(producer, record)
             with contextlib.suppress(Exception):  # the delivery callbacks count what is lost
                 producer.poll(0)
