@@ -98,6 +98,10 @@ def _current_span_ids() -> tuple[str, str] | None:
     trace = sys.modules.get("opentelemetry.trace")  # only when something (tracing) loaded it: never imported here
     if trace is None:
         return None
+    tracing = sys.modules.get("topology.tracing")
+    passed = tracing.passed_traceparent() if tracing is not None else None
+    if passed is not None:  # an unsampled record or request, handled without a span: its context still names it
+        return passed[3:35], passed[36:52]
     try:
         context = trace.get_current_span().get_span_context()
     except Exception:  # noqa: BLE001 - telemetry must never break a log call

@@ -22,9 +22,10 @@ header names the span that produced that record, so it may differ between copies
 from __future__ import annotations
 
 import logging
+import random
 import re
 from collections.abc import Iterable, Sequence
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, nullcontext
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any, cast
 
@@ -34,9 +35,11 @@ if TYPE_CHECKING:
     from opentelemetry.context import Context
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import SpanExporter
+    from opentelemetry.sdk.trace.id_generator import IdGenerator
     from opentelemetry.trace import Span, SpanContext, Tracer
 
 log = logging.getLogger(__name__)
+_random = random.Random()  # noqa: S311 - trace ids, drawn as the SDK draws them (random.getrandbits)
 #: The W3C header, in HTTP and in Kafka record headers.
 HEADER = "traceparent"
 _TRACEPARENT = re.compile(r"00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})")
@@ -70,12 +73,15 @@ def configure(settings: Settings, *services: str) -> bool:
     logging.getLogger("opentelemetry.exporter").setLevel(logging.CRITICAL)
     logging.getLogger("opentelemetry.sdk.trace.export").setLevel(logging.ERROR)
     logging.getLogger("opentelemetry.sdk._shared_internal").setLevel(logging.ERROR)  # "Queue full" per span dropped
+    global _bound
+    _bound = TraceIdRatioBased.get_bound_for_rate(settings.trace_sample_ratio)
     for service in services:
         if service in _tracers:
             continue
         provider = TracerProvider(
             resource=Resource.create({"service.name": service, "service.namespace": "shopstream"}),
             sampler=ParentBased(TraceIdRatioBased(settings.trace_sample_ratio)),
+            id_generator=cast("IdGenerator", _Ids()),
         )
         provider.add_span_processor(
             BatchSpanProcessor(
@@ -88,6 +94,32 @@ def configure(settings: Settings, *services: str) -> bool:
         )
         use_provider(provider, service)
     return True
+
+
+#: Where the configured ratio sampler samples a new trace: its trace id's low 64 bits below this
+#: (``TraceIdRatioBased``'s rule). Tests' own providers keep 2**64: every new trace goes to the SDK.
+_bound = 1 << 64
+_LOW_64 = (1 << 64) - 1
+#: The trace id the next new trace takes (``server_span`` draws it first, to know the sampler's answer).
+_PRIMED: ContextVar[int] = ContextVar("shopstream_primed_trace_id", default=0)
+
+
+class _Ids:
+    """The SDK's random ids, but a new trace takes the id ``server_span`` drew for it, when it drew one."""
+
+    def __init__(self) -> None:
+        from opentelemetry.sdk.trace.id_generator import RandomIdGenerator
+
+        self.random = RandomIdGenerator()
+
+    def generate_span_id(self) -> int:
+        return self.random.generate_span_id()
+
+    def generate_trace_id(self) -> int:
+        return _PRIMED.get() or self.random.generate_trace_id()
+
+    def is_trace_id_random(self) -> bool:
+        return bool(self.random.is_trace_id_random())  # the drawn ids are as random
 
 
 class _TellOnce:
@@ -131,9 +163,9 @@ def tracer(service: str) -> Tracer | None:
 
 def shutdown() -> None:
     """Export what is queued (for at most a few seconds each) and turn tracing off."""
-    global TRACER
+    global TRACER, _bound
     providers = list(_providers)
-    TRACER = None
+    TRACER, _bound = None, 1 << 64
     _tracers.clear()
     _providers.clear()
     for provider in providers:
@@ -232,6 +264,11 @@ class passing:
 
     def __exit__(self, *exc: object) -> None:
         _PASSING.reset(self.token)
+
+
+def passed_traceparent() -> str | None:
+    """The unsampled ``traceparent`` the current record or request passes on without a span, if any."""
+    return _PASSING.get()
 
 
 def current_traceparent() -> str | None:
@@ -340,6 +377,9 @@ def producing(
     topic: str, key: bytes | str | None = None, attributes: dict[str, Any] | None = None, tracer: Tracer | None = None
 ) -> AbstractContextManager[Span]:
     """A ``<topic> publish`` producer span around one send; ``record_headers()`` inside it name it."""
+    passed = _PASSING.get()
+    if passed is not None:  # an unsampled trace: no span, the record carries the passed context
+        return nullcontext(_otel.NonRecordingSpan(span_context_of(passed)))
     span = _tracer(tracer).start_span(
         f"{topic} publish",
         kind=_otel.SpanKind.PRODUCER,
@@ -374,16 +414,49 @@ def start_span(
 
 
 def server_span(name: str, traceparent: str | None, attributes: dict[str, Any]) -> tuple[Span, object]:
-    """A server span for one request, made current; pass the token to ``end_current``."""
-    span = _tracer(None).start_span(
-        name, context=parent_context(traceparent), kind=_otel.SpanKind.SERVER, attributes=attributes
-    )
+    """A server span for one request, made current; pass the token to ``end_current``.
+
+    A request whose trace is not sampled (its ``traceparent`` says so, or the ratio says so for a
+    new trace) gets no SDK span: its context passes as ``passing`` does in the flows, and the
+    span returned records nothing, for a few microseconds instead of the SDK's ~60.
+    """
+    passed = unsampled(traceparent)
+    trace_id = 0
+    if passed is None and (not traceparent or _TRACEPARENT.fullmatch(traceparent.strip()) is None):
+        trace_id = _random.getrandbits(128) or 1  # a new trace: decided here, as the sampler would
+        if (trace_id & _LOW_64) >= _bound:
+            passed = f"00-{trace_id:032x}-{_random.getrandbits(64) or 1:016x}-00"
+    if passed is not None:
+        context = _otel.SpanContext(
+            int(passed[3:35], 16), int(passed[36:52], 16), is_remote=False, trace_flags=_otel.TraceFlags(0)
+        )
+        unrecorded: Span = _otel.NonRecordingSpan(context)
+        return unrecorded, _Passed(_PASSING.set(passed))
+    primed = _PRIMED.set(trace_id)
+    try:
+        span = _tracer(None).start_span(
+            name, context=parent_context(traceparent), kind=_otel.SpanKind.SERVER, attributes=attributes
+        )
+    finally:
+        _PRIMED.reset(primed)
     token = _otel.context.attach(_otel.trace.set_span_in_context(span))
     return span, token
 
 
+class _Passed:
+    """The token of a request handled without a span (``server_span``)."""
+
+    __slots__ = ("token",)
+
+    def __init__(self, token: Any) -> None:
+        self.token = token
+
+
 def end_current(span: Span, token: object) -> None:
     """End a span made current by ``server_span`` and restore the context before it."""
+    if isinstance(token, _Passed):
+        _PASSING.reset(token.token)
+        return
     try:
         span.end()
     finally:
