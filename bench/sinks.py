@@ -51,6 +51,8 @@ from topology.runtime import tune_collector
 from topology.settings import Settings
 
 TARGET_RATIO = 0.5
+#: Sinks with a target of their own (issue 19: the search sink at >= 0.6 of the node's bulk rate).
+TARGET_RATIOS = {"search": 0.6}
 PG_TARGET = 10_000
 
 
@@ -246,13 +248,11 @@ def main() -> None:
         print(f"| {name:<42} | {count:>7} | {seconds:>7.2f} | {count / seconds:>9,.0f} | {each:<26} |")
     print("\n(seconds and events/s: medians of the rounds; ratios: median of each round's raw/sink)")
     for sink, ratio, rate in verdicts:
-        ok = ratio >= TARGET_RATIO and (sink != "postgres" or rate >= PG_TARGET)
+        target = TARGET_RATIOS.get(sink, TARGET_RATIO)
+        ok = ratio >= target and (sink != "postgres" or rate >= PG_TARGET)
         extra = f", >= {PG_TARGET:,} events/s" if sink == "postgres" else ""
         verdict = "met" if ok else "NOT met"
-        print(
-            f"{sink}: {rate:,.0f} events/s, {ratio:.2f} of its first raw row"
-            f" (target >= {TARGET_RATIO}{extra}): {verdict}"
-        )
+        print(f"{sink}: {rate:,.0f} events/s, {ratio:.2f} of its first raw row (target >= {target}{extra}): {verdict}")
     print(json.dumps({s: {"events_per_s": round(r), "ratio": round(x, 3)} for s, x, r in verdicts}))
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import msgspec
 import pytest
@@ -17,12 +18,15 @@ from elasticsearch import Elasticsearch
 
 from ingress import searches
 from ingress.schemas import ProductQuery
+from sinks.projections import product_doc, stock_doc
+from sinks.search import ensure_indexes, jsonable, put_batch, put_products
 from tests.support.history import Event
+from tests.support.scope import Scope
 from tests.support.sinks import SinkHarness
 from topology.envelope import Producer, envelop
 from topology.messages import Message, Money, ProductUpserted, StockLevelChanged
 from topology.settings import Settings
-from topology.stores.search import PRODUCT_INDEX
+from topology.stores.search import ORDER_INDEX, PRODUCT_INDEX
 from topology.topics import CATALOG_EVENTS, STOCK_LEVELS, Topic
 
 pytestmark = pytest.mark.stack
@@ -73,3 +77,31 @@ def test_the_in_stock_filter_follows_the_newest_stock_level(sinks: SinkHarness) 
         sinks.produce([level("b", 2, 0), product("c", 1, "Green mug")])  # b sells out, c's product arrives
         sinks.wait_caught_up(["search"])
         assert in_stock(es, prefix) == {"a", "c"}
+
+
+def test_a_product_write_that_loses_a_race_is_merged_again_and_loses_nothing(ns: Scope) -> None:
+    """Another writer lands a product's stock part between the sink's one read (of both indices) and its bulk."""
+    prefix = ns.settings.search_prefix
+    products, orders = PRODUCT_INDEX.alias(prefix), ORDER_INDEX.alias(prefix)
+    catalog = product_doc(product("r", 1, "Red mug").envelope)
+    newer = product_doc(product("r", 2, "Blue mug").envelope)
+    stock = stock_doc(level("r", 7, 3).envelope)
+    assert catalog is not None and newer is not None and stock is not None
+    with Elasticsearch(ns.settings.search_url, request_timeout=30) as es:
+        ensure_indexes(es, prefix)
+        put_products(es, products, {"r": jsonable(catalog)})
+        read = es.mget
+
+        def read_then_race(**kwargs: Any) -> Any:
+            answer = read(**kwargs)
+            es.mget = read  # type: ignore[method-assign]
+            put_products(es, products, {"r": jsonable(stock)})  # the other writer, after the sink's read
+            return answer
+
+        es.mget = read_then_race  # type: ignore[method-assign]
+        product_results, _ = put_batch(es, products, {"r": jsonable(newer)}, orders, {})
+        assert product_results["r"] is not None and product_results["r"]["status"] == 200
+        doc = es.get(index=products, id="r")["_source"]
+        assert (doc["title"], doc["version"], doc["stock_available"], doc["stock_version"]) == ("Blue mug", 2, 3, 7)
+        again, _ = put_batch(es, products, {"r": jsonable(newer)}, orders, {})
+        assert again["r"] is None, "a replay changes nothing"
