@@ -11,6 +11,7 @@ every answer, and ``StrictQuery`` refuses query parameters the OpenAPI document 
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -29,6 +30,10 @@ from ingress.ratelimit import Cell, Limit, RateLimiter
 from topology.settings import Settings
 
 CHALLENGE = {"WWW-Authenticate": 'Bearer realm="shopstream"'}
+
+
+#: A control character (NUL included) in a path parameter.
+CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 class Measure:
@@ -234,7 +239,7 @@ class Browser:
 
 
 class StrictQuery:
-    """Query parameters the document does not declare for the operation are refused (400)."""
+    """Undeclared query parameters and path parameters holding a control character are refused (400)."""
 
     def __init__(self) -> None:
         self.allowed: dict[tuple[str, str], frozenset[str]] = {
@@ -246,6 +251,9 @@ class StrictQuery:
     def process_resource(
         self, req: falcon.Request, resp: falcon.Response, resource: object, params: dict[str, Any]
     ) -> None:
+        for name, value in params.items():  # a path segment no store can hold (PostgreSQL text refuses NUL)
+            if isinstance(value, str) and CONTROL.search(value):
+                raise Problem(400, "invalid-path", "the path holds a control character", f"in {name}")
         allowed = self.allowed.get((req.uri_template or "", req.method))
         if allowed is None:
             return
