@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 
 import psycopg
 from confluent_kafka import Producer as KafkaProducer
+from psycopg import sql
 
 from ops.exceptions import OpsError
 from topology.access import OPERATOR
@@ -28,6 +29,7 @@ from topology.envelope import Producer, encode, envelop
 from topology.kafka_client import client_config
 from topology.messages import AdjustStock, Money, UpsertProduct
 from topology.settings import Settings
+from topology.stores import PRODUCTS, STOCK
 from topology.topics import CATALOG_COMMANDS, INVENTORY_COMMANDS
 
 CURRENCY = "EUR"
@@ -348,15 +350,11 @@ def _held(settings: Settings) -> tuple[dict[str, tuple[str, int]], dict[str, int
     pattern = f"{SKU_PREFIX}%"
     try:
         with psycopg.connect(settings.pg_url, options=options, connect_timeout=5) as db:
-            products = {
-                sku: (title, price)
-                for sku, title, price in db.execute(
-                    "SELECT sku, title, price_amount FROM products WHERE sku LIKE %s", (pattern,)
-                )
-            }
-            stock = {
-                sku: total for sku, total in db.execute("SELECT sku, total FROM stock WHERE sku LIKE %s", (pattern,))
-            }
+            like = sql.SQL("SELECT {} FROM {} WHERE sku LIKE %s")
+            named = like.format(sql.SQL("sku, title, price_amount"), sql.Identifier(PRODUCTS.name))
+            products = {sku: (title, price) for sku, title, price in db.execute(named, (pattern,))}
+            levels = like.format(sql.SQL("sku, total"), sql.Identifier(STOCK.name))
+            stock = {sku: total for sku, total in db.execute(levels, (pattern,))}
     except psycopg.Error as err:
         raise OpsError(f"postgres: {err}\n  fix: `shopstream stack up postgres`, then `shopstream db migrate`") from err
     return products, stock
