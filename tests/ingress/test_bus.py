@@ -34,7 +34,8 @@ def test_after_an_unconfirmed_send_the_bus_refuses_unsent_then_tries_one_again(p
         queued = len(bus.producer)
         with pytest.raises(BusUnavailable, match="refused until it does again"):
             bus.send(ORDER_COMMANDS, "o1", command())
-        assert len(bus.producer) == queued, "a refused command was never handed to the producer"
+        # not one more in the producer's queue (the first one may have expired meanwhile on a slow machine)
+        assert len(bus.producer) <= queued, "a refused command was never handed to the producer"
         time.sleep(0.6)  # past the pause: the next send is tried again
         with pytest.raises(BusUnavailable, match=r"kafka (did not confirm|refused) the command"):
             bus.send(ORDER_COMMANDS, "o1", command())
