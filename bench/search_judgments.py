@@ -153,6 +153,10 @@ def judged(products: list[DemoProduct]) -> list[Judged]:
         Judged(
             "cheap wireless earbuds",
             "price",
-            lambda p: cheap_of("Headphones", products)(p) if p.noun == "earbuds" else 0,
+            # earbuds said to be wireless (title or description); other earbuds two grades less
+            both(
+                lambda p: cheap_of("Headphones", products)(p) if p.noun == "earbuds" else 0,
+                lambda p: "wireless" in f"{p.title} {p.description}".lower(),
+            ),
         ),
     ]
