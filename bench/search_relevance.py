@@ -124,20 +124,23 @@ def mean(scored: list[Scored]) -> float:
     return statistics.fmean(s.ndcg for s in scored)
 
 
+def score_catalog(settings: Settings, prefix: str, seed: int, count: int) -> list[Scored]:
+    """The demo catalog (``seed``, ``count``) loaded under ``prefix``, every judged query scored, the index dropped."""
+    products = catalog(seed, count)
+    with Elasticsearch(settings.search_url, request_timeout=120) as es:
+        try:
+            load(es, prefix, products)
+            return score(es, prefix, products)
+        finally:
+            drop(es, prefix)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--count", type=int, default=5000)
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args()
-    settings = Settings.from_env()
-    prefix = f"bench-relevance-{uuid.uuid4().hex[:8]}-"
-    products = catalog(args.seed, args.count)
-    with Elasticsearch(settings.search_url, request_timeout=120) as es:
-        try:
-            load(es, prefix, products)
-            scored = score(es, prefix, products)
-        finally:
-            drop(es, prefix)
+    scored = score_catalog(Settings.from_env(), f"bench-relevance-{uuid.uuid4().hex[:8]}-", args.seed, args.count)
     print(f"\n| {'query':<30} | {'kind':<16} | NDCG@10 | relevant in top 10 | title match (before) |")
     print(f"|{'-' * 32}|{'-' * 18}|---------|--------------------|----------------------|")
     for s in scored:
@@ -152,7 +155,7 @@ def main() -> None:
         print(f"{kind:<16} {len(group):>3} queries  NDCG@10 {mean(group):.3f}  (title match: {before:.3f})")
     before = statistics.fmean(s.baseline for s in scored)
     print(f"{'all':<16} {len(scored):>3} queries  NDCG@10 {mean(scored):.3f}  (title match: {before:.3f})", end="")
-    print(f"  ({len(products)} products)")
+    print(f"  ({args.count} products)")
 
 
 if __name__ == "__main__":

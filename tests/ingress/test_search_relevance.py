@@ -11,10 +11,8 @@ from __future__ import annotations
 import uuid
 
 import pytest
-from elasticsearch import Elasticsearch
 
-from bench.search_relevance import drop, load, mean, score
-from ops.demo_catalog import catalog
+from bench.search_relevance import mean, score_catalog
 from topology.settings import Settings
 
 pytestmark = pytest.mark.stack
@@ -24,14 +22,7 @@ QUERY_FLOOR = 0.70
 
 
 def test_ndcg_at_10_of_the_judged_queries_stays_above_the_floor(settings: Settings) -> None:
-    products = catalog(seed=7, count=2000)
-    prefix = f"t{uuid.uuid4().hex[:10]}-"
-    with Elasticsearch(settings.search_url, request_timeout=120) as es:
-        try:
-            load(es, prefix, products)
-            scored = score(es, prefix, products)
-        finally:
-            drop(es, prefix)
+    scored = score_catalog(settings, f"t{uuid.uuid4().hex[:10]}-", seed=7, count=2000)
     assert len(scored) >= 30
     worst = sorted((s.ndcg, s.judged.q) for s in scored)[:3]
     assert mean(scored) >= FLOOR, (mean(scored), worst)
