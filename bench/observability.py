@@ -44,11 +44,10 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import psycopg
 from confluent_kafka import Producer
 
 from bench.flows import SKUS, clean_up, confirmed, place, saga_rate_of
-from bench.ingress import VEGETA, accepted, attack, targets_file
+from bench.ingress import UNLIMITED, VEGETA, accepted, attack, seed_mug, targets_file
 from ingress.auth.tokens import Principal
 from ingress.wsgi import load_keys
 from ops.topology_admin import apply, lag
@@ -222,17 +221,12 @@ def ingress_rounds(base: Settings, rounds: int, seconds: int, scrape_s: float, f
     scope.migrate()
     processes: list[subprocess.Popen[bytes]] = []
     try:
-        with psycopg.connect(base.pg_url, autocommit=True, options=f"-c search_path={scope.schema}") as db:
-            db.execute(
-                "INSERT INTO products (sku, title, description, brand, category, tags, price_amount, currency,"
-                " updated_at, version) VALUES ('mug', 'Mug', '', '', '', '{}', 900, 'EUR', now(), 1)"
-            )
-        unlimited = ("SHOP_RATE_WRITES_PER_S", "SHOP_RATE_BURST", "SHOP_RATE_ADDRESS_PER_S", "SHOP_RATE_ADDRESS_BURST")
+        seed_mug(base, scope)
         ports = {mode: (free_port(), free_port()) for mode in (False, True)}  # API, metrics
         for on, (api, operator) in ports.items():
             env = {
                 **scope.settings.to_env(),
-                **dict.fromkeys(unlimited, "1000000"),
+                **UNLIMITED,
                 **telemetry(base, on),
                 "SHOP_INGRESS_METRICS_PORT": str(operator),
             }
