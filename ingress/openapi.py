@@ -15,7 +15,7 @@ from typing import Any
 
 import msgspec
 
-from ingress import answers, policy
+from ingress import answers, policy, products
 from ingress.auth.accounts import SCOPES
 from ingress.problems import PROBLEM_JSON
 from ingress.routes import OPERATIONS, Operation
@@ -38,7 +38,7 @@ IF_NONE_MATCH = {
     "name": "If-None-Match",
     "in": "header",
     "required": False,
-    "schema": {"type": "string", "maxLength": 1024},
+    "schema": {"type": "string", "maxLength": products.MAX_IF_NONE_MATCH},
     "description": "the ETag of the answer held: 304, no body, while it is still the answer",
 }
 SECURITY_SCHEMES = {

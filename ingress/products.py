@@ -28,6 +28,9 @@ from topology.processes import GET_PRODUCT
 from topology.settings import Settings
 from topology.topics import CATALOG_COMMANDS
 
+#: The longest ``If-None-Match`` taken (a client holds a handful of ETags of 24 characters, not more).
+MAX_IF_NONE_MATCH = 1024
+
 
 class ProductsResource:
     def __init__(self, commands: Commands, queries: Queries, settings: Settings, pending: PendingOwners) -> None:
@@ -55,6 +58,9 @@ class ProductsResource:
         resp.etag = etag
         if caller(req) is ANONYMOUS:
             resp.cache_control = ["public", f"max-age={self.settings.catalog_cache_max_age_s}"]
+        held = req.get_header("If-None-Match")
+        if held is not None and len(held) > MAX_IF_NONE_MATCH:
+            raise Problem(400, "invalid-if-none-match", f"If-None-Match must be at most {MAX_IF_NONE_MATCH} characters")
         if any(tag in (etag, "*") for tag in req.if_none_match or ()):
             resp.status = falcon.HTTP_304
             return

@@ -79,6 +79,9 @@ def test_anyone_searches_without_a_token_and_shared_caches_may_keep_the_answer(s
         "GET", "/v1/products", None, params={"q": "headphones"}, headers={"If-None-Match": headers["ETag"]}
     )
     assert again.status_code == 304 and not again.content
+    held_too_many = {"If-None-Match": ", ".join([headers["ETag"]] * 50)}
+    refused = shop.call("GET", "/v1/products", None, params={"q": "headphones"}, headers=held_too_many)
+    assert refused.status_code == 400 and refused.json["type"].endswith("invalid-if-none-match"), refused.content
     status, headers, _ = get(shop, "/v1/products", shop.token("ann", "customer"), q="headphones")
     assert status == 200 and headers["Cache-Control"] == "no-store", "an answer to a token is never shared"
     assert get(shop, "/v1/products", "not-a-token", q="mug")[0] == 401, "a token sent is checked"
