@@ -151,12 +151,12 @@ def judged(products: list[DemoProduct]) -> list[Judged]:
             both(running, lambda p: p.colour == "red" and p.price_amount <= 10_000),
         ),
         Judged(
-            "cheap wireless earbuds",
+            "cheap wireless headphones",
             "price",
-            # earbuds said to be wireless (title or description); other earbuds two grades less
+            # cheap for headphones, said to be wireless (its kind, title or description); the others two grades less
             both(
-                lambda p: cheap_of("Headphones", products)(p) if p.noun == "earbuds" else 0,
-                lambda p: "wireless" in f"{p.title} {p.description}".lower(),
+                cheap_of("Headphones", products),
+                lambda p: "wireless" in f"{p.noun} {p.title} {p.description}".lower(),
             ),
         ),
     ]
