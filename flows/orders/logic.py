@@ -279,12 +279,20 @@ def handle(
             if order.status == "confirmed":
                 shipped = replace(order, status="shipped")
                 return shipped, [
-                    _send_event(order, OrderShipped(order_id=order.order_id, carrier=carrier, tracking_code=code))
+                    _send_event(order, OrderShipped(order_id=order.order_id, carrier=carrier, tracking_code=code)),
+                    _notify(
+                        order,
+                        "order-shipped",
+                        f"Your order {order.order_id} is on its way with {carrier}, tracking code {code}.",
+                    ),
                 ]
             return order, []
         case MarkOrderDelivered():
             if order.status == "shipped":
-                return replace(order, status="delivered"), [_send_event(order, OrderDelivered(order_id=order.order_id))]
+                return replace(order, status="delivered"), [
+                    _send_event(order, OrderDelivered(order_id=order.order_id)),
+                    _notify(order, "order-delivered", f"Your order {order.order_id} was delivered."),
+                ]
             return order, []
         case RequestRefund(amount=amount, reason=reason):
             if message_id in order.seen_refunds:

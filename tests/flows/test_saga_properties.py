@@ -9,8 +9,8 @@ from hypothesis import strategies as st
 
 from flows.orders.logic import PAYMENT_TIMEOUT, TERMINAL
 from tests.support.bus import PRICE, Bus, cancel, place, price, restock
-from topology.messages import AdjustStock, Money, RequestRefund
-from topology.topics import INVENTORY_COMMANDS, ORDER_COMMANDS, ORDER_EVENTS
+from topology.messages import AdjustStock, MarkOrderDelivered, MarkOrderShipped, Money, RequestRefund
+from topology.topics import INVENTORY_COMMANDS, NOTIFICATION_COMMANDS, ORDER_COMMANDS, ORDER_EVENTS
 
 SKUS = ("red", "blue", "green")
 
@@ -197,3 +197,41 @@ def test_a_sku_without_a_catalog_price_is_not_reserved_and_the_order_is_cancelle
     assert bus.gateway.payments == {}, "nothing charged"
     events = [type(m).__name__ for topic, _, m in bus.published if topic == ORDER_EVENTS.name]
     assert events == ["OrderCancelled"], "never priced, so never announced as placed"
+
+
+def test_shipping_and_delivery_are_told_to_the_customer_once_and_wrong_states_change_nothing() -> None:
+    bus = Bus()
+    restock(bus, "red", 3)
+    place(bus, "o1", [("red", 1)])
+    place(bus, "o2", [("red", 1)])
+    bus.command(ORDER_COMMANDS.name, "o1", MarkOrderDelivered(order_id="o1"))  # not shipped yet: ignored
+    bus.drain()
+    cancel(bus, "o2")
+    bus.drain()
+    bus.command(ORDER_COMMANDS.name, "o2", MarkOrderShipped(order_id="o2", carrier="DHL", tracking_code="X"))
+    queue = (ORDER_COMMANDS.name, "o1")
+    bus.command(ORDER_COMMANDS.name, "o1", MarkOrderShipped(order_id="o1", carrier="DHL", tracking_code="JD0146 77"))
+    bus.deliver(queue)
+    bus.deliver(queue, duplicate=True)  # the same command again, as a replay can bring it
+    bus.command(ORDER_COMMANDS.name, "o1", MarkOrderShipped(order_id="o1", carrier="UPS", tracking_code="1Z9"))
+    bus.drain()
+    assert bus.orders["o1"].status == "shipped" and bus.orders["o2"].status == "cancelled"
+    bus.command(ORDER_COMMANDS.name, "o1", MarkOrderDelivered(order_id="o1"))
+    bus.deliver(queue)
+    bus.deliver(queue, duplicate=True)
+    bus.drain()
+    assert bus.orders["o1"].status == "delivered"
+    events = [type(m).__name__ for topic, _, m in bus.published if topic == ORDER_EVENTS.name and m.order_id == "o1"]  # type: ignore[attr-defined]
+    assert events == ["OrderPlaced", "OrderConfirmed", "OrderShipped", "OrderDelivered"]
+    notes = [m for topic, _, m in bus.published if topic == NOTIFICATION_COMMANDS.name]
+    told = [(n.notification_id, n.user_id, n.template) for n in notes]  # type: ignore[attr-defined]
+    assert told == [
+        ("o1.order-confirmed", "c-o1", "order-confirmed"),
+        ("o2.order-confirmed", "c-o2", "order-confirmed"),
+        ("o2.order-cancelled", "c-o2", "order-cancelled"),
+        ("o1.order-shipped", "c-o1", "order-shipped"),
+        ("o1.order-delivered", "c-o1", "order-delivered"),
+    ]
+    shipped = notes[3].body  # type: ignore[attr-defined]
+    assert "DHL" in shipped and "JD0146 77" in shipped, shipped
+    assert "UPS" not in shipped and "o1" in notes[4].body  # type: ignore[attr-defined]
