@@ -3,11 +3,11 @@
 ``decide(principal, action, resource)`` answers ALLOW, FORBID (403) or HIDE (404: the
 caller may not even learn that the resource exists, e.g. a customer asking for someone
 else's order); ``authorize`` turns the decision into that problem. Resources carry the
-attributes the rules need: an order's customer, a SKU's owning partner. A partner's token
-carries OAuth2 scopes: an action that names a scope (``SCOPES``) needs it, whatever the role
-allows. A caller without a token is ``ANONYMOUS``: the operations whose action its role
-allows (browsing the catalog) are open to anyone, with a rate limit of their own per client
-address; every other operation needs a token.
+attributes the rules need: an order's customer and the partners owning its SKUs, a SKU's
+owning partner. A partner's token carries OAuth2 scopes: an action that names a scope
+(``SCOPES``) needs it, whatever the role allows. A caller without a token is ``ANONYMOUS``:
+the operations whose action its role allows (browsing the catalog) are open to anyone, with
+a rate limit of their own per client address; every other operation needs a token.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ Action = Literal[
     "order.read",
     "order.cancel",
     "order.refund",
+    "order.fulfil",
     "product.upsert",
     "product.search",
     "product.read",
@@ -48,6 +49,7 @@ class Resource:
 
     customer_id: str | None = None  # an order's owner
     owner_partner_id: str | None = None  # a SKU's owner; None for a SKU no partner owns
+    sku_owners: frozenset[str | None] = frozenset()  # an order's SKUs' owners (None: a SKU no partner owns)
     exists: bool = True
 
 
@@ -68,7 +70,9 @@ ROLES: dict[str, frozenset[Action]] = {
             "notifications.read",
         }
     ),
-    "partner": frozenset({"product.upsert", "product.search", "product.read", "stock.adjust", "stock.read"}),
+    "partner": frozenset(
+        {"order.fulfil", "product.upsert", "product.search", "product.read", "stock.adjust", "stock.read"}
+    ),
     "support": frozenset(
         {
             "order.read",
@@ -85,6 +89,7 @@ ROLES: dict[str, frozenset[Action]] = {
             "order.read",
             "order.cancel",
             "order.refund",
+            "order.fulfil",
             "order.search",
             "product.upsert",
             "product.search",
@@ -113,11 +118,15 @@ def open_to_anyone(action: Action) -> bool:
 OWN_ORDER_ACTIONS = frozenset({"order.read", "order.cancel", "order.refund"})
 #: What a partner may do only to the SKUs it owns (or, upserting, to one no partner owns yet).
 OWN_SKU_ACTIONS = frozenset({"product.upsert", "stock.adjust"})
+#: What a partner may do only to an order all of whose SKUs it owns (shipping and delivering it).
+OWN_GOODS_ACTIONS = frozenset({"order.fulfil"})
+ATTRIBUTE_ACTIONS = OWN_ORDER_ACTIONS | OWN_SKU_ACTIONS | OWN_GOODS_ACTIONS
 #: Action -> the scope a partner's token needs for it (``ingress.auth.accounts.SCOPES``); reads need none.
 SCOPES: dict[Action, str] = {
     "product.upsert": "catalog:write",
     "stock.adjust": "stock:write",
     "order.place": "orders:write",
+    "order.fulfil": "fulfilment:write",
 }
 
 
@@ -130,7 +139,7 @@ def decide(principal: Principal, action: Action, resource: Resource | None = Non
     scope = SCOPES.get(action)
     if principal.kind == "partner" and scope is not None and scope not in principal.scopes:
         return Decision.FORBID
-    if "admin" in roles or (resource is None and action not in OWN_ORDER_ACTIONS | OWN_SKU_ACTIONS):
+    if "admin" in roles or (resource is None and action not in ATTRIBUTE_ACTIONS):
         return Decision.ALLOW
     if action in OWN_ORDER_ACTIONS:
         if resource is None or not resource.exists:
@@ -143,6 +152,11 @@ def decide(principal: Principal, action: Action, resource: Resource | None = Non
         if owner is None:
             return Decision.ALLOW if action == "product.upsert" else Decision.FORBID  # new SKUs may be claimed
         return Decision.ALLOW if owner == principal.subject else Decision.FORBID
+    if action in OWN_GOODS_ACTIONS and "partner" in roles:
+        owners = resource.sku_owners if resource is not None and resource.exists else frozenset()
+        if principal.subject not in owners:  # no such order, or none of its goods: the partner learns nothing of it
+            return Decision.HIDE
+        return Decision.ALLOW if owners == {principal.subject} else Decision.FORBID
     return Decision.ALLOW
 
 

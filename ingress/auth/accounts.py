@@ -48,6 +48,7 @@ SCOPES = {
     "catalog:write": "add products and change them",
     "stock:write": "adjust stock",
     "orders:write": "place orders",
+    "fulfilment:write": "ship and deliver the orders whose every SKU the partner owns",
 }
 
 CREATE_USER = statements.insert(CREDENTIALS, ("user_id", "email", "password_hash"))

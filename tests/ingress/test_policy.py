@@ -29,6 +29,10 @@ ANNS_ORDER = Resource(customer_id="ann")
 ACME_SKU = Resource(owner_partner_id="acme")
 OTHER_SKU = Resource(owner_partner_id="globex")
 FREE_SKU = Resource(owner_partner_id=None)
+ACME_GOODS = Resource(customer_id="ann", sku_owners=frozenset({"acme"}))
+MIXED_GOODS = Resource(customer_id="ann", sku_owners=frozenset({"acme", "globex"}))
+PARTLY_FREE_GOODS = Resource(customer_id="ann", sku_owners=frozenset({"acme", None}))
+GLOBEX_GOODS = Resource(customer_id="ann", sku_owners=frozenset({"globex"}))
 A, F, H = Decision.ALLOW, Decision.FORBID, Decision.HIDE
 
 TABLE = [
@@ -70,6 +74,17 @@ TABLE = [
     (ROOT, "order.search", None, A),
     (ANN, "order.search", None, F),  # a customer reads her own orders one by one
     (ACME, "order.search", None, F),
+    (ACME, "order.fulfil", ACME_GOODS, A),
+    (ACME, "order.fulfil", MIXED_GOODS, F),  # a partner ships only an order of its own goods alone
+    (ACME, "order.fulfil", PARTLY_FREE_GOODS, F),
+    (ACME, "order.fulfil", GLOBEX_GOODS, H),  # none of its goods: it learns nothing of the order
+    (ACME, "order.fulfil", Resource(exists=False), H),
+    (ACME_CATALOG, "order.fulfil", ACME_GOODS, F),  # without the scope fulfilment:write
+    (ROOT, "order.fulfil", MIXED_GOODS, A),
+    (ROOT, "order.fulfil", Resource(exists=False), A),  # the route answers an admin 404 itself
+    (ANN, "order.fulfil", ACME_GOODS, F),  # not even her own order
+    (SUE, "order.fulfil", ACME_GOODS, F),
+    (ANONYMOUS, "order.fulfil", ACME_GOODS, F),
 ]
 
 
@@ -100,9 +115,16 @@ RESOURCES: dict[str, Resource | None] = {
     "someone's sku": Resource(owner_partner_id="other"),
     "unowned sku": Resource(owner_partner_id=None),
     "no such sku": Resource(owner_partner_id=None, exists=False),
+    "an order of my skus": Resource(customer_id="other", sku_owners=frozenset({ME})),
+    "an order of my skus and others'": Resource(customer_id="other", sku_owners=frozenset({ME, "other"})),
+    "an order of my skus and unowned ones": Resource(customer_id="other", sku_owners=frozenset({ME, None})),
+    "an order of others' skus": Resource(customer_id="other", sku_owners=frozenset({"other"})),
+    "my order of my skus": Resource(customer_id=ME, sku_owners=frozenset({ME})),
 }
 ROLE_NAMES = ("customer", "support", "partner", "admin", "anonymous", None)
-SCOPE_SETS = [frozenset(s) for s in chain.from_iterable(combinations(sorted(GRANTABLE), n) for n in range(4))]
+SCOPE_SETS = [
+    frozenset(s) for s in chain.from_iterable(combinations(sorted(GRANTABLE), n) for n in range(len(GRANTABLE) + 1))
+]
 ORDER_OWN = ("order.read", "order.cancel", "order.refund")
 
 
@@ -111,6 +133,7 @@ def expected(role: str | None, scopes: frozenset[str], action: str, resource: Re
     exists = resource is not None and resource.exists
     mine = exists and resource is not None and resource.customer_id == ME
     sku_owner = resource.owner_partner_id if resource is not None else None
+    goods_owners = resource.sku_owners if resource is not None and exists else frozenset()
     if role == "admin":
         return F if action in ("order.place", "profile.update") else A
     if role == "customer":
@@ -132,6 +155,10 @@ def expected(role: str | None, scopes: frozenset[str], action: str, resource: Re
             return A if "catalog:write" in scopes and sku_owner in (None, ME) else F
         if action == "stock.adjust":
             return A if "stock:write" in scopes and sku_owner == ME else F
+        if action == "order.fulfil":  # only an order all of whose SKUs it owns; none of them: not found
+            if "fulfilment:write" not in scopes:
+                return F
+            return A if goods_owners == {ME} else F if ME in goods_owners else H
         return F
     if role == "anonymous":  # no token: browsing the catalog only
         return A if action in ("product.search", "product.read") else H if action in ORDER_OWN else F
@@ -148,5 +175,5 @@ def test_every_combination_of_role_scopes_action_and_owner() -> None:
         checked += 1
         if got is not want:
             wrong.append((role, sorted(scopes), action, label, got.value, want.value))
-    assert checked == len(ROLE_NAMES) * 8 * len(get_args(Action)) * len(RESOURCES)
+    assert checked == len(ROLE_NAMES) * 2 ** len(GRANTABLE) * len(get_args(Action)) * len(RESOURCES)
     assert not wrong, wrong[:20]

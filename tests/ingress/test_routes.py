@@ -59,7 +59,7 @@ def test_partners_get_their_token_by_the_documented_client_credentials_flow() ->
     schemes = openapi.document()["components"]["securitySchemes"]
     flow = schemes["oauth2"]["flows"]["clientCredentials"]
     assert flow["tokenUrl"] == "/oauth/token"
-    assert set(flow["scopes"]) == set(SCOPES) == {"catalog:write", "stock:write", "orders:write"}
+    assert set(flow["scopes"]) == set(SCOPES) == {"catalog:write", "stock:write", "orders:write", "fulfilment:write"}
     assert (schemes["bearer"]["type"], schemes["bearer"]["scheme"]) == ("http", "bearer")
     token = openapi.document()["paths"]["/oauth/token"]["post"]
     assert "application/x-www-form-urlencoded" in token["requestBody"]["content"]
