@@ -3,13 +3,16 @@
 ``Commands.send`` answers only once Kafka has the command (``Sent``: 202 and where to watch
 it), or, for a key already used with the same request, that first answer again; the
 resource writes the answer. A key used with another request, or still in flight, is a
-problem; so is a broker that does not confirm in time (the key is free again then).
+problem; so is a broker that does not confirm in time (the key is free again then). A
+precondition on the entity's state is judged only for a request that is no replay: the
+state a first answer changed does not turn its retry into a refusal.
 """
 
 from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -96,9 +99,20 @@ class Commands:
         self.bus.send(topic, key, envelope)
 
     def send(
-        self, call: Call, topic: Topic, key: str, message: Message, status_url: str, order_id: str | None = None
+        self,
+        call: Call,
+        topic: Topic,
+        key: str,
+        message: Message,
+        status_url: str,
+        order_id: str | None = None,
+        precondition: Callable[[], None] | None = None,
     ) -> Sent:
-        """Send ``message`` for ``call`` under its Idempotency-Key; the answer points at ``status_url``."""
+        """Send ``message`` for ``call`` under its Idempotency-Key; the answer points at ``status_url``.
+
+        ``precondition`` raises the Problem that refuses the command; it is not asked when the key's first
+        answer is replayed, and anything it raises frees the key.
+        """
         fingerprint = IdempotencyKeys.fingerprint(call.method, call.path, call.body)
         idem = call.idempotency_key
         if idem is not None:
@@ -109,6 +123,13 @@ class Commands:
             if replay is not None:
                 first = msgspec.convert(replay.body, Accepted)
                 return Sent(replay.status, first, {"Idempotent-Replayed": "true"})
+        if precondition is not None:
+            try:
+                precondition()
+            except Exception:
+                if idem is not None:
+                    self.keys.release(call.caller, idem)
+                raise
         answer = Accepted(uuid.uuid4().hex, status_url, order_id)
         principal = call.principal
         producer = Producer("partner" if principal.kind == "partner" else "user", principal.subject)
