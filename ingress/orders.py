@@ -1,16 +1,22 @@
-"""Orders: place one, read it with its lines and history, cancel it, ask for a refund.
+"""Orders: place one, read it with its lines and history, cancel it, ask for a refund, ship and deliver it.
 
 ``POST /v1/orders`` (customers; SKUs and quantities only: the orders flow prices the order
 from the catalog when its stock is reserved),
 ``GET /v1/orders/{id}`` (the order's customer, support, admins; ``?wait`` reads fresh and
 waits for a just-placed order), ``GET /v1/orders`` (support and admins: orders by customer,
 status, SKU, placement time and total, from the search index), ``POST /v1/orders/{id}/cancel`` and
-``POST /v1/orders/{id}/refunds`` (the order's customer, admins).
+``POST /v1/orders/{id}/refunds`` (the order's customer, admins), ``POST /v1/orders/{id}/shipments``
+and ``POST /v1/orders/{id}/delivery`` (admins, and a partner owning every SKU of the order).
+
+Shipping asks for a confirmed order and delivering for a shipped one, as the read model has it
+(409 ``wrong-order-state`` otherwise); the saga, which ignores a command its order is not ready
+for, stays the judge.
 """
 
 from __future__ import annotations
 
 import uuid
+from typing import Literal
 
 import falcon
 
@@ -22,8 +28,25 @@ from ingress.pending import PendingOwners, not_caught_up
 from ingress.policy import Resource, authorize
 from ingress.problems import Problem
 from ingress.queries import Queries
-from ingress.schemas import CancelOrderRequest, OrderQuery, OrderSearchQuery, PlaceOrderRequest, RefundRequest
-from topology.messages import CancelOrder, Money, OrderItem, PlaceOrderV2, RequestRefund
+from ingress.schemas import (
+    CancelOrderRequest,
+    DeliveryRequest,
+    OrderQuery,
+    OrderSearchQuery,
+    PlaceOrderRequest,
+    RefundRequest,
+    ShipmentRequest,
+)
+from topology.messages import (
+    CancelOrder,
+    MarkOrderDelivered,
+    MarkOrderShipped,
+    Message,
+    Money,
+    OrderItem,
+    PlaceOrderV2,
+    RequestRefund,
+)
 from topology.processes import GET_ORDER
 from topology.settings import Settings
 from topology.topics import ORDER_COMMANDS
@@ -31,6 +54,23 @@ from topology.topics import ORDER_COMMANDS
 
 def status_url(order_id: str) -> str:
     return GET_ORDER.path.format(order_id=order_id)
+
+
+Fulfilled = Literal["shipped", "delivered"]
+#: The status an order must have, as the read model has it, to become shipped or delivered.
+READY_TO_BECOME: dict[Fulfilled, str] = {"shipped": "confirmed", "delivered": "shipped"}
+
+
+def ready(order_id: str, status: str | None, becomes: Fulfilled) -> None:
+    """Nothing when an order of ``status`` may become ``becomes``; else 409 (it is not ready, or past it)."""
+    needed = READY_TO_BECOME[becomes]
+    if status != needed:
+        raise Problem(
+            409,
+            "wrong-order-state",
+            "the order is not in a state for this",
+            f"order {order_id} is {status}: only a {needed} order can be {becomes}",
+        )
 
 
 class OrdersResource:
@@ -85,6 +125,42 @@ class OrdersResource:
         command = CancelOrder(order_id=order_id, reason=body.reason)
         sent = self.commands.send(Call.of(req, raw), ORDER_COMMANDS, order_id, command, status_url(order_id), order_id)
         answers.write(resp, sent.answer, sent.status, sent.headers)
+
+    def _fulfil(
+        self,
+        req: falcon.Request,
+        resp: falcon.Response,
+        order_id: str,
+        raw: bytes,
+        command: Message,
+        becomes: Fulfilled,
+    ) -> None:
+        """Send ``command``, which makes the order ``becomes``, if the caller may fulfil the order and it is ready."""
+        resource, status = self.queries.order_to_fulfil(order_id)
+        authorize(req.context.principal, "order.fulfil", resource)
+        if not resource.exists:  # an admin may ask for any order, and learns it does not exist
+            raise Problem(404, "not-found", "not found")
+        sent = self.commands.send(
+            Call.of(req, raw),
+            ORDER_COMMANDS,
+            order_id,
+            command,
+            status_url(order_id),
+            order_id,
+            precondition=lambda: ready(order_id, status, becomes),
+        )
+        answers.write(resp, sent.answer, sent.status, sent.headers)
+
+    def on_post_shipments(self, req: falcon.Request, resp: falcon.Response, order_id: str) -> None:
+        body, raw = read_body(req, ShipmentRequest, self.settings.max_body_bytes)
+        command = MarkOrderShipped(order_id=order_id, carrier=body.carrier, tracking_code=body.tracking_code)
+        self._fulfil(req, resp, order_id, raw, command, "shipped")
+
+    def on_post_delivery(self, req: falcon.Request, resp: falcon.Response, order_id: str) -> None:
+        raw = b""
+        if req.content_length:
+            _, raw = read_body(req, DeliveryRequest, self.settings.max_body_bytes)
+        self._fulfil(req, resp, order_id, raw, MarkOrderDelivered(order_id=order_id), "delivered")
 
     def on_post_refunds(self, req: falcon.Request, resp: falcon.Response, order_id: str) -> None:
         principal: Principal = req.context.principal

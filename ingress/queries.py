@@ -70,7 +70,10 @@ ORDER = select(ORDERS, _fields(answers.Order, "lines", "history"), equals(ORDERS
 LINES = select(ORDER_LINES, _fields(answers.OrderLine), equals(ORDER_LINES, "order_id"), order_by="line_no")
 HISTORY = select(ORDER_HISTORY, _fields(answers.StatusChange), equals(ORDER_HISTORY, "order_id"), order_by="version")
 ORDER_OWNER = select(ORDERS, ("customer_id",), equals(ORDERS, "order_id"))
+ORDER_STATE = select(ORDERS, ("customer_id", "status"), equals(ORDERS, "order_id"))
+ORDER_SKUS = select(ORDER_LINES, ("sku",), equals(ORDER_LINES, "order_id"))
 SKU_OWNER = select(PRODUCTS, ("owner_partner_id",), equals(PRODUCTS, "sku"))
+SKU_OWNERS = select(PRODUCTS, ("sku", "owner_partner_id"), equals_any(PRODUCTS, "sku"))
 PRICES = select(PRODUCTS, ("sku", "price_amount", "currency"), equals_any(PRODUCTS, "sku"))
 STOCK_LEVEL = select(STOCK, _fields(answers.StockLevel, "source"), equals(STOCK, "sku"))
 PROFILE = select(USERS, _fields(answers.Profile), equals(USERS, "user_id"))
@@ -114,6 +117,19 @@ class Queries:
         """An order as the policy sees it (its customer), read fresh: a just-placed order counts."""
         rows = self.reads.fetch(ORDER_OWNER, (order_id,), fresh=True).rows
         return Resource(customer_id=rows[0]["customer_id"], exists=True) if rows else Resource(exists=False)
+
+    def order_to_fulfil(self, order_id: str) -> tuple[Resource, str | None]:
+        """An order as the policy sees it for shipping (its customer, its SKUs' owners) and its status, read fresh.
+
+        A SKU the products read model does not have counts as owned by no partner.
+        """
+        rows = self.reads.fetch(ORDER_STATE, (order_id,), fresh=True).rows
+        if not rows:
+            return Resource(exists=False), None
+        skus = [line["sku"] for line in self.reads.fetch(ORDER_SKUS, (order_id,), fresh=True).rows]
+        owned = {r["sku"]: r["owner_partner_id"] for r in self.reads.fetch(SKU_OWNERS, (skus,), fresh=True).rows}
+        owners = frozenset(owned.get(sku) for sku in skus)
+        return Resource(customer_id=rows[0]["customer_id"], sku_owners=owners), rows[0]["status"]
 
     def sku_resource(self, sku: str) -> Resource:
         """A SKU as the policy sees it (its owning partner, None when no partner owns it), read fresh."""

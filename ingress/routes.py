@@ -22,6 +22,7 @@ from ingress.products import ProductsResource
 from ingress.schemas import (
     CancelOrderRequest,
     ClientCredentialsForm,
+    DeliveryRequest,
     LoginRequest,
     LogoutRequest,
     NotificationsQuery,
@@ -35,6 +36,7 @@ from ingress.schemas import (
     RefreshRequest,
     RefundRequest,
     RegisterRequest,
+    ShipmentRequest,
     StockAdjustmentRequest,
     SuggestQuery,
 )
@@ -118,6 +120,7 @@ def _command(
     request: type[msgspec.Struct],
     action: Action,
     security: Security = "user",
+    body_required: bool = True,
 ) -> Operation:
     """A command: a strict body in, 202 with where to watch it out, under an Idempotency-Key."""
     return Operation(
@@ -127,6 +130,7 @@ def _command(
         answers.Accepted,
         ((202, "accepted: the command is on its way"),),
         request=request,
+        body_required=body_required,
         security=security,
         idempotent=True,
         problems=WRITE_PROBLEMS,
@@ -181,6 +185,16 @@ OPERATIONS: tuple[Operation, ...] = (
     ),
     _command(processes.CANCEL_ORDER, OrdersResource, "cancel", CancelOrderRequest, "order.cancel"),
     _command(processes.REQUEST_REFUND, OrdersResource, "refunds", RefundRequest, "order.refund"),
+    _command(processes.SHIP_ORDER, OrdersResource, "shipments", ShipmentRequest, "order.fulfil", "user or partner"),
+    _command(
+        processes.DELIVER_ORDER,
+        OrdersResource,
+        "delivery",
+        DeliveryRequest,
+        "order.fulfil",
+        "user or partner",
+        body_required=False,
+    ),
     Operation(
         processes.SEARCH_ORDERS,
         OrdersResource,

@@ -34,6 +34,12 @@ PageSize = Annotated[int, msgspec.Meta(ge=1, le=100)]
 Cursor = Annotated[str, msgspec.Meta(min_length=1, max_length=512, pattern=r"^[A-Za-z0-9_-]+$")]
 OrderStatus = Literal["placed", "confirmed", "cancelled", "shipped", "delivered"]
 Wait = Annotated[float, msgspec.Meta(ge=0)]
+#: A carrier's name: no control characters, no whitespace at either end (a trailing newline included).
+Carrier = Annotated[str, msgspec.Meta(min_length=1, max_length=64, pattern=r"^(?!\s)(?!.*\s$)[^\x00-\x1f\x7f]+$")]
+#: A carrier's tracking code: letters and digits, with spaces, dots, slashes and hyphens between them.
+TrackingCode = Annotated[
+    str, msgspec.Meta(min_length=1, max_length=128, pattern=r"^(?!.*\s$)[A-Za-z0-9](?:[A-Za-z0-9 ./-]*[A-Za-z0-9])?$")
+]
 #: An account's email: an ``Email`` without control characters (PostgreSQL text holds no NUL).
 AccountEmail = Annotated[
     str, msgspec.Meta(max_length=254, pattern=r"^[^@\s\x00-\x1f\x7f]+@[^@\s\x00-\x1f\x7f]+\.[^@\s\x00-\x1f\x7f]+$")
@@ -60,6 +66,17 @@ class RefundRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     amount: Annotated[int, msgspec.Meta(ge=1, le=10**12)]
     currency: Currency
     reason: Reason
+
+
+class ShipmentRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """The order left the warehouse with this carrier, under this tracking code."""
+
+    carrier: Carrier
+    tracking_code: TrackingCode
+
+
+class DeliveryRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """The order reached its customer; the body may be left out, or be an empty object."""
 
 
 class ProductRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):

@@ -79,6 +79,20 @@ CANCEL_ORDER = Route("cancel_order", "POST", "/v1/orders/{order_id}/cancel", "ca
 REQUEST_REFUND = Route(
     "request_refund", "POST", "/v1/orders/{order_id}/refunds", "request a refund", writes=ORDER_COMMANDS
 )
+SHIP_ORDER = Route(
+    "ship_order",
+    "POST",
+    "/v1/orders/{order_id}/shipments",
+    "mark an order shipped (admin, partner)",
+    writes=ORDER_COMMANDS,
+)
+DELIVER_ORDER = Route(
+    "deliver_order",
+    "POST",
+    "/v1/orders/{order_id}/delivery",
+    "mark an order delivered (admin, partner)",
+    writes=ORDER_COMMANDS,
+)
 GET_ORDER = Route("get_order", "GET", "/v1/orders/{order_id}", "order status and history", reads="postgres-replica")
 REGISTER = Route("register", "POST", "/v1/users", "register", writes=USER_COMMANDS)
 UPDATE_PROFILE = Route("update_profile", "PATCH", "/v1/users/me", "update profile", writes=USER_COMMANDS)
@@ -119,6 +133,8 @@ ROUTES: tuple[Route, ...] = (
     PLACE_ORDER,
     CANCEL_ORDER,
     REQUEST_REFUND,
+    SHIP_ORDER,
+    DELIVER_ORDER,
     GET_ORDER,
     REGISTER,
     UPDATE_PROFILE,

@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -57,6 +58,7 @@ def commands_on_kafka(settings: Settings, topic: str = "shop.orders.commands") -
 
 
 ORDER = {"lines": [{"sku": "mug", "quantity": 2}], "payment_token": "tok_visa"}
+JSON = "application/json"
 
 
 def partner_token(api: Api, partner: str, scopes: Any = tuple(SCOPES)) -> str:
@@ -347,6 +349,136 @@ def test_profile_notifications_and_refunds_are_the_callers_own(api: Api) -> None
     refund = {"amount": 500, "currency": "EUR", "reason": "broken"}
     assert api.call("POST", "/v1/orders/o5/refunds", bob, refund).status_code == 404
     assert api.call("POST", "/v1/orders/o5/refunds", ann, refund).status_code == 202
+
+
+SHIPMENT = {"carrier": "DHL Express", "tracking_code": "JD0146 0000 77"}
+
+
+@pytest.fixture
+def roomy_api(private: Settings) -> Iterator[Api]:
+    """The app with room for more writes than the rate limits of ``api`` let a caller make."""
+    settings = private.model_copy(update={"rate_burst": 100})
+    bus = KafkaBus(settings)
+    api = Api(settings, KeyRing(settings.jwt_issuer, settings.jwt_audience), bus)
+    yield api
+    bus.close()
+    api.reads.close()
+
+
+def order_of(api: Api, order_id: str, status: str, *skus: str) -> None:
+    """Ann's order of one unit of each of ``skus``, as the read model has it."""
+    api.sql(
+        "INSERT INTO orders (order_id, customer_id, status, updated_at, version) VALUES (%s, 'ann', %s, now(), 2)",
+        order_id,
+        status,
+    )
+    for n, sku in enumerate(skus, start=1):
+        api.sql(
+            "INSERT INTO order_lines (order_id, line_no, sku, quantity, unit_amount, currency)"
+            " VALUES (%s, %s, %s, 1, 100, 'EUR')",
+            order_id,
+            n,
+            sku,
+        )
+
+
+def test_admins_and_the_partner_owning_every_sku_of_an_order_ship_and_deliver_it(roomy_api: Api) -> None:
+    api = roomy_api
+    for sku, owner in (("acme-1", "acme"), ("acme-2", "acme"), ("globex-1", "globex"), ("free-1", None)):
+        product(api, sku, owner)
+    order_of(api, "o1", "confirmed", "acme-1", "acme-2")
+    order_of(api, "o2", "confirmed", "acme-1", "globex-1")
+    order_of(api, "o3", "confirmed", "globex-1")
+    order_of(api, "o4", "confirmed", "acme-1", "free-1")
+    root, acme, ann = api.token("root", "admin"), partner_token(api, "acme"), api.token("ann", "customer")
+    catalog_only = partner_token(api, "acme", {"catalog:write", "stock:write", "orders:write"})
+    shipped = api.call("POST", "/v1/orders/o1/shipments", acme, SHIPMENT, headers={"Idempotency-Key": "s1"})
+    assert shipped.status_code == 202, shipped.text
+    assert shipped.json["order_id"] == "o1" and shipped.headers["Location"].endswith("/v1/orders/o1")
+    some = api.call("POST", "/v1/orders/o2/shipments", acme, SHIPMENT)
+    assert some.status_code == 403 and some.json["type"].endswith("/forbidden"), "acme owns one of its two SKUs"
+    assert api.call("POST", "/v1/orders/o4/shipments", acme, SHIPMENT).status_code == 403, "a SKU no partner owns"
+    assert api.call("POST", "/v1/orders/o3/shipments", acme, SHIPMENT).status_code == 404, "none of its goods"
+    scope = api.call("POST", "/v1/orders/o1/shipments", catalog_only, SHIPMENT)
+    assert scope.status_code == 403 and scope.json["type"].endswith("/insufficient-scope")
+    assert 'scope="fulfilment:write"' in scope.headers["WWW-Authenticate"]
+    assert api.call("POST", "/v1/orders/o1/shipments", ann, SHIPMENT).status_code == 403, "not even her own order"
+    assert api.call("POST", "/v1/orders/o1/shipments", api.token("sue", "support"), SHIPMENT).status_code == 403
+    assert api.call("POST", "/v1/orders/o1/shipments", None, SHIPMENT).status_code == 401
+    assert api.call("POST", "/v1/orders/o2/shipments", root, SHIPMENT).status_code == 202
+    api.sql("UPDATE orders SET status = 'shipped', version = 3 WHERE order_id IN ('o1', 'o2')")
+    again = api.call("POST", "/v1/orders/o1/shipments", acme, SHIPMENT, headers={"Idempotency-Key": "s1"})
+    assert again.status_code == 202 and again.json == shipped.json, "a retry gets the first answer, shipped or not"
+    assert again.headers.get("Idempotent-Replayed") == "true"
+    twice = api.call("POST", "/v1/orders/o1/shipments", acme, SHIPMENT)
+    assert twice.status_code == 409 and twice.json["type"].endswith("/wrong-order-state"), twice.text
+    assert api.call("POST", "/v1/orders/o1/delivery", acme).status_code == 202, "no body"
+    assert api.call("POST", "/v1/orders/o2/delivery", root, {}).status_code == 202, "an empty object"
+    assert api.call("POST", "/v1/orders/o2/delivery", acme).status_code == 403
+    sent = [(c.type, c.payload.order_id, c.producer.kind, c.producer.id) for c in commands_on_kafka(api.settings)]
+    assert sorted(sent) == [
+        ("MarkOrderDelivered", "o1", "partner", "acme"),
+        ("MarkOrderDelivered", "o2", "user", "root"),
+        ("MarkOrderShipped", "o1", "partner", "acme"),
+        ("MarkOrderShipped", "o2", "user", "root"),
+    ], "one command for each 202, none for a refusal"
+
+
+def test_shipments_refuse_bad_bodies_unknown_orders_and_orders_not_ready(roomy_api: Api) -> None:
+    api = roomy_api
+    product(api, "acme-1", "acme")
+    for order_id, status in (
+        ("placed", "placed"),
+        ("ready", "confirmed"),
+        ("gone", "cancelled"),
+        ("done", "delivered"),
+    ):
+        order_of(api, order_id, status, "acme-1")
+    root, acme = api.token("root", "admin"), partner_token(api, "acme")
+    bad: list[tuple[Any, str, int]] = [
+        ({}, JSON, 422),
+        ({"carrier": "DHL"}, JSON, 422),
+        ({**SHIPMENT, "carrier": ""}, JSON, 422),
+        ({**SHIPMENT, "carrier": " DHL"}, JSON, 422),
+        ({**SHIPMENT, "carrier": "DHL\n"}, JSON, 422),
+        ({**SHIPMENT, "carrier": "D" * 65}, JSON, 422),
+        ({**SHIPMENT, "carrier": "D\u0000L"}, JSON, 422),
+        ({**SHIPMENT, "tracking_code": "T" * 129}, JSON, 422),
+        ({**SHIPMENT, "tracking_code": "JD01<script>"}, JSON, 422),
+        ({**SHIPMENT, "tracking_code": 146}, JSON, 422),
+        ({**SHIPMENT, "eta": "tomorrow"}, JSON, 422),
+        (b'{"carrier": "DHL", ', JSON, 400),
+        (SHIPMENT, "text/plain", 415),
+    ]
+    for body, media, status in bad:
+        answer = api.call("POST", "/v1/orders/ready/shipments", root, body, headers={"Content-Type": media})
+        assert answer.status_code == status, (body, answer.text)
+        assert answer.headers["Content-Type"] == "application/problem+json"
+    assert api.call("POST", "/v1/orders/ready/delivery", root, {"note": "left at the door"}).status_code == 422
+    assert (
+        api.call("POST", "/v1/orders/ready/delivery", root, b"{}", headers={"Content-Type": "text/plain"}).status_code
+        == 415
+    )
+    for who in (root, acme):
+        assert api.call("POST", "/v1/orders/o_nosuch/shipments", who, SHIPMENT).status_code == 404
+        assert api.call("POST", "/v1/orders/o_nosuch/delivery", who).status_code == 404
+    for order_id in ("placed", "gone", "done"):
+        early = api.call("POST", f"/v1/orders/{order_id}/shipments", acme, SHIPMENT)
+        assert early.status_code == 409 and early.json["type"].endswith("/wrong-order-state"), early.text
+        assert "only a confirmed order can be shipped" in early.json["detail"]
+    for order_id in ("placed", "ready", "gone", "done"):
+        assert api.call("POST", f"/v1/orders/{order_id}/delivery", root).status_code == 409, order_id
+    refused = api.call("POST", "/v1/orders/placed/shipments", root, SHIPMENT, headers={"Idempotency-Key": "k"})
+    assert refused.status_code == 409
+    api.sql("UPDATE orders SET status = 'confirmed', version = 3 WHERE order_id = 'placed'")
+    later = api.call("POST", "/v1/orders/placed/shipments", root, SHIPMENT, headers={"Idempotency-Key": "k"})
+    assert later.status_code == 202 and "Idempotent-Replayed" not in later.headers, "a refusal leaves the key free"
+    [command] = commands_on_kafka(api.settings)
+    assert (command.payload.order_id, command.payload.carrier, command.payload.tracking_code) == (
+        "placed",
+        "DHL Express",
+        "JD0146 0000 77",
+    )
 
 
 def form(api: Api, body: str, **headers: str) -> falcon.testing.Result:

@@ -109,6 +109,8 @@ def test_the_document_lists_the_scope_a_partner_needs_for_each_operation() -> No
     upsert = doc["paths"]["/v1/products/{sku}"]["put"]["security"]
     assert {"oauth2": ["catalog:write"]} in upsert
     assert {"oauth2": ["stock:write"]} in doc["paths"]["/v1/stock/{sku}/adjustments"]["post"]["security"]
+    for step in ("shipments", "delivery"):
+        assert {"oauth2": ["fulfilment:write"]} in doc["paths"][f"/v1/orders/{{order_id}}/{step}"]["post"]["security"]
     assert {"oauth2": []} in doc["paths"]["/v1/products"]["get"]["security"], "reads need no scope"
     for op in routes.OPERATIONS:
         if op.security == "user or partner":
