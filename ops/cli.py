@@ -160,7 +160,9 @@ def search_reindex(
 @app.command()
 def partner_add(
     partner_id: str = typer.Argument(..., help="the partner's id"),
-    scope: list[str] = typer.Option(..., "--scope", help="catalog:write, stock:write or orders:write; repeat"),  # noqa: B008
+    scope: list[str] = typer.Option(  # noqa: B008
+        ..., "--scope", help="catalog:write, stock:write, orders:write or fulfilment:write; repeat"
+    ),
 ) -> None:
     """Register a partner: its Kafka topic and principal (``ops.partners``), and an OAuth2 client.
 
