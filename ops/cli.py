@@ -17,7 +17,7 @@ from typing import TypeVar
 
 import typer
 
-from ops import db, demo_catalog, partners, scrape, supervisor, topology_admin
+from ops import db, demo_catalog, launch, partners, scrape, supervisor, topology_admin
 from ops.cli_access import keys_app, user_app
 from ops.cli_logs import logs_command
 from ops.cli_topology import dlq_app, topology_app
@@ -29,7 +29,7 @@ from ops.stack.launcher import ServerStatus, Stack
 from ops.verify.command import verify_command
 from topology.access import OPERATOR
 from topology.logs import setup_logging
-from topology.processes import PROCESSES, metrics_targets
+from topology.processes import metrics_targets
 from topology.settings import PROJECT_ROOT, Settings
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="Shopstream operations.")
@@ -119,32 +119,16 @@ def logs(
     typer.echo(tail(server.log_file, lines))
 
 
-FLOWS = tuple(p.name for p in PROCESSES if p.kind == "flow")
-
-
 @app.command()
-def flow(names: list[str] = typer.Argument(..., help=", ".join(FLOWS))) -> None:  # noqa: B008
+def flow(names: list[str] = typer.Argument(..., help=", ".join(launch.FLOWS))) -> None:  # noqa: B008
     """Run a Bytewax flow with recovery in the foreground, as the Procfile does; several names run as one group."""
-    settings_or_exit()
-    unknown = [name for name in names if name not in FLOWS]
-    if unknown or len(set(names)) != len(names):
-        what = f"no flow named {', '.join(map(repr, unknown))}" if unknown else "a flow is named twice"
-        typer.echo(f"error: {what}\n  fix: pick each once from {', '.join(FLOWS)}", err=True)
-        raise typer.Exit(EXIT_USAGE)
-    os.execv(sys.executable, [sys.executable, "-m", "flows", "run", *names])  # noqa: S606 - argv of known names
-
-
-SINKS = tuple(p.name for p in PROCESSES if p.kind == "sink")
+    launch.flows(names)
 
 
 @app.command()
-def sink(name: str = typer.Argument(..., help=", ".join(SINKS))) -> None:
+def sink(name: str = typer.Argument(..., help=", ".join(launch.SINKS))) -> None:
     """Run one sink (a Quix Streams application) in the foreground, as the Procfile does."""
-    if name not in SINKS:
-        typer.echo(f"error: no sink named {name!r}\n  fix: pick from {', '.join(SINKS)}", err=True)
-        raise typer.Exit(EXIT_USAGE)
-    settings_or_exit()
-    os.execv(sys.executable, [sys.executable, "-m", "sinks", "run", name])  # noqa: S606 - fixed argv
+    launch.sink(name)
 
 
 @app.command()

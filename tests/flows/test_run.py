@@ -10,9 +10,11 @@ from flows.run import FLOWS, prepare_recovery, recovery_dir
 from topology.processes import PROCESSES
 from topology.settings import Settings
 
+SHOPSTREAM = str(Path(sys.executable).parent / "shopstream")
 
-def run(*argv: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, *argv], capture_output=True, text=True, timeout=120, check=False)
+
+def run(*argv: str, program: str = sys.executable) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([program, *argv], capture_output=True, text=True, timeout=120, check=False)
 
 
 def test_every_declared_flow_can_be_run() -> None:
@@ -21,13 +23,17 @@ def test_every_declared_flow_can_be_run() -> None:
 
 
 def test_an_unknown_flow_is_a_usage_error_that_names_every_flow() -> None:
-    result = run("-m", "ops.cli", "flow", "billing")
+    # the console script takes `flow` and `sink` before the rest of the command line (ops.launch)
+    result = run("flow", "billing", program=SHOPSTREAM)
     assert result.returncode == 2
     assert "no flow named 'billing'" in result.stderr
     assert f"pick each once from {', '.join(FLOWS)}" in result.stderr
-    twice = run("-m", "ops.cli", "flow", "orders", "orders")
+    twice = run("flow", "orders", "orders", program=SHOPSTREAM)
     assert twice.returncode == 2
     assert "a flow is named twice" in twice.stderr
+    sink = run("sink", "billing", program=SHOPSTREAM)
+    assert sink.returncode == 2 and "no sink named 'billing'" in sink.stderr, sink.stderr
+    assert run("-m", "ops.cli", "flow", "billing").stderr == result.stderr, "the whole command line says the same"
     direct = run("-m", "flows", "run", "billing")
     assert direct.returncode == 2
     assert "invalid choice" in direct.stderr
