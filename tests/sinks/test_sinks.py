@@ -5,6 +5,10 @@ scenario (the history twice, shuffled within each key, poisoned, a sink SIGKILLe
 batch, a store down for 10 s) must leave byte-identical contents in the store.
 ``SinkContract`` holds the tests; each store's subclass names its sink process and the
 server behind it, reads its store back, and says what it keeps of an unversioned event.
+
+Each scenario is played once per module, by the four sinks side by side in one scope (the
+four SIGKILLed, the four stores down at once): the sinks share nothing but the broker, so
+each store's test reads what its own sink did, and the suite pays for each scenario once.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from __future__ import annotations
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import msgspec
@@ -74,11 +79,98 @@ def shuffled_run(settings: Settings, logs: Path) -> Iterator[SinkHarness]:
     yield from run_through(settings, logs, reordered, commit_every=5)
 
 
-@pytest.fixture
-def sinks(settings: Settings, tmp_path: Path) -> Iterator[SinkHarness]:
-    harness = SinkHarness(settings, tmp_path)
-    yield harness
-    harness.close()
+@dataclass
+class Played:
+    """A scenario played by the four sinks in one scope, and what was seen of each sink on the way."""
+
+    sinks: SinkHarness
+    alive: dict[str, bool] = field(default_factory=dict)  # the sink still running when it was looked at
+    progress: dict[str, tuple[int, int]] = field(default_factory=dict)  # (committed, end) at the moment that counts
+    letters: Letters = field(default_factory=list)
+
+
+def poisoned_history(sinks: SinkHarness) -> None:
+    """The history with, halfway, bytes that are no envelope, an event on the wrong topic and one without a seq."""
+    sinks.produce(HISTORY[: len(HISTORY) // 2])
+    sinks.produce_raw(ORDER_EVENTS, "order-x", b"\xff not an envelope")
+    level = next(e for e in HISTORY if e.topic is STOCK_LEVELS).envelope
+    sinks.produce_raw(ORDER_EVENTS, "order-x", encode(level))  # a stock event on the orders topic
+    line = OrderLine("sku-0", 1, Money(100, "EUR"))
+    unversioned = next(e for e in HISTORY if e.envelope.type == "OrderPlaced")
+    placed = OrderPlaced(order_id="order-x", customer_id="user-1", lines=[line], total=Money(100, "EUR"))
+    poison = msgspec.structs.replace(unversioned.envelope, id="poison-1", seq=None, payload=placed)
+    sinks.produce_raw(ORDER_EVENTS, "order-x", encode(poison))
+    sinks.produce(HISTORY[len(HISTORY) // 2 :])
+
+
+@pytest.fixture(scope="module")
+def poisoned_run(settings: Settings, logs: Path) -> Iterator[Played]:
+    played = Played(SinkHarness(settings, logs))
+    try:
+        poisoned_history(played.sinks)
+        for sink in SINKS:
+            played.sinks.start(sink)
+        played.sinks.wait_caught_up(SINKS)
+        played.alive = {sink: played.sinks.processes[sink].poll() is None for sink in SINKS}
+        played.letters = played.sinks.dead_letters(ORDER_EVENTS)
+        played.sinks.stop()
+        yield played
+    finally:
+        played.sinks.close()
+
+
+@pytest.fixture(scope="module")
+def sigkilled_run(settings: Settings, logs: Path) -> Iterator[Played]:
+    """Each sink SIGKILLed as soon as it has committed something (4 records a batch), then started again."""
+    played = Played(SinkHarness(settings, logs))
+    sinks = played.sinks
+    try:
+        sinks.produce(HISTORY)
+        for sink in SINKS:
+            sinks.start(sink, SHOP_SINK_COMMIT_EVERY="4", SHOP_SINK_COMMIT_INTERVAL_S="0.05")
+        deadline = time.monotonic() + 60
+        while len(played.progress) < len(SINKS):
+            for sink in set(SINKS) - set(played.progress):
+                committed, end = sinks.progress(sink)
+                if committed > 0:
+                    sinks.kill(sink)
+                    played.progress[sink] = (committed, end)
+            assert time.monotonic() < deadline, f"committed nothing in 60 s: {set(SINKS) - set(played.progress)}"
+            time.sleep(0.01)
+        for sink in SINKS:
+            sinks.start(sink)
+        sinks.wait_caught_up(SINKS)
+        sinks.stop()
+        yield played
+    finally:
+        sinks.close()
+
+
+@pytest.fixture(scope="module")
+def store_down_run(settings: Settings, logs: Path) -> Iterator[Played]:
+    """Half the history written, then every store down for 10 s while the other half arrives."""
+    played = Played(SinkHarness(settings, logs))
+    sinks = played.sinks
+    servers = Stack(settings, tuple(contract.server for contract in CONTRACTS))
+    try:
+        half = len(HISTORY) // 2
+        sinks.produce(HISTORY[:half])
+        for sink in SINKS:
+            sinks.start(sink)
+        sinks.wait_caught_up(SINKS)
+        assert {row.state for row in servers.down()} == {"stopped"}, "the stores are down"
+        try:
+            sinks.produce(HISTORY[half:])
+            time.sleep(10)
+            played.alive = {sink: sinks.processes[sink].poll() is None for sink in SINKS}
+            played.progress = {sink: sinks.progress(sink) for sink in SINKS}
+        finally:
+            assert all(row.ok for row in servers.up()), "the stores are back"
+        sinks.wait_caught_up(SINKS, timeout_s=120)
+        sinks.stop()
+        yield played
+    finally:
+        sinks.close()
 
 
 class SinkContract(ABC):
@@ -123,63 +215,28 @@ class SinkContract(ABC):
         assert shuffled == reference
 
     def test_poison_goes_to_the_dlq_with_its_reason_and_the_rest_is_written(
-        self, sinks: SinkHarness, reference: str
+        self, poisoned_run: Played, reference: str
     ) -> None:
-        sinks.produce(HISTORY[: len(HISTORY) // 2])
-        sinks.produce_raw(ORDER_EVENTS, "order-x", b"\xff not an envelope")
-        level = next(e for e in HISTORY if e.topic is STOCK_LEVELS).envelope
-        sinks.produce_raw(ORDER_EVENTS, "order-x", encode(level))  # a stock event on the orders topic
-        line = OrderLine("sku-0", 1, Money(100, "EUR"))
-        unversioned = next(e for e in HISTORY if e.envelope.type == "OrderPlaced")
-        placed = OrderPlaced(order_id="order-x", customer_id="user-1", lines=[line], total=Money(100, "EUR"))
-        poison = msgspec.structs.replace(unversioned.envelope, id="poison-1", seq=None, payload=placed)
-        sinks.produce_raw(ORDER_EVENTS, "order-x", encode(poison))
-        sinks.produce(HISTORY[len(HISTORY) // 2 :])
-        sinks.start(self.sink)
-        sinks.wait_caught_up([self.sink])
-        letters = [(value, d) for value, d in sinks.dead_letters(ORDER_EVENTS) if d.stage == f"sink.{self.sink}"]
+        letters = [(value, d) for value, d in poisoned_run.letters if d.stage == f"sink.{self.sink}"]
         reasons = sorted(d.error for _, d in letters)
         assert any("not a valid envelope" in r for r in reasons), reasons
         assert any("StockLevelChanged does not belong on" in r for r in reasons), reasons
         assert b"\xff not an envelope" in [value for value, _ in letters], "the original bytes travel untouched"
-        self.check_the_unversioned_event(letters, reasons, self.dump(sinks.scope), reference)
-        assert sinks.processes[self.sink].poll() is None, "poison does not stop the sink"
+        self.check_the_unversioned_event(letters, reasons, self.dump(poisoned_run.sinks.scope), reference)
+        assert poisoned_run.alive[self.sink], "poison does not stop the sink"
 
-    def test_sigkill_mid_batch_loses_nothing_and_doubles_nothing(self, sinks: SinkHarness, reference: str) -> None:
-        sinks.produce(HISTORY)
-        sinks.start(self.sink, SHOP_SINK_COMMIT_EVERY="4", SHOP_SINK_COMMIT_INTERVAL_S="0.05")
-        deadline = time.monotonic() + 60
-        while True:
-            committed, end = sinks.progress(self.sink)
-            if committed > 0:
-                break
-            assert time.monotonic() < deadline, "the sink committed nothing in 60 s"
-            time.sleep(0.01)
-        sinks.kill(self.sink)
+    def test_sigkill_mid_batch_loses_nothing_and_doubles_nothing(self, sigkilled_run: Played, reference: str) -> None:
+        committed, end = sigkilled_run.progress[self.sink]
         assert committed < end, f"killed too late to be mid-stream ({committed} of {end} committed)"
-        sinks.start(self.sink)
-        sinks.wait_caught_up([self.sink])
-        assert self.dump(sinks.scope) == reference
+        assert self.dump(sigkilled_run.sinks.scope) == reference
 
     def test_a_store_down_for_10s_is_waited_for_and_nothing_is_skipped(
-        self, settings: Settings, sinks: SinkHarness, reference: str
+        self, store_down_run: Played, reference: str
     ) -> None:
-        half = len(HISTORY) // 2
-        sinks.produce(HISTORY[:half])
-        sinks.start(self.sink)
-        sinks.wait_caught_up([self.sink])
-        server = Stack(settings, (self.server,))
-        assert [row.state for row in server.down()] == ["stopped"], "the store is down"
-        try:
-            sinks.produce(HISTORY[half:])
-            time.sleep(10)
-            assert sinks.processes[self.sink].poll() is None, "the sink waits for its store instead of dying"
-            committed, end = sinks.progress(self.sink)
-            assert committed < end, "nothing is committed while the store is down"
-        finally:
-            assert all(row.ok for row in server.up()), "the store is back"
-        sinks.wait_caught_up([self.sink], timeout_s=120)
-        assert self.dump(sinks.scope) == reference
+        assert store_down_run.alive[self.sink], "the sink waits for its store instead of dying"
+        committed, end = store_down_run.progress[self.sink]
+        assert committed < end, "nothing is committed while the store is down"
+        assert self.dump(store_down_run.sinks.scope) == reference
 
 
 class VersionGuardedSinkContract(SinkContract):
@@ -227,3 +284,6 @@ class TestMongoSink(SinkContract):
     def check_the_unversioned_event(self, letters: Letters, reasons: list[str], contents: str, reference: str) -> None:
         assert len(letters) == 2, reasons
         assert "'order-x'" in contents
+
+
+CONTRACTS = (TestPostgresSink, TestRedisSink, TestSearchSink, TestMongoSink)
