@@ -28,7 +28,10 @@ def snapshot() -> Snapshot:
     for definition in components.values():
         definition.pop("description", None)
     messages = {f"{m.TYPE}@{m.VERSION}": m.__name__ for m in ALL_MESSAGES}
-    return {"messages": dict(sorted(messages.items())), "definitions": dict(sorted(components.items()))}
+    shapes = {"messages": dict(sorted(messages.items())), "definitions": dict(sorted(components.items()))}
+    # As JSON holds it, the way the lock does: a default's tuple is a list there.
+    snapshot: Snapshot = msgspec.json.decode(msgspec.json.encode(shapes))
+    return snapshot
 
 
 def incompatibilities(old: Snapshot, new: Snapshot) -> list[str]:

@@ -7,11 +7,15 @@ from __future__ import annotations
 
 from flows import templates
 from flows.users import logic
-from topology.messages import GrantRole, RegisterUser, RevokeRole, UpdateProfile
+from topology.topics import USER_COMMANDS
 
 SERVICE = "users"
-ACCEPTS = (RegisterUser, UpdateProfile, GrantRole, RevokeRole)
+ACCEPTS = USER_COMMANDS.messages
 
 build_flow = templates.entity_flow_factory(
-    SERVICE, ACCEPTS, "user", "user_id", lambda user, item: logic.handle(user, item.envelope.payload, item.envelope.id)
+    SERVICE,
+    ACCEPTS,
+    "user",
+    "user_id",
+    lambda user, item: logic.handle(user, item.envelope.payload, item.envelope.id, item.envelope.occurred_at),
 )

@@ -26,6 +26,7 @@ from flows.users.flow import build_flow as users_flow
 from tests.support.dataflows import RUNNERS, SETTINGS, Runner, now, outputs, raw, record
 from topology.envelope import Envelope, Producer, decode, encode, envelop
 from topology.messages import (
+    AddAddress,
     AdjustStock,
     AuthorizePayment,
     CancelOrder,
@@ -39,13 +40,17 @@ from topology.messages import (
     PlaceOrderV2,
     ProductUpserted,
     ProfileUpdated,
+    RegisterDevice,
     RegisterUser,
     ReserveStock,
     StockRejected,
     StockReserved,
+    SuspendAccount,
+    UpdatePreferences,
     UpdateProfile,
     UpsertProduct,
 )
+from topology.messages.users import Address
 from topology.topics import (
     CATALOG_COMMANDS,
     CATALOG_EVENTS,
@@ -259,6 +264,39 @@ def test_users_register_once_and_update_with_their_version(runner: Runner) -> No
     assert events[1][1].payload == ProfileUpdated(user_id="u1", name="Ann", phone="+4930123456")
     assert {t for t, _ in events} == {USER_EVENTS.name}
     assert [d.offset for _, d in dead] == [5]
+
+
+@pytest.mark.parametrize("runner", RUNNERS.values(), ids=RUNNERS.keys())
+def test_users_keep_preferences_addresses_devices_and_status_and_refuse_an_address_of_a_wrong_shape(
+    runner: Runner,
+) -> None:
+    home = Address(name="Ann", line1="1 Main St", city="Berlin", postal_code="10115", country="DE")
+    commands = [
+        RegisterUser(user_id="u1", email="a@example.com", name="Ann"),
+        UpdatePreferences(user_id="u1", locale="de-DE", marketing_consent=True),
+        AddAddress(user_id="u1", address_id="a1", address=home),
+        AddAddress(user_id="u1", address_id="a2", address=msgspec.structs.replace(home, postal_code="1")),
+        RegisterDevice(user_id="u1", device_id="d1", platform="android", token="fcm-token"),
+        SuspendAccount(user_id="u1", reason="fraud", by="sue", os_user="root"),
+        UpdatePreferences(user_id="u1", locale="fr-FR"),  # suspended: not taken
+        RegisterUser(user_id="u2", email="b@example.com", name="Bob"),
+    ]
+    items = [record(USER_COMMANDS, c.user_id, c, n) for n, c in enumerate(commands)]
+    out: list[KafkaSinkMessage] = []
+    runner(users_flow(TestingSource(items), TestingSink(out), SETTINGS))
+    events, dead = outputs(out)
+    of_u1 = [(e.type, e.seq) for _, e in events if e.payload.user_id == "u1"]
+    assert of_u1 == [
+        ("UserRegistered", 1),
+        ("PreferencesUpdated", 2),
+        ("AddressAdded", 3),
+        ("DeviceRegistered", 4),
+        ("AccountSuspended", 5),
+    ]
+    assert [(letter.offset, "postal_code" in letter.error) for _, letter in dead] == [(3, True)]
+    consent = next(e for _, e in events if e.type == "PreferencesUpdated").payload.preferences.marketing_consent_at
+    assert consent == decode(items[1].value).occurred_at, "the opt-in is dated when it was sent"
+    assert [e.type for _, e in events if e.payload.user_id == "u2"] == ["UserRegistered"]
 
 
 @pytest.mark.parametrize("runner", RUNNERS.values(), ids=RUNNERS.keys())

@@ -286,12 +286,13 @@ def test_users_flow_records_every_role_change_it_is_told_of() -> None:
     from topology.messages import GrantRole, RegisterUser, RoleGranted
 
     grant = GrantRole(user_id="u1", role="admin", roles=("customer", "admin"), by="alice", os_user="root")
-    user, sends = logic.handle(None, grant, "c1")
+    at = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
+    user, sends = logic.handle(None, grant, "c1", at)
     assert user is None, "a user the flow never saw registered stays unknown"
     assert [s.message for s in sends] == [
         RoleGranted(user_id="u1", role="admin", roles=("customer", "admin"), by="alice", os_user="root")
     ]
-    user, _ = logic.handle(None, RegisterUser(user_id="u1", email="u1@example.com", name="U"), "c0")
-    user, sends = logic.handle(user, grant, "c1")
+    user, _ = logic.handle(None, RegisterUser(user_id="u1", email="u1@example.com", name="U"), "c0", at)
+    user, sends = logic.handle(user, grant, "c1", at)
     assert len(sends) == 1
-    assert logic.handle(user, grant, "c1")[1] == [], "a repeated command records nothing twice"
+    assert logic.handle(user, grant, "c1", at)[1] == [], "a repeated command records nothing twice"
