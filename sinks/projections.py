@@ -10,7 +10,9 @@ provides it (a column an event does not provide is ``None`` in its row). This ho
 because every column is either a *fact* (the same value in every event that carries it,
 like an order's customer) or *latest* (carried by every event of the entity, like status).
 Append-only tables (order lines, history, refunds) keep the first row per key, and their
-rows never differ between replays.
+rows never differ between replays. A user's preferences, addresses, devices and status are a
+row each in a table of their own, filled only by the events that give all of it (a whole
+JSON document, a whole list).
 """
 
 from __future__ import annotations
@@ -19,8 +21,18 @@ from collections.abc import Iterable, Iterator
 from datetime import datetime
 from typing import Any
 
+import msgspec
+
 from topology.envelope import Envelope
 from topology.messages import (
+    AccountClosed,
+    AccountReinstated,
+    AccountSuspended,
+    AddressAdded,
+    AddressChanged,
+    AddressRemoved,
+    DeviceRegistered,
+    DeviceUnregistered,
     Message,
     NotificationFailed,
     NotificationSent,
@@ -35,6 +47,7 @@ from topology.messages import (
     PaymentDeclined,
     PaymentRefunded,
     PaymentVoided,
+    PreferencesUpdated,
     ProductUpserted,
     ProfileUpdated,
     RoleGranted,
@@ -52,6 +65,10 @@ from topology.stores import (
     POSTGRES_TABLES,
     PRODUCTS,
     STOCK,
+    USER_ADDRESSES,
+    USER_DEVICES,
+    USER_PREFERENCES,
+    USER_STATUS,
     USERS,
     Key,
     Row,
@@ -151,14 +168,53 @@ def read_model_rows(envelope: Envelope) -> list[tuple[Table, Row]]:
             return [_entity(STOCK, envelope, sku=p.sku, updated_at=at, **levels)]
         case UserRegistered():
             user = {"email": p.email, "name": p.name, "registered_at": at}
-            return [_entity(USERS, envelope, user_id=p.user_id, updated_at=at, **user)]
+            status = _entity(USER_STATUS, envelope, user_id=p.user_id, status="active", reason="", updated_at=at)
+            return [_entity(USERS, envelope, user_id=p.user_id, updated_at=at, **user), status]
         case ProfileUpdated():
             return [_entity(USERS, envelope, user_id=p.user_id, name=p.name, phone=p.phone, updated_at=at)]
         case RoleGranted() | RoleRevoked():  # the user's version moves on; roles live in the credentials
             return [_entity(USERS, envelope, user_id=p.user_id, updated_at=at)]
+        case (
+            PreferencesUpdated()
+            | AddressAdded()
+            | AddressChanged()
+            | AddressRemoved()
+            | DeviceRegistered()
+            | DeviceUnregistered()
+            | AccountSuspended()
+            | AccountReinstated()
+            | AccountClosed()
+        ):
+            return [account_row(envelope, p)]
         case ProductUpserted():
             return [product_row(envelope, p)]
     return []
+
+
+#: What the read models keep of a push device.
+DEVICE_SHOWN = ("device_id", "platform", "registered_at")
+#: The status each account event leaves the account in.
+STATUS_AFTER = {AccountSuspended: "suspended", AccountReinstated: "active", AccountClosed: "closed"}
+
+
+def account_row(envelope: Envelope, p: Any) -> tuple[Table, Row]:
+    """The row of the part of a user's account an event states in full (jsonb columns as JSON text)."""
+    at, user = envelope.occurred_at, p.user_id
+    match p:
+        case PreferencesUpdated():
+            return _entity(USER_PREFERENCES, envelope, user_id=user, preferences=_json(p.preferences), updated_at=at)
+        case AddressAdded() | AddressChanged() | AddressRemoved():
+            return _entity(USER_ADDRESSES, envelope, user_id=user, addresses=_json(p.addresses), updated_at=at)
+        case DeviceRegistered() | DeviceUnregistered():
+            # A device's token stays on the topic, for the notifications flow: the read models show no token.
+            devices = [{f: getattr(d, f) for f in DEVICE_SHOWN} for d in p.devices]
+            return _entity(USER_DEVICES, envelope, user_id=user, devices=_json(devices), updated_at=at)
+    status = STATUS_AFTER[type(p)]
+    return _entity(USER_STATUS, envelope, user_id=user, status=status, reason=p.reason, updated_at=at)
+
+
+def _json(value: object) -> str:
+    return msgspec.json.encode(value).decode()
 
 
 def product_row(envelope: Envelope, p: ProductUpserted) -> tuple[Table, Row]:

@@ -62,10 +62,12 @@ def _follows(table: Table) -> Topic:
 
 
 def newest(log: EventLog, table: Table) -> dict[Key, Newest]:
-    """The highest ``seq`` per entity key of ``table`` on the topic it follows (repeated copies counted)."""
+    """The highest ``seq`` per entity key of ``table`` among the events on its topic that fill it (repeats counted)."""
     found: dict[Key, Newest] = {}
     topic = _follows(table)
     for entry in log.of(topic):
+        if table.filled_by and not isinstance(entry.payload, table.filled_by):
+            continue
         seq = entry.envelope.seq
         key = tuple(getattr(entry.payload, column, None) for column in table.key)
         if seq is None or None in key:

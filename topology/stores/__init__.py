@@ -8,6 +8,7 @@ The PostgreSQL schema itself is the SQL under ``migrations/`` beside this packag
 from topology.stores.logs import LOG_INDEX, DailyIndex
 from topology.stores.mongo import AUDIT, NOTIFICATION_DOCS, Collection
 from topology.stores.redis import (
+    ACCOUNT_STATE,
     CACHES,
     IDEMPOTENCY,
     ORDER_CACHE,
@@ -38,6 +39,10 @@ from topology.stores.tables import (
     POSTGRES_TABLES,
     PRODUCTS,
     STOCK,
+    USER_ADDRESSES,
+    USER_DEVICES,
+    USER_PREFERENCES,
+    USER_STATUS,
     USERS,
     Key,
     Row,
@@ -45,6 +50,7 @@ from topology.stores.tables import (
 )
 
 __all__ = [
+    "ACCOUNT_STATE",
     "AUDIT",
     "CACHES",
     "CREDENTIALS",
@@ -76,6 +82,10 @@ __all__ = [
     "STOCK",
     "STOCK_CACHE",
     "USERS",
+    "USER_ADDRESSES",
+    "USER_DEVICES",
+    "USER_PREFERENCES",
+    "USER_STATUS",
     "CacheKind",
     "Collection",
     "DailyIndex",

@@ -64,6 +64,10 @@ SESSION_FAMILY = RedisKey("rtf:{family}")
 REFRESH_TOKEN_USED = RedisKey("rt:{digest}:used")
 #: An access token revoked by logout, until it would have expired.
 REVOKED_TOKEN = RedisKey("revoked:{token_id}")
+#: An account whose tokens do not hold (``shopstream user suspend|reinstate|close``): ``STATUS SINCE``, the
+#: status and the epoch second it took effect. Not active: no token of the account is taken; active again
+#: (reinstated): only tokens issued since are, for as long as an access token lives.
+ACCOUNT_STATE = RedisKey("account:{user_id}")
 #: Who a command the ingress accepted was for (an order's customer, a SKU's claiming partner),
 #: while the read model may not have it yet.
 PENDING_OWNER = RedisKey("pending:{kind}:{id}")

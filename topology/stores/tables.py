@@ -1,8 +1,11 @@
 """PostgreSQL tables (and the document kinds shaped like them): name, key, columns, how rows merge.
 
 The read models' rows carry the ``seq`` of the newest event applied (``version``); append-only
-tables keep the first row per key. The credentials tables belong to the ingress alone and
-carry no version. ``MIGRATIONS`` holds the SQL that creates them all (yoyo-migrations).
+tables keep the first row per key. A table filled by some of its topic's events only
+(``filled_by``) holds, per key, the version of the newest of those. Every event that fills a
+table gives each of its columns but the facts, so rows of one key merge the same in any order.
+The credentials tables belong to the ingress alone and carry no version. ``MIGRATIONS`` holds
+the SQL that creates them all (yoyo-migrations).
 """
 
 from __future__ import annotations
@@ -14,6 +17,22 @@ from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
+from topology.messages import (
+    AccountClosed,
+    AccountReinstated,
+    AccountSuspended,
+    AddressAdded,
+    AddressChanged,
+    AddressRemoved,
+    DeviceRegistered,
+    DeviceUnregistered,
+    Message,
+    PreferencesUpdated,
+    ProfileUpdated,
+    RoleGranted,
+    RoleRevoked,
+    UserRegistered,
+)
 from topology.topics import (
     CATALOG_EVENTS,
     NOTIFICATION_EVENTS,
@@ -41,6 +60,8 @@ class Table:
     versioned: bool = True
     #: the event topic whose events fill it (None: written by the ingress, not from events)
     follows: Topic | None = None
+    #: the types of the topic's events that fill it (empty: every event of the topic does)
+    filled_by: tuple[type[Message], ...] = ()
 
     @cached_property
     def all_columns(self) -> tuple[str, ...]:
@@ -116,7 +137,46 @@ PAYMENT_REFUNDS = Table(
     follows=PAYMENT_EVENTS,
 )
 STOCK = Table("stock", ("sku",), ("total", "reserved", "available", "updated_at"), follows=STOCK_LEVELS)
-USERS = Table("users", ("user_id",), ("email", "name", "phone", "registered_at", "updated_at"), follows=USER_EVENTS)
+#: A user's profile (the roles live in the credentials: a role change only moves the version on).
+USERS = Table(
+    "users",
+    ("user_id",),
+    ("email", "name", "phone", "registered_at", "updated_at"),
+    follows=USER_EVENTS,
+    filled_by=(UserRegistered, ProfileUpdated, RoleGranted, RoleRevoked),
+)
+#: A user's preferences as one JSON document (``topology.messages.users.Preferences``).
+USER_PREFERENCES = Table(
+    "user_preferences",
+    ("user_id",),
+    ("preferences", "updated_at"),
+    follows=USER_EVENTS,
+    filled_by=(PreferencesUpdated,),
+)
+#: A user's saved addresses, a JSON array of ``SavedAddress`` in the order they were saved.
+USER_ADDRESSES = Table(
+    "user_addresses",
+    ("user_id",),
+    ("addresses", "updated_at"),
+    follows=USER_EVENTS,
+    filled_by=(AddressAdded, AddressChanged, AddressRemoved),
+)
+#: A user's push devices, a JSON array (id, platform, when registered; their tokens stay on the topic), oldest first.
+USER_DEVICES = Table(
+    "user_devices",
+    ("user_id",),
+    ("devices", "updated_at"),
+    follows=USER_EVENTS,
+    filled_by=(DeviceRegistered, DeviceUnregistered),
+)
+#: A user's account status as the read models show it (the credentials hold the one login and refresh obey).
+USER_STATUS = Table(
+    "user_status",
+    ("user_id",),
+    ("status", "reason", "updated_at"),
+    follows=USER_EVENTS,
+    filled_by=(UserRegistered, AccountSuspended, AccountReinstated, AccountClosed),
+)
 PRODUCTS = Table(
     "products",
     ("sku",),
@@ -143,10 +203,29 @@ NOTIFICATIONS = Table(
 )
 
 #: The read models in the order a batch writes them.
-POSTGRES_TABLES = (ORDERS, ORDER_LINES, ORDER_HISTORY, PAYMENTS, PAYMENT_REFUNDS, STOCK, USERS, PRODUCTS)
+POSTGRES_TABLES = (
+    ORDERS,
+    ORDER_LINES,
+    ORDER_HISTORY,
+    PAYMENTS,
+    PAYMENT_REFUNDS,
+    STOCK,
+    USERS,
+    USER_PREFERENCES,
+    USER_ADDRESSES,
+    USER_DEVICES,
+    USER_STATUS,
+    PRODUCTS,
+)
 
-#: Users' password hashes and roles (the ingress's own table).
-CREDENTIALS = Table("credentials", ("user_id",), ("email", "password_hash", "roles", "created_at"), versioned=False)
+#: Users' password hashes, roles and account status (the ingress's own table; ``shopstream user`` changes
+#: roles and status).
+CREDENTIALS = Table(
+    "credentials",
+    ("user_id",),
+    ("email", "password_hash", "roles", "created_at", "status", "status_changed_at"),
+    versioned=False,
+)
 #: Partners' OAuth2 clients (the ingress's own table).
 PARTNER_CLIENTS = Table(
     "partner_clients", ("client_id",), ("partner_id", "secret_hash", "scopes", "created_at"), versioned=False
