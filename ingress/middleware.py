@@ -21,13 +21,14 @@ import redis
 
 from ingress import openapi
 from ingress.addresses import ClientAddress
-from ingress.auth.accounts import Accounts
+from ingress.auth.accounts import Accounts, account_not_active
 from ingress.auth.tokens import InvalidToken, KeyRing, Principal
 from ingress.exceptions import StoreUnavailable
 from ingress.metrics import LATENCY, METHODS, REQUESTS, UNCHECKED
 from ingress.problems import Problem
 from ingress.ratelimit import Cell, Limit, RateLimiter
 from topology.settings import Settings
+from topology.stores import read_account_state
 
 CHALLENGE = {"WWW-Authenticate": 'Bearer realm="shopstream"'}
 
@@ -104,7 +105,8 @@ class Admit:
     own limit for the address; an authenticated one also against the caller's limit for the
     route class (reads, writes); one without a token, on an operation open to anyone, also
     against the address's anonymous limit. Over any of them: 429 with Retry-After. Then a request without
-    a valid token gets its 401, and a revoked (logged-out) token gets 401. All of it is one
+    a valid token gets its 401, a revoked (logged-out) token gets 401, a user's token of an account
+    suspended or closed gets 403, and one issued before its account was reinstated 401. All of it is one
     Redis command. When Redis does not answer, requests are refused (503), but for the
     ``health`` paths, which answer for themselves (readiness says Redis is down).
     """
@@ -149,8 +151,9 @@ class Admit:
         elif (req.uri_template, req.method) in self.anyone and req.get_header("Authorization") is None:
             cells.append(Cell(f"ip:{client}", "anonymous", self.anonymous))
         flag = self.accounts.revocation_key(principal) if principal is not None else None
+        watch = self.accounts.state_key(principal) if principal is not None and principal.kind == "user" else None
         try:
-            verdict = self.limiter.check_all(cells, flag=flag)
+            verdict = self.limiter.check_all(cells, flag=flag, watch=watch)
         except redis.RedisError as err:
             if req.uri_template in self.health:
                 return
@@ -170,6 +173,13 @@ class Admit:
             raise refused
         if verdict.flagged:
             raise Problem(401, "invalid-token", "invalid access token", "the token was revoked (logout)", CHALLENGE)
+        if verdict.watched and principal is not None:
+            status, since = read_account_state(verdict.watched)
+            if status != "active":
+                raise account_not_active(status)
+            if principal.issued_at is None or principal.issued_at.timestamp() < since:
+                why = "the token was issued before the account was reinstated; log in again"
+                raise Problem(401, "invalid-token", "invalid access token", why, CHALLENGE)
         resp.set_headers(verdict.headers)
 
 

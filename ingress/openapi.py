@@ -93,7 +93,9 @@ def _responses(op: Operation) -> dict[str, Any]:
             responses[str(status)]["content"] = {media: {"schema": schema}}
     if op.cacheable:
         responses["304"] = {"description": "not modified: the ETag sent is still the answer's"}
-    for status in op.problems:
+    # Any token may be of an account suspended or closed: every operation that reads one may answer 403.
+    problems = sorted({*op.problems, 403}) if op.security != "public" else op.problems
+    for status in problems:
         responses[str(status)] = {
             "description": HTTPStatus(status).phrase,
             "content": {PROBLEM_JSON: {"schema": PROBLEM}},

@@ -5,7 +5,8 @@ call per request checks every cell the request is counted in and, only when all 
 pass, updates their theoretical arrival times; the answer says whether the request passes,
 how many more would pass now, and when to come back (``Retry-After``, ``RateLimit-*``
 headers), taken from the tightest cell. The same call can also say whether another key
-exists (a logged-out token's revocation), so a request costs one Redis command.
+exists (a logged-out token's revocation) and what a third holds (the caller's account state),
+so a request costs one Redis command.
 """
 
 from __future__ import annotations
@@ -18,20 +19,23 @@ import redis
 
 from topology.stores import RATE_LIMIT
 
-# KEYS[1]: a key whose existence is reported ('' for none); KEYS[2..]: the cells; ARGV: per cell,
-# emission interval (ms) and burst tolerance (ms). A refused request updates no cell. Uses the
-# server's clock, so every gunicorn worker and host agrees.
+# KEYS[1]: a key whose existence is reported ('' for none); KEYS[2]: a key whose value is reported
+# ('' for none; '' when it does not exist); KEYS[3..]: the cells; ARGV: per cell, emission interval (ms)
+# and burst tolerance (ms). A refused request updates no cell. Uses the server's clock, so every
+# gunicorn worker and host agrees.
 GCRA = """
 local flagged = 0
 if KEYS[1] ~= '' then flagged = redis.call('EXISTS', KEYS[1]) end
+local held = ''
+if KEYS[2] ~= '' then held = redis.call('GET', KEYS[2]) or '' end
 local now_parts = redis.call('TIME')
 local now = tonumber(now_parts[1]) * 1000 + math.floor(tonumber(now_parts[2]) / 1000)
 local allowed = 1
-local answer = {0, flagged}
+local answer = {0, flagged, held}
 local updates = {}
-for i = 2, #KEYS do
-  local interval = tonumber(ARGV[2 * i - 3])
-  local tolerance = tonumber(ARGV[2 * i - 2])
+for i = 3, #KEYS do
+  local interval = tonumber(ARGV[2 * i - 5])
+  local tolerance = tonumber(ARGV[2 * i - 4])
   local tat = tonumber(redis.call('GET', KEYS[i]) or now)
   if tat < now then tat = now end
   local new_tat = tat + interval
@@ -50,7 +54,7 @@ for i = 2, #KEYS do
 end
 if allowed == 1 then
   for i, new_tat in pairs(updates) do
-    local interval = tonumber(ARGV[2 * i - 3])
+    local interval = tonumber(ARGV[2 * i - 5])
     redis.call('SET', KEYS[i], new_tat, 'PX', math.ceil(new_tat - now + interval))
   end
 end
@@ -87,6 +91,8 @@ class Verdict:
     reset_s: int
     #: the ``flag`` key passed to ``check`` exists (False when none was passed)
     flagged: bool = False
+    #: what the ``watch`` key passed to ``check`` holds ('' when none was passed, or it does not exist)
+    watched: str = ""
     #: the cell the numbers are of: the one that refused, else the one with the fewest left
     cell: Cell | None = None
 
@@ -115,10 +121,14 @@ class RateLimiter:
         """Count one request of ``caller`` against ``limit``; ``flag``: a key whose existence the verdict reports."""
         return self.check_all([Cell(caller, route_class, limit)], flag)
 
-    def check_all(self, cells: list[Cell], flag: str | None = None) -> Verdict:
-        """Count one request in every cell, or in none when one of them refuses it."""
+    def check_all(self, cells: list[Cell], flag: str | None = None, watch: str | None = None) -> Verdict:
+        """Count one request in every cell, or in none when one of them refuses it.
+
+        ``flag``: a key whose existence the verdict reports; ``watch``: a key whose value it reports.
+        """
         keys = [
             flag or "",
+            watch or "",
             *(RATE_LIMIT.format(self.prefix, route_class=c.route_class, caller=c.caller) for c in cells),
         ]
         args = [x for c in cells for x in (c.limit.interval_ms, c.limit.interval_ms * (c.limit.burst - 1))]
@@ -127,7 +137,7 @@ class RateLimiter:
         except redis.exceptions.NoScriptError:
             self.client.script_load(GCRA)  # a restarted or flushed Redis forgot it
             answer = self.client.evalsha(self.sha, len(keys), *keys, *args)
-        allowed, flagged, *counts = answer
+        allowed, flagged, watched, *counts = answer
         per_cell = [
             (cell, max(0, int(counts[3 * i])), float(counts[3 * i + 1]), float(counts[3 * i + 2]))
             for i, cell in enumerate(cells)
@@ -143,5 +153,6 @@ class RateLimiter:
             retry_after_s=math.ceil(retry_ms / 1000),
             reset_s=math.ceil(reset_ms / 1000),
             flagged=bool(flagged),
+            watched=watched.decode() if isinstance(watched, bytes) else str(watched),
             cell=cell,
         )

@@ -306,7 +306,7 @@ OPERATIONS: tuple[Operation, ...] = (
         ((200, "a new session"),),
         request=LoginRequest,
         security="public",
-        problems=(*CREDENTIAL_PROBLEMS, 401, 422),
+        problems=(*CREDENTIAL_PROBLEMS, 401, 403, 422),
         credentials=True,
     ),
     Operation(
@@ -317,7 +317,7 @@ OPERATIONS: tuple[Operation, ...] = (
         ((200, "the session's next tokens (the refresh token presented is used up)"),),
         request=RefreshRequest,
         security="public",
-        problems=(*CREDENTIAL_PROBLEMS, 401, 422),
+        problems=(*CREDENTIAL_PROBLEMS, 401, 403, 422),
         credentials=True,
     ),
     Operation(

@@ -8,7 +8,7 @@ comes from the users flow), ``POST /v1/auth/login`` and ``/refresh`` answer a to
 Besides the per-address limits every credential route has (``middleware.Admit``), each is
 limited per the account it names: login per email, refresh per the token's user, partner
 tokens per client id. Every password hash or verification takes its share of the
-process's ``HashBudget`` first.
+process's ``HashBudget`` first. An account suspended or closed cannot log in or refresh (403).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import uuid
 import falcon
 
 from ingress import answers
-from ingress.auth.accounts import Accounts, AuthFailed, EmailTaken, TokenPair
+from ingress.auth.accounts import AccountNotActive, Accounts, AuthFailed, EmailTaken, TokenPair, account_not_active
 from ingress.auth.tokens import Principal
 from ingress.bodies import read_body, read_form
 from ingress.bus import BusUnavailable
@@ -89,6 +89,8 @@ class LoginResource:
             pair = self.accounts.login(body.email, body.password)
         except AuthFailed as err:
             raise Problem(401, "invalid-credentials", str(err)) from None
+        except AccountNotActive as err:
+            raise account_not_active(err.status) from None
         _session(resp, pair)
 
 
@@ -105,6 +107,8 @@ class RefreshResource:
             pair = self.accounts.refresh(body.refresh_token)
         except AuthFailed as err:
             raise Problem(401, "invalid-refresh-token", str(err)) from None
+        except AccountNotActive as err:
+            raise account_not_active(err.status) from None
         _session(resp, pair)
 
 

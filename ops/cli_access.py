@@ -1,4 +1,8 @@
-"""``shopstream user grant|revoke`` (staff roles: ``ops.staff``) and ``shopstream keys`` (``ops.keys``)."""
+"""``shopstream user`` (staff roles: ``ops.staff``; account status: ``ops.account_status``) and ``shopstream keys``.
+
+``user grant|revoke`` give and take a staff role, ``user suspend|reinstate|close`` change an
+account's status; ``keys init|rotate|list`` manage the JWT signing keys (``ops.keys``).
+"""
 
 from __future__ import annotations
 
@@ -8,10 +12,12 @@ from datetime import UTC, datetime
 
 import typer
 
-from ops import keys, staff
+from ops import account_status, keys, staff
 from ops.output import EXIT_DOWN, EXIT_USAGE, emit, settings_or_exit
 
-user_app = typer.Typer(no_args_is_help=True, help="Staff accounts: the support and admin roles.")
+user_app = typer.Typer(
+    no_args_is_help=True, help="Staff accounts (the support and admin roles), and suspending or closing an account."
+)
 keys_app = typer.Typer(no_args_is_help=True, help="The JWT signing keys every ingress instance shares.")
 
 ROLE_HELP = f"the staff role: {' or '.join(staff.STAFF_ROLES)}"
@@ -65,6 +71,69 @@ def revoke(
 ) -> None:
     """Take a staff role from an account (recorded in the audit log). Revoking a role it lacks changes nothing."""
     _change(email, role, by, as_json, grant=False)
+
+
+REASON_HELP = "why, for the audit log"
+
+
+def _status(email: str, change: account_status.Change, reason: str, by: str | None, as_json: bool) -> None:
+    settings = settings_or_exit()
+    try:
+        done = account_status.change_status(settings, email, change, reason, staff.Operator.of(by), datetime.now(UTC))
+    except staff.BadRequest as err:
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(EXIT_USAGE) from err
+    except staff.StaffError as err:
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(EXIT_DOWN) from err
+    if as_json:
+        typer.echo(json.dumps(asdict(done), default=str))
+        return
+    if not done.changed:
+        typer.echo(f"{done.email} ({done.user_id}) is {done.status} already; nothing changed")
+        return
+    effect = {
+        "suspended": "it cannot log in, and its tokens are refused from its next request on",
+        "active": "it may log in again; no token or session from before its suspension holds",
+        "closed": "for good: it cannot log in, and its tokens are refused from its next request on",
+    }[done.status]
+    typer.echo(
+        f"{done.email} ({done.user_id}) is {done.status} (was {done.previous}) by {done.by}"
+        f" (OS user {done.os_user}) at {done.at.isoformat(timespec='seconds')}: {effect}"
+    )
+
+
+@user_app.command("suspend")
+def suspend(
+    email: str = typer.Argument(..., help="the account's email"),
+    reason: str = typer.Option(..., "--reason", help=REASON_HELP),
+    by: str = typer.Option(None, "--by", help=BY_HELP),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Suspend an account (recorded in the audit log): no login, its tokens refused at once, until reinstated."""
+    _status(email, "suspend", reason, by, as_json)
+
+
+@user_app.command("reinstate")
+def reinstate(
+    email: str = typer.Argument(..., help="the account's email"),
+    reason: str = typer.Option("", "--reason", help=REASON_HELP),
+    by: str = typer.Option(None, "--by", help=BY_HELP),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Reinstate a suspended account (recorded in the audit log); the user logs in again. A closed one stays closed."""
+    _status(email, "reinstate", reason, by, as_json)
+
+
+@user_app.command("close")
+def close(
+    email: str = typer.Argument(..., help="the account's email"),
+    reason: str = typer.Option(..., "--reason", help=REASON_HELP),
+    by: str = typer.Option(None, "--by", help=BY_HELP),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Close an account for good (recorded in the audit log): no login, its tokens refused at once."""
+    _status(email, "close", reason, by, as_json)
 
 
 def _keys_failed(err: keys.KeysError) -> typer.Exit:

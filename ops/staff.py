@@ -18,7 +18,7 @@ from __future__ import annotations
 import getpass
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, get_args
+from typing import get_args
 
 import psycopg
 from confluent_kafka import KafkaError, Producer
@@ -29,6 +29,7 @@ from topology.access import OPERATOR
 from topology.envelope import Producer as Sender
 from topology.envelope import encode, envelop
 from topology.kafka_client import client_config
+from topology.messages import Message
 from topology.messages.users import AccountRole, GrantRole, RevokeRole, StaffRole
 from topology.settings import Settings
 from topology.stores import CREDENTIALS
@@ -112,7 +113,9 @@ def change_role(
             if roles == held:
                 return RoleChange(email, user_id, role, grant, False, held, operator.by, operator.os_user, now, None)
             db.execute(SET_ROLES, (list(roles), user_id))
-            command_id = _send(settings, user_id, role, roles, grant, operator, now)
+            kind = GrantRole if grant else RevokeRole
+            change = kind(user_id=user_id, role=role, roles=roles, by=operator.by, os_user=operator.os_user)  # type: ignore[arg-type]
+            command_id = send_user_command(settings, user_id, change, now)
     except psycopg.errors.UndefinedTable as err:
         raise StaffError(
             f"postgres: no {CREDENTIALS.name} table in schema {settings.pg_schema}\n  fix: `shopstream db migrate`"
@@ -132,13 +135,9 @@ def _roles_after(held: tuple[str, ...], role: str, grant: bool) -> tuple[str, ..
     return tuple(r for r in ACCOUNT_ROLES if r in after) + tuple(sorted(after - set(ACCOUNT_ROLES)))
 
 
-def _send(
-    settings: Settings, user_id: str, role: str, roles: tuple[str, ...], grant: bool, who: Operator, now: datetime
-) -> str:
-    """The change as a command on the users' command topic, once Kafka has it; its id. StaffError otherwise."""
-    kind = GrantRole if grant else RevokeRole
-    fields: dict[str, Any] = {"user_id": user_id, "role": role, "roles": roles, "by": who.by, "os_user": who.os_user}
-    envelope = envelop(kind(**fields), producer=SENDER, occurred_at=now)
+def send_user_command(settings: Settings, user_id: str, command: Message, now: datetime) -> str:
+    """``command`` on the users' command topic, once Kafka has it; its id. StaffError otherwise."""
+    envelope = envelop(command, producer=SENDER, occurred_at=now)
     topic = USER_COMMANDS.name_for(settings.topic_prefix)
     producer = Producer(
         {

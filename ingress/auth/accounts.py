@@ -10,6 +10,12 @@ the thief and the owner must log in again. Logout revokes the family and puts th
 token's id on a deny list until it expires. All of it lives in Redis under TTLs. A refresh
 reads the account's roles again, so a role granted or revoked (``shopstream user``) holds
 from the session's next refresh.
+
+An account suspended or closed (``shopstream user suspend|close``, its ``credentials.status``)
+cannot log in or refresh (403), and its access tokens stop at once: the operator's command
+also writes the account's ``ACCOUNT_STATE`` key, which ``middleware.Admit`` reads with every
+request. A session begun before the account's status last changed is over: reinstated, the
+user logs in again.
 """
 
 from __future__ import annotations
@@ -29,8 +35,10 @@ from psycopg import sql
 
 from ingress import statements
 from ingress.auth.tokens import KeyRing, Principal, Role
+from ingress.problems import Problem
 from topology.settings import Settings
 from topology.stores import (
+    ACCOUNT_STATE,
     CREDENTIALS,
     PARTNER_CLIENTS,
     REFRESH_TOKEN,
@@ -54,9 +62,11 @@ SCOPES = {
 CREATE_USER = statements.insert(CREDENTIALS, ("user_id", "email", "password_hash"))
 FORGET_USER = statements.delete(CREDENTIALS, statements.equals(CREDENTIALS, "user_id"))
 USER_BY_EMAIL = statements.select(
-    CREDENTIALS, ("user_id", "password_hash", "roles"), statements.equals_ignoring_case(CREDENTIALS, "email")
+    CREDENTIALS, ("user_id", "password_hash", "roles", "status"), statements.equals_ignoring_case(CREDENTIALS, "email")
 )
-ROLES_BY_ID = statements.select(CREDENTIALS, ("roles",), statements.equals(CREDENTIALS, "user_id"))
+ROLES_BY_ID = statements.select(
+    CREDENTIALS, ("roles", "status", "status_changed_at"), statements.equals(CREDENTIALS, "user_id")
+)
 CLIENT_BY_ID = statements.select(
     PARTNER_CLIENTS, ("partner_id", "secret_hash", "scopes"), statements.equals(PARTNER_CLIENTS, "client_id")
 )
@@ -69,6 +79,21 @@ class AuthFailed(Exception):
 
 class EmailTaken(Exception):
     """Another account has this email."""
+
+
+class AccountNotActive(Exception):
+    """The account is suspended or closed: it may not log in, nor go on with a session."""
+
+    def __init__(self, status: str) -> None:
+        super().__init__(f"the account is {status}")
+        self.status = status
+
+
+def account_not_active(status: str) -> Problem:
+    """The answer to a request of an account that is suspended or closed."""
+    return Problem(
+        403, f"account-{status}", f"the account is {status}", "it cannot log in or place orders; contact support"
+    )
 
 
 @dataclass(frozen=True)
@@ -126,13 +151,17 @@ class Accounts:
 
     # Login and refresh --------------------------------------------------------------------
     def login(self, email: str, password: str) -> TokenPair:
+        """A new session; AuthFailed for wrong credentials, AccountNotActive (after the password held)."""
         row = self._verified(USER_BY_EMAIL, email, password, "wrong email or password")
-        return self._pair(str(row[0]), _user_roles(row[2]), uuid.uuid4().hex)
+        if row[3] != "active":
+            raise AccountNotActive(str(row[3]))
+        return self._pair(str(row[0]), _user_roles(row[2]), uuid.uuid4().hex, datetime.now(UTC).timestamp())
 
-    def _pair(self, user_id: str, roles: frozenset[Role], family: str) -> TokenPair:
+    def _pair(self, user_id: str, roles: frozenset[Role], family: str, started: float) -> TokenPair:
+        """A token pair of the session ``family``, begun at ``started`` (epoch seconds)."""
         access = self.keys.issue(Principal(user_id, "user", roles), self.access_ttl)
         refresh = "rt_" + secrets.token_urlsafe(32)
-        record = {"user_id": user_id, "roles": sorted(roles), "family": family}
+        record = {"user_id": user_id, "roles": sorted(roles), "family": family, "started": started}
         ttl = int(REFRESH_TTL.total_seconds())
         pipe = self.store.pipeline()
         pipe.set(REFRESH_TOKEN.format(self.prefix, digest=_digest(refresh)), json.dumps(record), ex=ttl)
@@ -164,7 +193,15 @@ class Accounts:
         if row is None:
             self.store.delete(session)
             raise AuthFailed("the account no longer exists")
-        return self._pair(record["user_id"], _user_roles(row[0]), record["family"])
+        roles, status, changed_at = row
+        if status != "active":
+            self.store.delete(session)
+            raise AccountNotActive(str(status))
+        started = float(record.get("started", 0))  # a session recorded before it had a start began long ago
+        if isinstance(changed_at, datetime) and started < changed_at.timestamp():
+            self.store.delete(session)
+            raise AuthFailed("the session ended when the account was suspended; log in again")
+        return self._pair(record["user_id"], _user_roles(roles), record["family"], started)
 
     # Logout and revocation ----------------------------------------------------------------
     def logout(self, principal: Principal, refresh_token: str | None) -> None:
@@ -179,6 +216,10 @@ class Accounts:
     def revocation_key(self, principal: Principal) -> str:
         """The Redis key that exists while the principal's access token is revoked."""
         return REVOKED_TOKEN.format(self.prefix, token_id=principal.token_id)
+
+    def state_key(self, principal: Principal) -> str:
+        """The Redis key that holds the user's account state while their tokens do not all hold."""
+        return ACCOUNT_STATE.format(self.prefix, user_id=principal.subject)
 
     # Partners: OAuth2 client credentials ----------------------------------------------------
     def client_token(self, client_id: str, secret: str, scope: str | None) -> tuple[str, str, int]:

@@ -53,6 +53,8 @@ class Principal:
     scopes: frozenset[str] = frozenset()
     token_id: str = ""
     expires_at: datetime | None = None
+    #: when the token was issued (``iat``): an account reinstated takes only tokens issued since
+    issued_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -242,7 +244,9 @@ class KeyRing:
             raise InvalidToken("token expired")
         if now < max(_instant(claims["nbf"]), _instant(claims["iat"])) - LEEWAY:
             raise InvalidToken("token not valid yet")
-        return Principal(claims["sub"], kind, roles, scopes, claims["jti"], expires), key.kid  # type: ignore[arg-type]
+        issued = _instant(claims["iat"])
+        principal = Principal(claims["sub"], kind, roles, scopes, claims["jti"], expires, issued)  # type: ignore[arg-type]
+        return principal, key.kid
 
 
 def _verifies(key: SigningKey, now: datetime) -> bool:

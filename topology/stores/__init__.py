@@ -22,7 +22,9 @@ from topology.stores.redis import (
     STOCK_CACHE,
     CacheKind,
     RedisKey,
+    account_state,
     cache_ttl_s,
+    read_account_state,
 )
 from topology.stores.search import INDEXES, ORDER_INDEX, PRODUCT_INDEX, SearchIndex
 from topology.stores.tables import (
@@ -94,5 +96,7 @@ __all__ = [
     "Row",
     "SearchIndex",
     "Table",
+    "account_state",
     "cache_ttl_s",
+    "read_account_state",
 ]

@@ -68,6 +68,19 @@ REVOKED_TOKEN = RedisKey("revoked:{token_id}")
 #: status and the epoch second it took effect. Not active: no token of the account is taken; active again
 #: (reinstated): only tokens issued since are, for as long as an access token lives.
 ACCOUNT_STATE = RedisKey("account:{user_id}")
+
+
+def account_state(status: str, since: int) -> str:
+    """The value of an ``ACCOUNT_STATE`` key: the account's status and the epoch second it took effect."""
+    return f"{status} {since}"
+
+
+def read_account_state(value: str) -> tuple[str, int]:
+    """(status, since) of an ``ACCOUNT_STATE`` value; a value of another shape is an account not active."""
+    status, _, since = value.partition(" ")
+    return (status, int(since)) if since.isdigit() else ("suspended", 0)
+
+
 #: Who a command the ingress accepted was for (an order's customer, a SKU's claiming partner),
 #: while the read model may not have it yet.
 PENDING_OWNER = RedisKey("pending:{kind}:{id}")
