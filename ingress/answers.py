@@ -14,6 +14,8 @@ import falcon
 import msgspec
 from msgspec import UNSET, UnsetType
 
+from topology.messages.users import AccountStatus, Channel, Locale, Platform
+
 JSON = "application/json"
 #: A time as RFC 3339 text (``isoformat``), in the zone the store answered in.
 Instant = Annotated[str, msgspec.Meta(extra_json_schema={"format": "date-time"})]
@@ -38,11 +40,13 @@ def write(
 
 
 class Accepted(msgspec.Struct, frozen=True):
-    """A command on its way: where to watch it."""
+    """A command on its way: where to watch it, and the id of what it makes (an order, an address, a device)."""
 
     command_id: str
     status_url: str
     order_id: str | None = None
+    address_id: str | UnsetType = UNSET
+    device_id: str | UnsetType = UNSET
 
 
 class Registered(msgspec.Struct, frozen=True):
@@ -188,7 +192,56 @@ class StockLevel(msgspec.Struct, frozen=True):
 # The caller's own -----------------------------------------------------------------------
 
 
+class Channels(msgspec.Struct, frozen=True):
+    """The channels each kind of message may take."""
+
+    transactional: list[Channel]
+    marketing: list[Channel]
+
+
+class QuietHours(msgspec.Struct, frozen=True):
+    start: str
+    end: str
+    time_zone: str
+
+
+class Preferences(msgspec.Struct, frozen=True):
+    """``marketing_consent_at``: when the opt-in held now was given (null without one)."""
+
+    channels: Channels
+    marketing_consent: bool
+    marketing_consent_at: Instant | None
+    quiet_hours: QuietHours | None
+    locale: Locale
+
+
+class SavedAddress(msgspec.Struct, frozen=True):
+    address_id: str
+    name: str
+    line1: str
+    line2: str
+    city: str
+    region: str
+    postal_code: str
+    country: str
+    default: bool
+
+
+class AddressBook(msgspec.Struct, frozen=True):
+    """In the order they were saved; one of them is the default while there are any."""
+
+    items: list[SavedAddress]
+
+
+class Device(msgspec.Struct, frozen=True):
+    device_id: str
+    platform: Platform
+    registered_at: Instant
+
+
 class Profile(msgspec.Struct, frozen=True):
+    """An account as the read models have it: the profile, its status, preferences, addresses and push devices."""
+
     user_id: str
     email: str | None
     name: str | None
@@ -196,6 +249,25 @@ class Profile(msgspec.Struct, frozen=True):
     registered_at: Instant | None
     updated_at: Instant
     version: int
+    status: AccountStatus
+    preferences: Preferences
+    addresses: list[SavedAddress]
+    devices: list[Device]
+
+
+class MyOrder(msgspec.Struct, frozen=True):
+    order_id: str
+    status: str
+    total_amount: int | None
+    currency: str | None
+    placed_at: Instant
+
+
+class MyOrderPage(msgspec.Struct, frozen=True):
+    """Newest placed first; ``next_cursor`` (null on the last page) asks for the next page."""
+
+    items: list[MyOrder]
+    next_cursor: str | None = None
 
 
 class Notification(msgspec.Struct, frozen=True):

@@ -20,11 +20,13 @@ from elasticsearch import Elasticsearch
 
 from ingress import openapi, routes, tracing
 from ingress.access_log import AccessLog
+from ingress.address_book import AddressBookResource
 from ingress.addresses import ClientAddress, networks
 from ingress.auth.accounts import Accounts
 from ingress.auth.tokens import KeyRing
 from ingress.bus import CommandBus
 from ingress.commands import Commands
+from ingress.devices import DevicesResource
 from ingress.hashing import HashBudget
 from ingress.me import MeResource
 from ingress.middleware import Admit, Authenticate, Browser, Measure, StrictQuery
@@ -38,6 +40,7 @@ from ingress.readmodel import ReadModel
 from ingress.service import DocumentResource, HealthResource, KeysResource
 from ingress.sessions import ClientTokenResource, LoginResource, LogoutResource, RefreshResource, RegisterResource
 from ingress.stock import StockResource
+from ingress.users import UsersResource
 from topology.settings import Settings
 
 
@@ -67,6 +70,9 @@ def create_app(settings: Settings, ports: Ports) -> falcon.App:  # type: ignore[
             ProductsResource(commands, queries, settings, pending),
             StockResource(commands, queries, settings, pending),
             MeResource(commands, queries, settings),
+            AddressBookResource(commands, queries, settings, pending),
+            DevicesResource(commands, queries, settings, pending),
+            UsersResource(queries),
             RegisterResource(accounts, commands, settings, hashes),
             LoginResource(accounts, limiter, settings, hashes),
             RefreshResource(accounts, limiter, settings),

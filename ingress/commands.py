@@ -107,11 +107,13 @@ class Commands:
         status_url: str,
         order_id: str | None = None,
         precondition: Callable[[], None] | None = None,
+        **made: str,
     ) -> Sent:
         """Send ``message`` for ``call`` under its Idempotency-Key; the answer points at ``status_url``.
 
         ``precondition`` raises the Problem that refuses the command; it is not asked when the key's first
-        answer is replayed, and anything it raises frees the key.
+        answer is replayed, and anything it raises frees the key. ``made``: the ids of what the command
+        makes (``address_id``, ``device_id``), told in the answer.
         """
         fingerprint = IdempotencyKeys.fingerprint(call.method, call.path, call.body)
         idem = call.idempotency_key
@@ -130,7 +132,7 @@ class Commands:
                 if idem is not None:
                     self.keys.release(call.caller, idem)
                 raise
-        answer = Accepted(uuid.uuid4().hex, status_url, order_id)
+        answer = Accepted(uuid.uuid4().hex, status_url, order_id, **made)
         principal = call.principal
         producer = Producer("partner" if principal.kind == "partner" else "user", principal.subject)
         try:

@@ -2,12 +2,14 @@
 
 ``decide(principal, action, resource)`` answers ALLOW, FORBID (403) or HIDE (404: the
 caller may not even learn that the resource exists, e.g. a customer asking for someone
-else's order); ``authorize`` turns the decision into that problem. Resources carry the
-attributes the rules need: an order's customer and the partners owning its SKUs, a SKU's
-owning partner. A partner's token carries OAuth2 scopes: an action that names a scope
-(``SCOPES``) needs it, whatever the role allows. A caller without a token is ``ANONYMOUS``:
-the operations whose action its role allows (browsing the catalog) are open to anyone, with
-a rate limit of their own per client address; every other operation needs a token.
+else's order or account); ``authorize`` turns the decision into that problem. Resources carry
+the attributes the rules need: an order's customer and the partners owning its SKUs, a SKU's
+owning partner, an account's user. What a customer does to their own account (``/v1/users/me``:
+preferences, addresses, devices, their orders) is theirs by the path: only the role decides.
+A partner's token carries OAuth2 scopes: an action that names a scope (``SCOPES``) needs it,
+whatever the role allows. A caller without a token is ``ANONYMOUS``: the operations whose
+action its role allows (browsing the catalog) are open to anyone, with a rate limit of their
+own per client address; every other operation needs a token.
 """
 
 from __future__ import annotations
@@ -33,6 +35,11 @@ Action = Literal[
     "stock.read",
     "profile.read",
     "profile.update",
+    "preferences.update",
+    "addresses.manage",
+    "devices.manage",
+    "order.list",
+    "account.read",
     "notifications.read",
 ]
 
@@ -50,6 +57,7 @@ class Resource:
     customer_id: str | None = None  # an order's owner
     owner_partner_id: str | None = None  # a SKU's owner; None for a SKU no partner owns
     sku_owners: frozenset[str | None] = frozenset()  # an order's SKUs' owners (None: a SKU no partner owns)
+    user_id: str | None = None  # an account's user
     exists: bool = True
 
 
@@ -67,6 +75,11 @@ ROLES: dict[str, frozenset[Action]] = {
             "stock.read",
             "profile.read",
             "profile.update",
+            "preferences.update",
+            "addresses.manage",
+            "devices.manage",
+            "order.list",
+            "account.read",
             "notifications.read",
         }
     ),
@@ -81,6 +94,8 @@ ROLES: dict[str, frozenset[Action]] = {
             "product.read",
             "stock.read",
             "profile.read",
+            "order.list",
+            "account.read",
             "notifications.read",
         }
     ),
@@ -97,6 +112,8 @@ ROLES: dict[str, frozenset[Action]] = {
             "stock.adjust",
             "stock.read",
             "profile.read",
+            "order.list",
+            "account.read",
             "notifications.read",
         }
     ),
@@ -120,7 +137,9 @@ OWN_ORDER_ACTIONS = frozenset({"order.read", "order.cancel", "order.refund"})
 OWN_SKU_ACTIONS = frozenset({"product.upsert", "stock.adjust"})
 #: What a partner may do only to an order all of whose SKUs it owns (shipping and delivering it).
 OWN_GOODS_ACTIONS = frozenset({"order.fulfil"})
-ATTRIBUTE_ACTIONS = OWN_ORDER_ACTIONS | OWN_SKU_ACTIONS | OWN_GOODS_ACTIONS
+#: What a customer may do only to their own account (support and admins: to any).
+OWN_ACCOUNT_ACTIONS = frozenset({"account.read"})
+ATTRIBUTE_ACTIONS = OWN_ORDER_ACTIONS | OWN_SKU_ACTIONS | OWN_GOODS_ACTIONS | OWN_ACCOUNT_ACTIONS
 #: Action -> the scope a partner's token needs for it (``ingress.auth.accounts.SCOPES``); reads need none.
 SCOPES: dict[Action, str] = {
     "product.upsert": "catalog:write",
@@ -152,6 +171,11 @@ def decide(principal: Principal, action: Action, resource: Resource | None = Non
         if owner is None:
             return Decision.ALLOW if action == "product.upsert" else Decision.FORBID  # new SKUs may be claimed
         return Decision.ALLOW if owner == principal.subject else Decision.FORBID
+    if action in OWN_ACCOUNT_ACTIONS:
+        if "support" in roles:
+            return Decision.ALLOW  # the route answers 404 for an account that does not exist
+        mine = resource is not None and resource.exists and resource.user_id == principal.subject
+        return Decision.ALLOW if mine else Decision.HIDE
     if action in OWN_GOODS_ACTIONS and "partner" in roles:
         owners = resource.sku_owners if resource is not None and resource.exists else frozenset()
         if principal.subject not in owners:  # no such order, or none of its goods: the partner learns nothing of it

@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import elasticsearch
@@ -27,9 +27,10 @@ from ingress.exceptions import ReadModelUnavailable, StoreUnavailable
 from ingress.policy import Resource
 from ingress.problems import Problem
 from ingress.readmodel import ReadModel
-from ingress.schemas import OrderSearchQuery, ProductQuery, SuggestQuery
-from ingress.statements import equals, equals_any, select
+from ingress.schemas import MyOrdersQuery, OrderSearchQuery, ProductQuery, SuggestQuery
+from ingress.statements import both, equals, equals_any, newest_first, not_null, select
 from topology.messages import Money
+from topology.messages.users import Preferences
 from topology.settings import Settings
 from topology.stores import (
     NOTIFICATION_DOCS,
@@ -42,6 +43,10 @@ from topology.stores import (
     PRODUCTS,
     STOCK,
     STOCK_CACHE,
+    USER_ADDRESSES,
+    USER_DEVICES,
+    USER_PREFERENCES,
+    USER_STATUS,
     USERS,
     SearchIndex,
 )
@@ -76,7 +81,23 @@ SKU_OWNER = select(PRODUCTS, ("owner_partner_id",), equals(PRODUCTS, "sku"))
 SKU_OWNERS = select(PRODUCTS, ("sku", "owner_partner_id"), equals_any(PRODUCTS, "sku"))
 PRICES = select(PRODUCTS, ("sku", "price_amount", "currency"), equals_any(PRODUCTS, "sku"))
 STOCK_LEVEL = select(STOCK, _fields(answers.StockLevel, "source"), equals(STOCK, "sku"))
-PROFILE = select(USERS, _fields(answers.Profile), equals(USERS, "user_id"))
+PROFILE = select(
+    USERS, _fields(answers.Profile, "status", "preferences", "addresses", "devices"), equals(USERS, "user_id")
+)
+PREFERENCES = select(USER_PREFERENCES, ("preferences",), equals(USER_PREFERENCES, "user_id"))
+ADDRESSES = select(USER_ADDRESSES, ("addresses",), equals(USER_ADDRESSES, "user_id"))
+DEVICES = select(USER_DEVICES, ("devices",), equals(USER_DEVICES, "user_id"))
+STATUS = select(USER_STATUS, ("status",), equals(USER_STATUS, "user_id"))
+#: The preferences of a user who never chose any.
+NO_PREFERENCES = msgspec.to_builtins(Preferences())
+MY_ORDER_COLUMNS = _fields(answers.MyOrder)
+MY_ORDERS_BY = ("placed_at", "order_id")
+MINE = both(equals(ORDERS, "customer_id"), not_null(ORDERS, "placed_at"))
+MY_ORDERS = newest_first(ORDERS, MY_ORDER_COLUMNS, MINE, MY_ORDERS_BY, after=False)
+MY_ORDERS_AFTER = newest_first(ORDERS, MY_ORDER_COLUMNS, MINE, MY_ORDERS_BY, after=True)
+#: What a cursor of a page of one's own orders is bound to (a cursor of another listing is refused).
+MY_ORDERS_CURSOR = "orders-of-the-caller"
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 ALIVE = sql.SQL("SELECT 1 AS ok")
 
 #: The stock cache's hash fields an answer takes (the key is the SKU).
@@ -220,8 +241,54 @@ class Queries:
 
     # The caller's own ---------------------------------------------------------------------
     def profile(self, user_id: str, fresh: bool) -> answers.Profile | None:
+        """The account: the profile, its status, preferences, addresses and devices (None: no such user)."""
         rows = self.reads.fetch(PROFILE, (user_id,), fresh=fresh).rows
-        return msgspec.convert(as_json(rows[0]), answers.Profile) if rows else None
+        if not rows:
+            return None
+        account = {
+            **as_json(rows[0]),
+            "status": self._part(STATUS, user_id, "active", fresh),
+            "preferences": self._part(PREFERENCES, user_id, NO_PREFERENCES, fresh),
+            "addresses": self._part(ADDRESSES, user_id, [], fresh),
+            "devices": self._part(DEVICES, user_id, [], fresh),
+        }
+        return msgspec.convert(account, answers.Profile)
+
+    def _part(self, query: sql.Composed, user_id: str, none: Any, fresh: bool) -> Any:
+        """The one column a part of the account's query selects, or ``none`` when the user has no row of it."""
+        rows = self.reads.fetch(query, (user_id,), fresh=fresh).rows
+        return next(iter(rows[0].values())) if rows else none
+
+    def addresses(self, user_id: str, fresh: bool = False) -> answers.AddressBook:
+        rows = self.reads.fetch(ADDRESSES, (user_id,), fresh=fresh).rows
+        return msgspec.convert({"items": rows[0]["addresses"] if rows else []}, answers.AddressBook)
+
+    def address_ids(self, user_id: str) -> list[str]:
+        """The ids of the user's saved addresses, read fresh (for a command on one of them)."""
+        return [a.address_id for a in self.addresses(user_id, fresh=True).items]
+
+    def device_ids(self, user_id: str) -> list[str]:
+        """The ids of the user's push devices, read fresh."""
+        rows = self.reads.fetch(DEVICES, (user_id,), fresh=True).rows
+        return [d["device_id"] for d in rows[0]["devices"]] if rows else []
+
+    def orders_of(self, user_id: str, query: MyOrdersQuery) -> answers.MyOrderPage:
+        """The user's orders from the replica, newest placed first, one page (``cursor``: after the last one seen)."""
+        params: tuple[Any, ...]
+        if query.cursor is msgspec.UNSET:
+            statement, params = MY_ORDERS, (user_id, query.size + 1)
+        else:
+            micros, order_id = searches.decode_cursor(query.cursor, MY_ORDERS_CURSOR, (int, str))
+            placed = EPOCH + timedelta(microseconds=micros)
+            statement, params = MY_ORDERS_AFTER, (user_id, placed, order_id, query.size + 1)
+        rows = self.reads.fetch(statement, params).rows
+        page = rows[: query.size]
+        cursor = None
+        if len(rows) > query.size:
+            last = page[-1]
+            micros = (last["placed_at"] - EPOCH) // timedelta(microseconds=1)
+            cursor = searches.encode_cursor(MY_ORDERS_CURSOR, [micros, last["order_id"]])
+        return answers.MyOrderPage([msgspec.convert(as_json(r), answers.MyOrder) for r in page], cursor)
 
     def notifications_of(self, user_id: str, limit: int) -> answers.NotificationPage:
         """The user's newest ``limit`` notifications, newest first."""

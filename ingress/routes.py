@@ -15,20 +15,26 @@ from typing import Any, Literal
 import msgspec
 
 from ingress import answers
+from ingress.address_book import AddressBookResource
+from ingress.devices import DevicesResource
 from ingress.me import MeResource
 from ingress.orders import OrdersResource
 from ingress.policy import Action, open_to_anyone
 from ingress.products import ProductsResource
 from ingress.schemas import (
+    AddressRequest,
     CancelOrderRequest,
     ClientCredentialsForm,
     DeliveryRequest,
+    DeviceRequest,
     LoginRequest,
     LogoutRequest,
+    MyOrdersQuery,
     NotificationsQuery,
     OrderQuery,
     OrderSearchQuery,
     PlaceOrderRequest,
+    PreferencesRequest,
     ProductQuery,
     ProductRequest,
     ProfileQuery,
@@ -49,6 +55,7 @@ from ingress.sessions import (
     RegisterResource,
 )
 from ingress.stock import StockResource
+from ingress.users import UsersResource
 from topology import processes
 from topology.processes import Route
 
@@ -60,6 +67,8 @@ FORM = "application/x-www-form-urlencoded"
 
 #: What a command may answer besides 202.
 WRITE_PROBLEMS = (400, 401, 403, 404, 409, 413, 415, 422, 429, 503)
+#: What a command without a body (a removal) may answer besides 202 (422: an Idempotency-Key used for another).
+REMOVAL_PROBLEMS = (400, 401, 403, 404, 409, 422, 429, 503)
 #: What a route that checks a secret may answer besides its own: its limits, the hashing budget.
 CREDENTIAL_PROBLEMS = (400, 413, 415, 429, 503)
 
@@ -134,6 +143,20 @@ def _command(
         security=security,
         idempotent=True,
         problems=WRITE_PROBLEMS,
+        action=action,
+    )
+
+
+def _removal(route: Route, resource: type, suffix: str | None, action: Action) -> Operation:
+    """A command that takes no body (what it removes is in the path): 202 under an Idempotency-Key."""
+    return Operation(
+        route,
+        resource,
+        suffix,
+        answers.Accepted,
+        ((202, "accepted: the command is on its way"),),
+        idempotent=True,
+        problems=REMOVAL_PROBLEMS,
         action=action,
     )
 
@@ -266,6 +289,41 @@ OPERATIONS: tuple[Operation, ...] = (
         query=NotificationsQuery,
         problems=(400, 401, 403, 429, 503),
         action="notifications.read",
+    ),
+    _command(processes.UPDATE_PREFERENCES, MeResource, "preferences", PreferencesRequest, "preferences.update"),
+    Operation(
+        processes.LIST_ADDRESSES,
+        AddressBookResource,
+        None,
+        answers.AddressBook,
+        ((200, "in the order they were saved"),),
+        query=ProfileQuery,
+        problems=(400, 401, 403, 429, 503),
+        action="profile.read",
+    ),
+    _command(processes.ADD_ADDRESS, AddressBookResource, None, AddressRequest, "addresses.manage"),
+    _command(processes.CHANGE_ADDRESS, AddressBookResource, "one", AddressRequest, "addresses.manage"),
+    _removal(processes.REMOVE_ADDRESS, AddressBookResource, "one", "addresses.manage"),
+    _command(processes.REGISTER_DEVICE, DevicesResource, None, DeviceRequest, "devices.manage"),
+    _removal(processes.UNREGISTER_DEVICE, DevicesResource, "one", "devices.manage"),
+    Operation(
+        processes.LIST_MY_ORDERS,
+        MeResource,
+        "orders",
+        answers.MyOrderPage,
+        ((200, "newest placed first"),),
+        query=MyOrdersQuery,
+        problems=(400, 401, 403, 429, 503),
+        action="order.list",
+    ),
+    Operation(
+        processes.GET_ACCOUNT,
+        UsersResource,
+        "one",
+        answers.Profile,
+        ((200, "the account"),),
+        problems=(400, 401, 403, 404, 429, 503),
+        action="account.read",
     ),
     Operation(LIVENESS, HealthResource, None, answers.Health, ((200, "alive"),), security="public", problems=(429,)),
     Operation(

@@ -6,7 +6,9 @@ operations of ``routes.py``), so what the edge enforces and what it documents ca
 
 from __future__ import annotations
 
+import zoneinfo
 from datetime import datetime
+from functools import cache
 from typing import Annotated, Literal
 
 import msgspec
@@ -15,7 +17,21 @@ from msgspec import UNSET, UnsetType
 from topology.messages.base import Currency, Quantity, Reason, Sku, Text
 from topology.messages.catalog import Tags, Title
 from topology.messages.inventory import Delta
-from topology.messages.users import Email, Name, Phone
+from topology.messages.users import (
+    AddressText,
+    Channel,
+    DeviceToken,
+    Email,
+    Locale,
+    Name,
+    OptionalAddressText,
+    Phone,
+    Platform,
+    PostalCode,
+    TimeOfDay,
+    TimeZone,
+)
+from topology.postal import Country, postal_code_problem
 
 Token = Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
 Password = Annotated[str, msgspec.Meta(min_length=8, max_length=128)]
@@ -99,6 +115,72 @@ class StockAdjustmentRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=
 class ProfileRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     name: Name | None = None
     phone: Phone | None = None
+
+
+@cache
+def time_zones() -> frozenset[str]:
+    """The IANA time zones this host knows (its tz database), read once."""
+    return frozenset(zoneinfo.available_timezones())
+
+
+#: At most one of each channel; the order does not matter.
+ChannelList = Annotated[list[Channel], msgspec.Meta(max_length=3)]
+
+
+class ChannelsRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """The channels each kind of message may take (none: that kind is not sent at all)."""
+
+    transactional: ChannelList
+    marketing: ChannelList
+
+
+class QuietHoursRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """From ``start`` until ``end`` (local times of ``time_zone``, an IANA name; past midnight when end is earlier)."""
+
+    start: TimeOfDay
+    end: TimeOfDay
+    time_zone: TimeZone
+
+    def __post_init__(self) -> None:
+        if self.time_zone not in time_zones():
+            raise ValueError(f"time_zone: {self.time_zone!r} is no IANA time zone (like Europe/Berlin)")
+        if self.start == self.end:
+            raise ValueError("start and end: the same time makes no quiet hours (send null to have none)")
+
+
+class PreferencesRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """What to change; a field left out is kept, ``quiet_hours: null`` turns them off."""
+
+    channels: ChannelsRequest | UnsetType = UNSET
+    #: true: the user opts in to marketing messages (the time is kept), false: out
+    marketing_consent: bool | UnsetType = UNSET
+    quiet_hours: QuietHoursRequest | UnsetType | None = UNSET
+    locale: Locale | UnsetType = UNSET
+
+
+class AddressRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """A postal address; ``country`` ISO 3166-1 alpha-2, the postal code of its shape; ``default`` to make it that."""
+
+    name: Name
+    line1: AddressText
+    city: AddressText
+    country: Country
+    line2: OptionalAddressText = ""
+    region: OptionalAddressText = ""
+    postal_code: PostalCode = ""
+    default: bool = False
+
+    def __post_init__(self) -> None:
+        problem = postal_code_problem(self.country, self.postal_code)
+        if problem:
+            raise ValueError(problem)
+
+
+class DeviceRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """A device to push to: its platform and its push service's token (APNs, FCM, a Web Push endpoint)."""
+
+    platform: Platform
+    token: DeviceToken
 
 
 class RegisterRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -192,3 +274,9 @@ class ProfileQuery(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
 class NotificationsQuery(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     limit: Annotated[int, msgspec.Meta(ge=1, le=100)] = 20
+
+
+class MyOrdersQuery(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    size: PageSize = 20
+    #: the previous page's ``next_cursor``, for the page after it
+    cursor: Cursor | UnsetType = UNSET

@@ -52,3 +52,29 @@ def insert(table: Table, names: Iterable[str]) -> sql.Composed:
 def delete(table: Table, where: sql.Composable) -> sql.Composed:
     """``DELETE FROM table WHERE where``."""
     return sql.SQL("DELETE FROM {} WHERE {}").format(sql.Identifier(table.name), where)
+
+
+def newest_first(
+    table: Table, names: Iterable[str], where: sql.Composable, by: tuple[str, str], after: bool
+) -> sql.Composed:
+    """One page of ``SELECT names FROM table WHERE where``, ordered by the columns ``by``, both descending.
+
+    The parameters after ``where``'s: with ``after``, the ``by`` values the page continues below
+    (keyset paging: ``(a, b) < (%s, %s)``); then the page's size (``LIMIT %s``).
+    """
+    first, second = columns(table, by[:1]), columns(table, by[1:])
+    if after:
+        where = sql.SQL("{} AND ({}, {}) < (%s, %s)").format(where, first, second)
+    return sql.SQL("SELECT {} FROM {} WHERE {} ORDER BY {} DESC, {} DESC LIMIT %s").format(
+        columns(table, names), sql.Identifier(table.name), where, first, second
+    )
+
+
+def not_null(table: Table, column: str) -> sql.Composed:
+    """``column IS NOT NULL``."""
+    return sql.SQL("{} IS NOT NULL").format(columns(table, (column,)))
+
+
+def both(left: sql.Composable, right: sql.Composable) -> sql.Composed:
+    """``left AND right``."""
+    return sql.SQL("{} AND {}").format(left, right)

@@ -100,6 +100,35 @@ GET_PROFILE = Route("get_profile", "GET", "/v1/users/me", "profile", reads="post
 LIST_NOTIFICATIONS = Route(
     "list_notifications", "GET", "/v1/users/me/notifications", "a user's notifications", reads="mongo"
 )
+UPDATE_PREFERENCES = Route(
+    "update_preferences",
+    "PATCH",
+    "/v1/users/me/preferences",
+    "channels, marketing consent, quiet hours, locale",
+    writes=USER_COMMANDS,
+)
+LIST_ADDRESSES = Route(
+    "list_addresses", "GET", "/v1/users/me/addresses", "the caller's saved addresses", reads="postgres-replica"
+)
+ADD_ADDRESS = Route("add_address", "POST", "/v1/users/me/addresses", "save an address", writes=USER_COMMANDS)
+CHANGE_ADDRESS = Route(
+    "change_address", "PUT", "/v1/users/me/addresses/{address_id}", "change a saved address", writes=USER_COMMANDS
+)
+REMOVE_ADDRESS = Route(
+    "remove_address", "DELETE", "/v1/users/me/addresses/{address_id}", "remove a saved address", writes=USER_COMMANDS
+)
+REGISTER_DEVICE = Route(
+    "register_device", "POST", "/v1/users/me/devices", "a device to push messages to", writes=USER_COMMANDS
+)
+UNREGISTER_DEVICE = Route(
+    "unregister_device", "DELETE", "/v1/users/me/devices/{device_id}", "forget a push device", writes=USER_COMMANDS
+)
+LIST_MY_ORDERS = Route(
+    "list_my_orders", "GET", "/v1/users/me/orders", "the caller's orders, newest first", reads="postgres-replica"
+)
+GET_ACCOUNT = Route(
+    "get_account", "GET", "/v1/users/{user_id}", "an account as support sees it", reads="postgres-replica"
+)
 UPSERT_PRODUCT = Route(
     "upsert_product", "PUT", "/v1/products/{sku}", "add or update a product", writes=CATALOG_COMMANDS
 )
@@ -140,6 +169,15 @@ ROUTES: tuple[Route, ...] = (
     UPDATE_PROFILE,
     GET_PROFILE,
     LIST_NOTIFICATIONS,
+    UPDATE_PREFERENCES,
+    LIST_ADDRESSES,
+    ADD_ADDRESS,
+    CHANGE_ADDRESS,
+    REMOVE_ADDRESS,
+    REGISTER_DEVICE,
+    UNREGISTER_DEVICE,
+    LIST_MY_ORDERS,
+    GET_ACCOUNT,
     UPSERT_PRODUCT,
     SEARCH_PRODUCTS,
     SUGGEST_PRODUCTS,

@@ -17,7 +17,13 @@ from topology.settings import Settings
 pytestmark = pytest.mark.stack
 SHOP = "https://shop.example"
 EVIL = "https://evil.example"
-PARAMS = {"order_id": "o_nosuch", "sku": "mug"}
+PARAMS = {
+    "order_id": "o_nosuch",
+    "sku": "mug",
+    "address_id": "a_nosuch",
+    "device_id": "d_nosuch",
+    "user_id": "u_nosuch",
+}
 SECURITY = {
     "Strict-Transport-Security": "max-age=63072000; includeSubDomains",
     "X-Content-Type-Options": "nosniff",
@@ -28,7 +34,12 @@ SECURITY = {
 @pytest.fixture
 def browser_api(private: Settings) -> Iterator[Api]:
     settings = private.model_copy(
-        update={"cors_origins": f"{SHOP}, https://admin.shop.example", "cors_max_age_s": 900, "rate_burst": 100}
+        update={
+            "cors_origins": f"{SHOP}, https://admin.shop.example",
+            "cors_max_age_s": 900,
+            "rate_burst": 100,
+            "rate_address_burst": 1000,
+        }
     )
     bus = KafkaBus(settings)
     yield Api(settings, KeyRing(settings.jwt_issuer, settings.jwt_audience), bus)
@@ -85,10 +96,13 @@ def _check_preflight(browser_api: Api, route: Route) -> None:
     }
     assert ok.headers["Access-Control-Max-Age"] == "900"
     assert ok.headers["Strict-Transport-Security"] == SECURITY["Strict-Transport-Security"]
+    unanswered = next(m for m in ("DELETE", "PATCH", "PUT", "POST") if m not in methods)
     for refused in (
         browser_api.client.simulate_options(path, headers={"Origin": EVIL, **asked}),
         browser_api.client.simulate_options(path, headers=asked),
-        browser_api.client.simulate_options(path, headers={"Origin": SHOP, "Access-Control-Request-Method": "DELETE"}),
+        browser_api.client.simulate_options(
+            path, headers={"Origin": SHOP, "Access-Control-Request-Method": unanswered}
+        ),
     ):
         assert refused.status_code == 403, (route.operation, refused.text)
         assert refused.headers["Content-Type"] == "application/problem+json"

@@ -26,6 +26,7 @@ ACME = Principal("acme", "partner", frozenset({"partner"}), ALL_SCOPES)
 ACME_CATALOG = Principal("acme", "partner", frozenset({"partner"}), frozenset({"catalog:write"}))
 ACME_STOCK = Principal("acme", "partner", frozenset({"partner"}), frozenset({"stock:write"}))
 ANNS_ORDER = Resource(customer_id="ann")
+ANNS_ACCOUNT = Resource(user_id="ann")
 ACME_SKU = Resource(owner_partner_id="acme")
 OTHER_SKU = Resource(owner_partner_id="globex")
 FREE_SKU = Resource(owner_partner_id=None)
@@ -85,6 +86,20 @@ TABLE = [
     (ANN, "order.fulfil", ACME_GOODS, F),  # not even her own order
     (SUE, "order.fulfil", ACME_GOODS, F),
     (ANONYMOUS, "order.fulfil", ACME_GOODS, F),
+    (ANN, "preferences.update", None, A),  # the caller's own account: /v1/users/me
+    (ANN, "addresses.manage", None, A),
+    (ANN, "devices.manage", None, A),
+    (ANN, "order.list", None, A),
+    (SUE, "addresses.manage", None, F),  # support reads accounts, it changes none
+    (ROOT, "preferences.update", None, F),  # nor do admins: a staff account is no shopper's
+    (ACME, "order.list", None, F),
+    (ANN, "account.read", ANNS_ACCOUNT, A),
+    (BOB, "account.read", ANNS_ACCOUNT, H),  # another customer learns nothing of it
+    (SUE, "account.read", ANNS_ACCOUNT, A),
+    (SUE, "account.read", Resource(user_id="ann", exists=False), A),  # the route answers support 404 itself
+    (ROOT, "account.read", ANNS_ACCOUNT, A),
+    (ACME, "account.read", ANNS_ACCOUNT, F),
+    (ANONYMOUS, "account.read", ANNS_ACCOUNT, F),
 ]
 
 
@@ -120,12 +135,17 @@ RESOURCES: dict[str, Resource | None] = {
     "an order of my skus and unowned ones": Resource(customer_id="other", sku_owners=frozenset({ME, None})),
     "an order of others' skus": Resource(customer_id="other", sku_owners=frozenset({"other"})),
     "my order of my skus": Resource(customer_id=ME, sku_owners=frozenset({ME})),
+    "my account": Resource(user_id=ME),
+    "someone's account": Resource(user_id="other"),
+    "no such account": Resource(user_id=ME, exists=False),
 }
 ROLE_NAMES = ("customer", "support", "partner", "admin", "anonymous", None)
 SCOPE_SETS = [
     frozenset(s) for s in chain.from_iterable(combinations(sorted(GRANTABLE), n) for n in range(len(GRANTABLE) + 1))
 ]
 ORDER_OWN = ("order.read", "order.cancel", "order.refund")
+#: What a customer changes of their own account (``/v1/users/me``), which no staff role may.
+ACCOUNT_CHANGES = ("profile.update", "preferences.update", "addresses.manage", "devices.manage")
 
 
 def expected(role: str | None, scopes: frozenset[str], action: str, resource: Resource | None) -> Decision:
@@ -134,18 +154,21 @@ def expected(role: str | None, scopes: frozenset[str], action: str, resource: Re
     mine = exists and resource is not None and resource.customer_id == ME
     sku_owner = resource.owner_partner_id if resource is not None else None
     goods_owners = resource.sku_owners if resource is not None and exists else frozenset()
+    my_account = exists and resource is not None and resource.user_id == ME
     if role == "admin":
-        return F if action in ("order.place", "profile.update") else A
+        return F if action in ("order.place", *ACCOUNT_CHANGES) else A
     if role == "customer":
         if action in ORDER_OWN:
             return A if mine else H  # someone else's order is not found
-        everyday = ("order.place", "product.search", "product.read", "stock.read", "profile.read", "profile.update")
-        return A if action in (*everyday, "notifications.read") else F
+        if action == "account.read":
+            return A if my_account else H  # and nor is someone else's account
+        everyday = ("order.place", "product.search", "product.read", "stock.read", "profile.read", "order.list")
+        return A if action in (*everyday, *ACCOUNT_CHANGES, "notifications.read") else F
     if role == "support":
         if action == "order.read":
             return A if exists else H
         reads = ("order.search", "product.search", "product.read", "stock.read", "profile.read", "notifications.read")
-        return A if action in reads else F
+        return A if action in (*reads, "order.list", "account.read") else F
     if role == "partner":
         if action in ORDER_OWN:
             return H  # a partner reads no orders, so it learns nothing of them

@@ -23,6 +23,7 @@ from tests.support.cli import Cli
 from tests.support.processes import free_port
 from tests.support.scope import Scope
 from tests.support.users_pipeline import UsersPipeline
+from tests.support.waiting import eventually
 from topology.settings import Settings
 from topology.stores import ACCOUNT_STATE
 
@@ -113,7 +114,9 @@ def test_a_suspended_account_is_refused_at_once_and_comes_back_only_with_a_new_l
     stays = cli("user", "reinstate", "ann@example.com")
     assert stays.exit_code == 2 and "a closed account stays closed" in stays.output
 
-    events = UsersPipeline(settings).catch_up()
+    pipeline = UsersPipeline(settings)
+    events = pipeline.catch_up()
+    pipeline.close()
     changes = [e for e in events if e.type.startswith("Account")]
     assert [e.type for e in changes] == ["AccountSuspended", "AccountReinstated", "AccountClosed"]
     suspension = audit_entry(changes[0], ann.encode())
@@ -124,6 +127,13 @@ def test_a_suspended_account_is_refused_at_once_and_comes_back_only_with_a_new_l
         "os_user": getpass.getuser(),
     }
     assert before <= suspension["occurred_at"] <= after
+    support = api.token("sue", "support")
+    shown = eventually(
+        lambda: (a := api.call("GET", f"/v1/users/{ann}", support)).status_code == 200 and a.json,
+        5,
+        "the account never reached the replica",
+    )
+    assert shown["status"] == "closed", "the read models show the status"
 
 
 def test_bad_input_or_a_broker_that_cannot_take_the_command_changes_nothing(
@@ -150,4 +160,6 @@ def test_bad_input_or_a_broker_that_cannot_take_the_command_changes_nothing(
     assert status_in_db(settings, kim) == "active"
     assert api.redis.get(ACCOUNT_STATE.format(settings.redis_prefix, user_id=kim)) is None
     assert log_in(api, "kim@example.com").status_code == 200
-    assert [e.type for e in UsersPipeline(settings).catch_up()] == ["UserRegistered"], "nothing was recorded"
+    pipeline = UsersPipeline(settings)
+    assert [e.type for e in pipeline.catch_up()] == ["UserRegistered"], "nothing was recorded"
+    pipeline.close()
