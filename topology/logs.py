@@ -305,8 +305,8 @@ class KafkaShipper(logging.handlers.QueueHandler):
             if records and records[0] is not _STOP and self.linger_s:
                 # Records logged meanwhile are queued without waking this thread: one wake-up (and
                 # one GIL hand-over) per ``linger_s``, not one per record. Each wake-up costs a
-                # Bytewax process far more than the records it ships (bench.observability --on logs:
-                # a wake-up every 50 ms cost the saga group 0.3 ms of CPU per order, every 0.5 s none).
+                # Bytewax process far more than the records it ships (bench/RESULTS.md, the
+                # telemetry's overhead: ``bench.observability --on logs``).
                 time.sleep(self.linger_s)
             with contextlib.suppress(queue.Empty):
                 while len(records) < _DRAIN:
