@@ -213,6 +213,23 @@ class NotificationPage(msgspec.Struct, frozen=True):
     items: list[Notification]
 
 
+class PaymentMethod(msgspec.Struct, frozen=True):
+    """A card saved with the payment provider, as the shopper is shown it (never its number)."""
+
+    payment_method_id: str
+    brand: str
+    last4: str
+    exp_month: int
+    exp_year: int
+    default: bool
+
+
+class PaymentMethods(msgspec.Struct, frozen=True):
+    """The caller's saved payment methods: the default first, then newest first."""
+
+    items: list[PaymentMethod]
+
+
 # Sessions and tokens --------------------------------------------------------------------
 
 
