@@ -2,7 +2,7 @@
 
 A user saves cards (one-time tokens from the provider's card form), sees them with the default
 first, changes the default and removes one; nobody else sees or touches them; an order names
-one and its command carries it with the user's customer.
+one and its command carries it with the user's customer; the order's payment is on the order.
 """
 
 from __future__ import annotations
@@ -89,3 +89,35 @@ def test_an_order_is_paid_with_a_saved_method_of_the_caller_only(api: Api) -> No
     assert isinstance(command.payload, PlaceOrderV3) and command.payload.customer_id == "ann"
     customer = httpx.get(f"{api.settings.gateway_url}/v1/payment_methods/{card}").json()["customer"]
     assert command.payload.payment == SavedMethod(payment_method_id=card, gateway_customer_id=customer)
+
+
+def test_the_order_answers_its_payment_as_the_payments_read_model_has_it(api: Api) -> None:
+    ann = api.token("ann", "customer")
+    for order_id in ("o-paid", "o-new"):
+        api.sql(
+            "INSERT INTO orders (order_id, customer_id, status, total_amount, currency, placed_at, updated_at, version)"
+            " VALUES (%s, 'ann', 'confirmed', 1800, 'EUR', now(), now(), 3)",
+            order_id,
+        )
+    api.sql(
+        "INSERT INTO payments (order_id, payment_id, status, authorized_amount, captured_amount, currency,"
+        " updated_at, version) VALUES ('o-paid', 'pay_1', 'refunded', 1800, 1800, 'EUR', now(), 4)"
+    )
+    for version, amount in ((3, 500), (4, 300)):
+        api.sql(
+            "INSERT INTO payment_refunds (order_id, version, payment_id, amount, currency, occurred_at)"
+            " VALUES ('o-paid', %s, 'pay_1', %s, 'EUR', now())",
+            version,
+            amount,
+        )
+    paid = api.call("GET", "/v1/orders/o-paid", ann).json["payment"]
+    assert {k: v for k, v in paid.items() if k != "updated_at"} == {
+        "status": "refunded",
+        "payment_id": "pay_1",
+        "authorized_amount": 1800,
+        "captured_amount": 1800,
+        "refunded_amount": 800,
+        "currency": "EUR",
+        "decline_reason": None,
+    }
+    assert api.call("GET", "/v1/orders/o-new", ann).json["payment"] is None, "no outcome yet"
