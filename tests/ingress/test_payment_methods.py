@@ -121,3 +121,18 @@ def test_the_order_answers_its_payment_as_the_payments_read_model_has_it(api: Ap
         "decline_reason": None,
     }
     assert api.call("GET", "/v1/orders/o-new", ann).json["payment"] is None, "no outcome yet"
+
+
+def test_a_provider_failing_for_a_while_is_retried_under_one_key_then_a_503(api: Api) -> None:
+    ann = api.token("ann", "customer")
+    faults = f"{api.settings.gateway_url}/_admin/faults"
+    try:
+        httpx.put(faults, json={"mode": "error", "count": 2, "for_s": 30}).raise_for_status()
+        saved = save(api, ann)  # two 503s, then the same request again under the same key
+        assert listed(api, ann) == [(saved["payment_method_id"], "4242", False)], "saved once"
+        httpx.put(faults, json={"mode": "error", "count": 1 + api.settings.gateway_retries, "for_s": 30})
+        down = api.call("POST", METHODS, ann, {"token": "tok_visa"})
+        assert (down.status_code, down.headers["Retry-After"]) == (503, "1")
+        assert listed(api, ann) == [(saved["payment_method_id"], "4242", False)]
+    finally:
+        httpx.put(faults, json={"mode": "none"})
