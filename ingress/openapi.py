@@ -27,6 +27,7 @@ PROBLEM = {"$ref": REF.format(name=answers.Problem.__name__)}
 PATH_PARAMETERS: dict[str, dict[str, Any]] = {
     "order_id": {"type": "string", "maxLength": 64},
     "sku": {"type": "string", "maxLength": 64},
+    "payment_method_id": {"type": "string", "maxLength": 64},
 }
 IDEMPOTENCY_KEY = {
     "name": "Idempotency-Key",

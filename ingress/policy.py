@@ -4,10 +4,11 @@
 caller may not even learn that the resource exists, e.g. a customer asking for someone
 else's order); ``authorize`` turns the decision into that problem. Resources carry the
 attributes the rules need: an order's customer and the partners owning its SKUs, a SKU's
-owning partner. A partner's token carries OAuth2 scopes: an action that names a scope
-(``SCOPES``) needs it, whatever the role allows. A caller without a token is ``ANONYMOUS``:
-the operations whose action its role allows (browsing the catalog) are open to anyone, with
-a rate limit of their own per client address; every other operation needs a token.
+owning partner, the user whose saved payment method it is. A partner's token carries OAuth2
+scopes: an action that names a scope (``SCOPES``) needs it, whatever the role allows. A
+caller without a token is ``ANONYMOUS``: the operations whose action its role allows
+(browsing the catalog) are open to anyone, with a rate limit of their own per client
+address; every other operation needs a token.
 """
 
 from __future__ import annotations
@@ -34,6 +35,8 @@ Action = Literal[
     "profile.read",
     "profile.update",
     "notifications.read",
+    "payment_methods.read",
+    "payment_methods.manage",
 ]
 
 
@@ -47,7 +50,7 @@ class Decision(Enum):
 class Resource:
     """The attributes of what is acted on (None where they do not apply or are not known yet)."""
 
-    customer_id: str | None = None  # an order's owner
+    customer_id: str | None = None  # an order's owner; a saved payment method's user
     owner_partner_id: str | None = None  # a SKU's owner; None for a SKU no partner owns
     sku_owners: frozenset[str | None] = frozenset()  # an order's SKUs' owners (None: a SKU no partner owns)
     exists: bool = True
@@ -68,6 +71,8 @@ ROLES: dict[str, frozenset[Action]] = {
             "profile.read",
             "profile.update",
             "notifications.read",
+            "payment_methods.read",
+            "payment_methods.manage",
         }
     ),
     "partner": frozenset(
@@ -120,7 +125,9 @@ OWN_ORDER_ACTIONS = frozenset({"order.read", "order.cancel", "order.refund"})
 OWN_SKU_ACTIONS = frozenset({"product.upsert", "stock.adjust"})
 #: What a partner may do only to an order all of whose SKUs it owns (shipping and delivering it).
 OWN_GOODS_ACTIONS = frozenset({"order.fulfil"})
-ATTRIBUTE_ACTIONS = OWN_ORDER_ACTIONS | OWN_SKU_ACTIONS | OWN_GOODS_ACTIONS
+#: What a user may do only with their own saved payment methods (without a resource: their own vault).
+OWN_METHOD_ACTIONS = frozenset({"payment_methods.read", "payment_methods.manage"})
+ATTRIBUTE_ACTIONS = OWN_ORDER_ACTIONS | OWN_SKU_ACTIONS | OWN_GOODS_ACTIONS | OWN_METHOD_ACTIONS
 #: Action -> the scope a partner's token needs for it (``ingress.auth.accounts.SCOPES``); reads need none.
 SCOPES: dict[Action, str] = {
     "product.upsert": "catalog:write",
@@ -152,6 +159,10 @@ def decide(principal: Principal, action: Action, resource: Resource | None = Non
         if owner is None:
             return Decision.ALLOW if action == "product.upsert" else Decision.FORBID  # new SKUs may be claimed
         return Decision.ALLOW if owner == principal.subject else Decision.FORBID
+    if action in OWN_METHOD_ACTIONS:  # another user's method is not found, nor is a method no user holds
+        if resource is None:
+            return Decision.ALLOW
+        return Decision.ALLOW if resource.exists and resource.customer_id == principal.subject else Decision.HIDE
     if action in OWN_GOODS_ACTIONS and "partner" in roles:
         owners = resource.sku_owners if resource is not None and resource.exists else frozenset()
         if principal.subject not in owners:  # no such order, or none of its goods: the partner learns nothing of it

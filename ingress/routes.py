@@ -17,9 +17,11 @@ import msgspec
 from ingress import answers
 from ingress.me import MeResource
 from ingress.orders import OrdersResource
+from ingress.payment_methods import PaymentMethodsResource
 from ingress.policy import Action, open_to_anyone
 from ingress.products import ProductsResource
 from ingress.schemas import (
+    AddPaymentMethodRequest,
     CancelOrderRequest,
     ClientCredentialsForm,
     DeliveryRequest,
@@ -28,6 +30,7 @@ from ingress.schemas import (
     NotificationsQuery,
     OrderQuery,
     OrderSearchQuery,
+    PaymentMethodRequest,
     PlaceOrderRequest,
     ProductQuery,
     ProductRequest,
@@ -62,6 +65,8 @@ FORM = "application/x-www-form-urlencoded"
 WRITE_PROBLEMS = (400, 401, 403, 404, 409, 413, 415, 422, 429, 503)
 #: What a route that checks a secret may answer besides its own: its limits, the hashing budget.
 CREDENTIAL_PROBLEMS = (400, 413, 415, 429, 503)
+#: What a call to the payment provider's vault may answer besides its own (503: the provider did not answer).
+VAULT_PROBLEMS = (400, 401, 403, 429, 503)
 
 
 @dataclass(frozen=True)
@@ -266,6 +271,44 @@ OPERATIONS: tuple[Operation, ...] = (
         query=NotificationsQuery,
         problems=(400, 401, 403, 429, 503),
         action="notifications.read",
+    ),
+    Operation(
+        processes.LIST_PAYMENT_METHODS,
+        PaymentMethodsResource,
+        None,
+        answers.PaymentMethods,
+        ((200, "the default first, then newest first"),),
+        problems=VAULT_PROBLEMS,
+        action="payment_methods.read",
+    ),
+    Operation(
+        processes.ADD_PAYMENT_METHOD,
+        PaymentMethodsResource,
+        None,
+        answers.PaymentMethod,
+        ((201, "saved"),),
+        request=AddPaymentMethodRequest,
+        idempotent=True,
+        problems=(*VAULT_PROBLEMS, 413, 415, 422),
+        action="payment_methods.manage",
+    ),
+    Operation(
+        processes.UPDATE_PAYMENT_METHOD,
+        PaymentMethodsResource,
+        "one",
+        answers.PaymentMethod,
+        ((200, "the method, the default or not"),),
+        request=PaymentMethodRequest,
+        problems=(*VAULT_PROBLEMS, 404, 413, 415, 422),
+        action="payment_methods.manage",
+    ),
+    Operation(
+        processes.REMOVE_PAYMENT_METHOD,
+        PaymentMethodsResource,
+        "one",
+        statuses=((204, "removed: it pays no order again"),),
+        problems=(*VAULT_PROBLEMS, 404),
+        action="payment_methods.manage",
     ),
     Operation(LIVENESS, HealthResource, None, answers.Health, ((200, "alive"),), security="public", problems=(429,)),
     Operation(

@@ -42,7 +42,8 @@ STORES: tuple[Store, ...] = ("postgres", "postgres-replica", "redis", "search", 
 class Route:
     """One public HTTP operation: what it writes to Kafka or reads from a store.
 
-    ``operation`` names it in the OpenAPI document (its ``operationId``).
+    ``operation`` names it in the OpenAPI document (its ``operationId``); ``calls`` is the
+    outside service it calls while the request waits.
     """
 
     operation: str
@@ -51,6 +52,7 @@ class Route:
     summary: str
     writes: Topic | None = None
     reads: Store | None = None
+    calls: External | None = None
 
 
 @dataclass(frozen=True)
@@ -100,6 +102,38 @@ GET_PROFILE = Route("get_profile", "GET", "/v1/users/me", "profile", reads="post
 LIST_NOTIFICATIONS = Route(
     "list_notifications", "GET", "/v1/users/me/notifications", "a user's notifications", reads="mongo"
 )
+LIST_PAYMENT_METHODS = Route(
+    "list_payment_methods",
+    "GET",
+    "/v1/users/me/payment-methods",
+    "a user's saved payment methods",
+    reads="postgres",
+    calls="payment gateway",
+)
+ADD_PAYMENT_METHOD = Route(
+    "add_payment_method",
+    "POST",
+    "/v1/users/me/payment-methods",
+    "save a card (a one-time token from the provider's card form)",
+    reads="postgres",
+    calls="payment gateway",
+)
+UPDATE_PAYMENT_METHOD = Route(
+    "update_payment_method",
+    "PATCH",
+    "/v1/users/me/payment-methods/{payment_method_id}",
+    "make a saved payment method the default, or not",
+    reads="postgres",
+    calls="payment gateway",
+)
+REMOVE_PAYMENT_METHOD = Route(
+    "remove_payment_method",
+    "DELETE",
+    "/v1/users/me/payment-methods/{payment_method_id}",
+    "remove a saved payment method",
+    reads="postgres",
+    calls="payment gateway",
+)
 UPSERT_PRODUCT = Route(
     "upsert_product", "PUT", "/v1/products/{sku}", "add or update a product", writes=CATALOG_COMMANDS
 )
@@ -140,6 +174,10 @@ ROUTES: tuple[Route, ...] = (
     UPDATE_PROFILE,
     GET_PROFILE,
     LIST_NOTIFICATIONS,
+    LIST_PAYMENT_METHODS,
+    ADD_PAYMENT_METHOD,
+    UPDATE_PAYMENT_METHOD,
+    REMOVE_PAYMENT_METHOD,
     UPSERT_PRODUCT,
     SEARCH_PRODUCTS,
     SUGGEST_PRODUCTS,
@@ -161,6 +199,7 @@ PROCESSES: tuple[Process, ...] = (
         "http",
         produces=tuple(dict.fromkeys(r.writes for r in ROUTES if r.writes)),
         reads=tuple(dict.fromkeys((*(r.reads for r in ROUTES if r.reads), "redis"))),  # redis: limits, sessions
+        calls=tuple(dict.fromkeys(r.calls for r in ROUTES if r.calls)),
     ),
     Process(
         "orders",

@@ -15,6 +15,7 @@ from topology.envelope import Envelope
 from topology.messages import (
     AdjustStock,
     AuthorizePayment,
+    AuthorizePaymentV2,
     CancelOrder,
     CapturePayment,
     CommitStock,
@@ -37,6 +38,7 @@ from topology.messages import (
     PaymentVoided,
     PlaceOrder,
     PlaceOrderV2,
+    PlaceOrderV3,
     ProductUpserted,
     ProfileUpdated,
     RefundPayment,
@@ -146,7 +148,7 @@ ORDER_COMMANDS = Topic(
     "shop.orders.commands",
     6,
     "order_id",
-    (PlaceOrder, PlaceOrderV2, CancelOrder, MarkOrderShipped, MarkOrderDelivered, RequestRefund),
+    (PlaceOrder, PlaceOrderV2, PlaceOrderV3, CancelOrder, MarkOrderShipped, MarkOrderDelivered, RequestRefund),
     "order commands from the ingress",
 )
 PARTNER_COMMANDS = Topic(
@@ -172,6 +174,7 @@ ORDER_INBOX = Topic(
     (
         PlaceOrder,
         PlaceOrderV2,
+        PlaceOrderV3,
         CancelOrder,
         MarkOrderShipped,
         MarkOrderDelivered,
@@ -215,7 +218,7 @@ PAYMENT_COMMANDS = Topic(
     "shop.payments.commands",
     6,
     "order_id",
-    (AuthorizePayment, CapturePayment, VoidPayment, RefundPayment),
+    (AuthorizePayment, AuthorizePaymentV2, CapturePayment, VoidPayment, RefundPayment),
     "payment gateway operations",
 )
 PAYMENT_EVENTS = Topic(

@@ -17,7 +17,7 @@ from topology.settings import Settings
 pytestmark = pytest.mark.stack
 SHOP = "https://shop.example"
 EVIL = "https://evil.example"
-PARAMS = {"order_id": "o_nosuch", "sku": "mug"}
+PARAMS = {"order_id": "o_nosuch", "sku": "mug", "payment_method_id": "pm_nosuch"}
 SECURITY = {
     "Strict-Transport-Security": "max-age=63072000; includeSubDomains",
     "X-Content-Type-Options": "nosniff",
@@ -85,10 +85,13 @@ def _check_preflight(browser_api: Api, route: Route) -> None:
     }
     assert ok.headers["Access-Control-Max-Age"] == "900"
     assert ok.headers["Strict-Transport-Security"] == SECURITY["Strict-Transport-Security"]
+    unanswered = next(m for m in ("DELETE", "PUT", "PATCH", "POST") if m not in methods)
     for refused in (
         browser_api.client.simulate_options(path, headers={"Origin": EVIL, **asked}),
         browser_api.client.simulate_options(path, headers=asked),
-        browser_api.client.simulate_options(path, headers={"Origin": SHOP, "Access-Control-Request-Method": "DELETE"}),
+        browser_api.client.simulate_options(
+            path, headers={"Origin": SHOP, "Access-Control-Request-Method": unanswered}
+        ),
     ):
         assert refused.status_code == 403, (route.operation, refused.text)
         assert refused.headers["Content-Type"] == "application/problem+json"

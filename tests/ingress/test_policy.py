@@ -26,6 +26,7 @@ ACME = Principal("acme", "partner", frozenset({"partner"}), ALL_SCOPES)
 ACME_CATALOG = Principal("acme", "partner", frozenset({"partner"}), frozenset({"catalog:write"}))
 ACME_STOCK = Principal("acme", "partner", frozenset({"partner"}), frozenset({"stock:write"}))
 ANNS_ORDER = Resource(customer_id="ann")
+ANNS_METHOD = Resource(customer_id="ann")  # a saved payment method of hers
 ACME_SKU = Resource(owner_partner_id="acme")
 OTHER_SKU = Resource(owner_partner_id="globex")
 FREE_SKU = Resource(owner_partner_id=None)
@@ -85,6 +86,16 @@ TABLE = [
     (ANN, "order.fulfil", ACME_GOODS, F),  # not even her own order
     (SUE, "order.fulfil", ACME_GOODS, F),
     (ANONYMOUS, "order.fulfil", ACME_GOODS, F),
+    (ANN, "payment_methods.read", None, A),  # her own vault
+    (ANN, "payment_methods.manage", ANNS_METHOD, A),
+    (BOB, "payment_methods.manage", ANNS_METHOD, H),  # another's saved card is not found
+    (BOB, "payment_methods.read", ANNS_METHOD, H),  # so it pays none of his orders
+    (ANN, "payment_methods.manage", Resource(exists=False), H),
+    (ANN, "payment_methods.read", Resource(customer_id=None), H),  # a method no user holds
+    (SUE, "payment_methods.read", ANNS_METHOD, F),  # only its owner, not support
+    (ROOT, "payment_methods.manage", ANNS_METHOD, F),  # nor an admin
+    (ACME, "payment_methods.read", None, F),
+    (ANONYMOUS, "payment_methods.read", None, F),
 ]
 
 
@@ -126,6 +137,7 @@ SCOPE_SETS = [
     frozenset(s) for s in chain.from_iterable(combinations(sorted(GRANTABLE), n) for n in range(len(GRANTABLE) + 1))
 ]
 ORDER_OWN = ("order.read", "order.cancel", "order.refund")
+METHODS = ("payment_methods.read", "payment_methods.manage")
 
 
 def expected(role: str | None, scopes: frozenset[str], action: str, resource: Resource | None) -> Decision:
@@ -135,10 +147,12 @@ def expected(role: str | None, scopes: frozenset[str], action: str, resource: Re
     sku_owner = resource.owner_partner_id if resource is not None else None
     goods_owners = resource.sku_owners if resource is not None and exists else frozenset()
     if role == "admin":
-        return F if action in ("order.place", "profile.update") else A
+        return F if action in ("order.place", "profile.update", *METHODS) else A
     if role == "customer":
         if action in ORDER_OWN:
             return A if mine else H  # someone else's order is not found
+        if action in METHODS:  # her own vault; someone else's method, or one no user holds, is not found
+            return A if resource is None or mine else H
         everyday = ("order.place", "product.search", "product.read", "stock.read", "profile.read", "profile.update")
         return A if action in (*everyday, "notifications.read") else F
     if role == "support":

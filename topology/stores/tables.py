@@ -1,8 +1,8 @@
 """PostgreSQL tables (and the document kinds shaped like them): name, key, columns, how rows merge.
 
 The read models' rows carry the ``seq`` of the newest event applied (``version``); append-only
-tables keep the first row per key. The credentials tables belong to the ingress alone and
-carry no version. ``MIGRATIONS`` holds the SQL that creates them all (yoyo-migrations).
+tables keep the first row per key. The credentials tables and the users' payment customers belong
+to the ingress alone and carry no version. ``MIGRATIONS`` holds the SQL that creates them all (yoyo-migrations).
 """
 
 from __future__ import annotations
@@ -151,3 +151,5 @@ CREDENTIALS = Table("credentials", ("user_id",), ("email", "password_hash", "rol
 PARTNER_CLIENTS = Table(
     "partner_clients", ("client_id",), ("partner_id", "secret_hash", "scopes", "created_at"), versioned=False
 )
+#: Each user's customer at the payment provider, whose vault keeps the user's saved cards (the ingress's own table).
+PAYMENT_CUSTOMERS = Table("payment_customers", ("user_id",), ("customer_id", "created_at"), versioned=False)
