@@ -72,8 +72,28 @@ class StatusChange(msgspec.Struct, frozen=True):
     occurred_at: Instant
 
 
+class OrderPayment(msgspec.Struct, frozen=True):
+    """The order's payment as the payments read model has it.
+
+    ``status``: authorized, declined, captured, voided or refunded; amounts in minor units of
+    ``currency``; ``refunded_amount`` sums every refund made.
+    """
+
+    status: str
+    payment_id: str | None
+    authorized_amount: int | None
+    captured_amount: int | None
+    refunded_amount: int
+    currency: str | None
+    decline_reason: str | None
+    updated_at: Instant
+
+
 class Order(msgspec.Struct, frozen=True):
-    """An order as the read model has it, with its lines and the history of its status."""
+    """An order as the read model has it, with its lines, the history of its status and its payment.
+
+    ``payment`` is null until the payment's first outcome is in the read model.
+    """
 
     order_id: str
     customer_id: str | None
@@ -85,6 +105,7 @@ class Order(msgspec.Struct, frozen=True):
     version: int
     lines: list[OrderLine]
     history: list[StatusChange]
+    payment: OrderPayment | None
 
 
 # Products and stock ---------------------------------------------------------------------
@@ -283,6 +304,23 @@ class NotificationPage(msgspec.Struct, frozen=True):
     """Newest first."""
 
     items: list[Notification]
+
+
+class PaymentMethod(msgspec.Struct, frozen=True):
+    """A card saved with the payment provider, as the shopper is shown it (never its number)."""
+
+    payment_method_id: str
+    brand: str
+    last4: str
+    exp_month: int
+    exp_year: int
+    default: bool
+
+
+class PaymentMethods(msgspec.Struct, frozen=True):
+    """The caller's saved payment methods: the default first, then newest first."""
+
+    items: list[PaymentMethod]
 
 
 # Sessions and tokens --------------------------------------------------------------------

@@ -31,6 +31,7 @@ from ingress.hashing import HashBudget
 from ingress.me import MeResource
 from ingress.middleware import Admit, Authenticate, Browser, Measure, StrictQuery
 from ingress.orders import OrdersResource
+from ingress.payment_methods import PaymentMethodsResource
 from ingress.pending import PendingOwners
 from ingress.problems import install
 from ingress.products import ProductsResource
@@ -41,12 +42,17 @@ from ingress.service import DocumentResource, HealthResource, KeysResource
 from ingress.sessions import ClientTokenResource, LoginResource, LogoutResource, RefreshResource, RegisterResource
 from ingress.stock import StockResource
 from ingress.users import UsersResource
+from ingress.vault import CardVault, HttpVault
+from ingress.wallets import Wallets
 from topology.settings import Settings
 
 
 @dataclass
 class Ports:
-    """The clients the ingress talks to: ``wsgi`` makes them from the settings, tests on their private names."""
+    """The clients the ingress talks to: ``wsgi`` makes them from the settings, tests on their private names.
+
+    ``vault``, the payment provider's customer vault, is made from the settings when not given.
+    """
 
     keys: KeyRing
     bus: CommandBus
@@ -54,6 +60,7 @@ class Ports:
     reads: ReadModel
     search: Elasticsearch
     mongo: pymongo.MongoClient[dict[str, Any]]
+    vault: CardVault | None = None
 
 
 def create_app(settings: Settings, ports: Ports) -> falcon.App:  # type: ignore[type-arg]
@@ -63,10 +70,12 @@ def create_app(settings: Settings, ports: Ports) -> falcon.App:  # type: ignore[
     queries = Queries(ports.reads, ports.redis, ports.search, ports.mongo, settings)
     pending = PendingOwners(ports.redis, settings.redis_prefix, settings.pending_owner_ttl_s)
     hashes = HashBudget(settings.password_hashes_per_s, settings.password_hash_burst)
+    wallets = Wallets(ports.vault or HttpVault(settings), ports.reads, settings)
     resources: dict[type, object] = {
         r.__class__: r
         for r in (
-            OrdersResource(commands, queries, settings, pending),
+            OrdersResource(commands, queries, settings, pending, wallets),
+            PaymentMethodsResource(wallets, settings),
             ProductsResource(commands, queries, settings, pending),
             StockResource(commands, queries, settings, pending),
             MeResource(commands, queries, settings),

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
+from collections.abc import Callable
 from typing import Protocol
 
-from confluent_kafka import KafkaError, Message, Producer
+from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
 from ingress.exceptions import IngressError
 from topology import tracing
@@ -15,6 +17,8 @@ from topology.envelope import Envelope, encode
 from topology.kafka_client import client_config
 from topology.settings import Settings
 from topology.topics import Topic
+
+log = logging.getLogger(__name__)
 
 
 class BusUnavailable(IngressError):
@@ -32,31 +36,48 @@ class KafkaBus:
     ``pause_s``; then one send at a time tries again, and the others are refused while it is in
     flight, until one is confirmed. So while the broker is away a request costs a 503 right away,
     and the worker threads are not all held for ``timeout_s`` each while requests queue behind them.
+
+    A fatal error (the idempotent producer lost its producer id: the broker refused it one, say
+    while the process's ACLs were being changed) leaves a producer that can never send again: a
+    new one takes over, and the sends that were in flight on the old one end as unconfirmed.
     """
 
-    def __init__(self, settings: Settings, timeout_s: float = 5.0, pause_s: float = 1.0) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        timeout_s: float = 5.0,
+        pause_s: float = 1.0,
+        producer_factory: Callable[[dict[str, object]], Producer] = Producer,
+    ) -> None:
         self.prefix = settings.topic_prefix
         self.timeout_s, self.pause_s = timeout_s, pause_s
         self._lock = threading.Lock()
         self._refuse_until: float | None = None  # monotonic; None while sends are confirmed
         self._trying = False  # a send is finding out whether Kafka is back
-        self.producer = Producer(
-            {
-                **client_config(settings, principal_of("http", "ingress")),
-                "enable.idempotence": True,
-                "acks": "all",
-                "linger.ms": 1,
-                "message.timeout.ms": int(timeout_s * 1000),
-                "socket.connection.setup.timeout.ms": 3000,
-            }
-        )
+        self._config: dict[str, object] = {
+            **client_config(settings, principal_of("http", "ingress")),
+            "enable.idempotence": True,
+            "acks": "all",
+            "linger.ms": 1,
+            "message.timeout.ms": int(timeout_s * 1000),
+            "socket.connection.setup.timeout.ms": 3000,
+        }
+        self._new_producer = producer_factory
+        self.producer = producer_factory(self._config)
+        self.renewed = 0  # producers replaced after a fatal error
         self._stop = threading.Event()
         self._poller = threading.Thread(target=self._poll, name="kafka-delivery", daemon=True)
         self._poller.start()
 
     def _poll(self) -> None:
         while not self._stop.is_set():
-            self.producer.poll(0.05)
+            try:
+                self.producer.poll(0.05)
+            except KafkaException as err:  # fatal: this producer will never deliver again
+                log.warning("the Kafka producer failed for good (%s); a new one takes over", err)
+                self._stop.wait(self.pause_s)  # not a new producer per poll while the broker keeps refusing
+                self.producer = self._new_producer(self._config)
+                self.renewed += 1
 
     def send(self, topic: Topic, key: str, envelope: Envelope) -> None:
         self._admit()
@@ -106,6 +127,8 @@ class KafkaBus:
             )
         except BufferError as err:
             raise BusUnavailable(f"the producer queue is full: {err}") from err
+        except KafkaException as err:  # a fatal error: the delivery thread puts a new producer in place
+            raise BusUnavailable(f"the producer failed: {err}") from err
         if not done.wait(self.timeout_s + 1):
             raise BusUnavailable("kafka did not confirm the command in time")
         if failure:

@@ -30,6 +30,7 @@ PATH_PARAMETERS: dict[str, dict[str, Any]] = {
     "address_id": {"type": "string", "maxLength": 64},
     "device_id": {"type": "string", "maxLength": 64},
     "user_id": {"type": "string", "maxLength": 64},
+    "payment_method_id": {"type": "string", "maxLength": 64},
 }
 IDEMPOTENCY_KEY = {
     "name": "Idempotency-Key",

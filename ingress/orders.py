@@ -1,7 +1,8 @@
-"""Orders: place one, read it with its lines and history, cancel it, ask for a refund, ship and deliver it.
+"""Orders: place one, read it with its lines, history and payment, cancel it, ask for a refund, ship and deliver it.
 
 ``POST /v1/orders`` (customers; SKUs and quantities only: the orders flow prices the order
-from the catalog when its stock is reserved),
+from the catalog when its stock is reserved; paid with a one-time card token or one of the
+caller's saved payment methods, ``ingress.wallets``),
 ``GET /v1/orders/{id}`` (the order's customer, support, admins; ``?wait`` reads fresh and
 waits for a just-placed order), ``GET /v1/orders`` (support and admins: orders by customer,
 status, SKU, placement time and total, from the search index), ``POST /v1/orders/{id}/cancel`` and
@@ -37,6 +38,7 @@ from ingress.schemas import (
     RefundRequest,
     ShipmentRequest,
 )
+from ingress.wallets import Wallets
 from topology.messages import (
     CancelOrder,
     MarkOrderDelivered,
@@ -45,6 +47,7 @@ from topology.messages import (
     Money,
     OrderItem,
     PlaceOrderV2,
+    PlaceOrderV3,
     RequestRefund,
 )
 from topology.processes import GET_ORDER
@@ -74,8 +77,11 @@ def ready(order_id: str, status: str | None, becomes: Fulfilled) -> None:
 
 
 class OrdersResource:
-    def __init__(self, commands: Commands, queries: Queries, settings: Settings, pending: PendingOwners) -> None:
+    def __init__(
+        self, commands: Commands, queries: Queries, settings: Settings, pending: PendingOwners, wallets: Wallets
+    ) -> None:
         self.commands, self.queries, self.settings, self.pending = commands, queries, settings, pending
+        self.wallets = wallets
 
     def _owned(self, principal: Principal, order_id: str) -> Resource:
         """The order as the policy sees it; 409 to its customer while the read model has not caught up with it."""
@@ -97,10 +103,19 @@ class OrdersResource:
             raise Problem(422, "unknown-sku", "unknown products", f"not in the catalog: {', '.join(unknown)}")
         order_id = "o_" + uuid.uuid4().hex[:20]
         lines = [OrderItem(line.sku, line.quantity) for line in body.lines]
-        command = PlaceOrderV2(
-            order_id=order_id, customer_id=principal.subject, lines=lines, payment_token=body.payment_token
+        token, method = body.payment_token, body.payment_method_id
+        command: Message
+        check = None  # a saved method is checked to be the caller's unless the request is a replay
+        if token is not None and method is None:  # version 2, which orders flows of the previous release read too
+            command = PlaceOrderV2(order_id=order_id, customer_id=principal.subject, lines=lines, payment_token=token)
+        elif method is not None and token is None:
+            saved, check = self.wallets.paying_with(principal, method)
+            command = PlaceOrderV3(order_id=order_id, customer_id=principal.subject, lines=lines, payment=saved)
+        else:
+            raise Problem(422, "invalid-body", "name one way to pay", "send payment_token or payment_method_id")
+        sent = self.commands.send(
+            Call.of(req, raw), ORDER_COMMANDS, order_id, command, status_url(order_id), order_id, check
         )
-        sent = self.commands.send(Call.of(req, raw), ORDER_COMMANDS, order_id, command, status_url(order_id), order_id)
         self.pending.record("order", sent.answer.order_id or order_id, principal.subject)
         answers.write(resp, sent.answer, sent.status, sent.headers)
 

@@ -4,12 +4,12 @@
 caller may not even learn that the resource exists, e.g. a customer asking for someone
 else's order or account); ``authorize`` turns the decision into that problem. Resources carry
 the attributes the rules need: an order's customer and the partners owning its SKUs, a SKU's
-owning partner, an account's user. What a customer does to their own account (``/v1/users/me``:
-preferences, addresses, devices, their orders) is theirs by the path: only the role decides.
-A partner's token carries OAuth2 scopes: an action that names a scope (``SCOPES``) needs it,
-whatever the role allows. A caller without a token is ``ANONYMOUS``: the operations whose
-action its role allows (browsing the catalog) are open to anyone, with a rate limit of their
-own per client address; every other operation needs a token.
+owning partner, the user whose saved payment method it is, an account's user. What a customer
+does to their own account (``/v1/users/me``: preferences, addresses, devices, their orders) is
+theirs by the path: only the role decides. A partner's token carries OAuth2 scopes: an action
+that names a scope (``SCOPES``) needs it, whatever the role allows. A caller without a token is
+``ANONYMOUS``: the operations whose action its role allows (browsing the catalog) are open to
+anyone, with a rate limit of their own per client address; every other operation needs a token.
 """
 
 from __future__ import annotations
@@ -41,6 +41,8 @@ Action = Literal[
     "order.list",
     "account.read",
     "notifications.read",
+    "payment_methods.read",
+    "payment_methods.manage",
 ]
 
 
@@ -54,7 +56,7 @@ class Decision(Enum):
 class Resource:
     """The attributes of what is acted on (None where they do not apply or are not known yet)."""
 
-    customer_id: str | None = None  # an order's owner
+    customer_id: str | None = None  # an order's owner; a saved payment method's user
     owner_partner_id: str | None = None  # a SKU's owner; None for a SKU no partner owns
     sku_owners: frozenset[str | None] = frozenset()  # an order's SKUs' owners (None: a SKU no partner owns)
     user_id: str | None = None  # an account's user
@@ -81,6 +83,8 @@ ROLES: dict[str, frozenset[Action]] = {
             "order.list",
             "account.read",
             "notifications.read",
+            "payment_methods.read",
+            "payment_methods.manage",
         }
     ),
     "partner": frozenset(
@@ -139,7 +143,9 @@ OWN_SKU_ACTIONS = frozenset({"product.upsert", "stock.adjust"})
 OWN_GOODS_ACTIONS = frozenset({"order.fulfil"})
 #: What a customer may do only to their own account (support and admins: to any).
 OWN_ACCOUNT_ACTIONS = frozenset({"account.read"})
-ATTRIBUTE_ACTIONS = OWN_ORDER_ACTIONS | OWN_SKU_ACTIONS | OWN_GOODS_ACTIONS | OWN_ACCOUNT_ACTIONS
+#: What a user may do only with their own saved payment methods (without a resource: their own vault).
+OWN_METHOD_ACTIONS = frozenset({"payment_methods.read", "payment_methods.manage"})
+ATTRIBUTE_ACTIONS = OWN_ORDER_ACTIONS | OWN_SKU_ACTIONS | OWN_GOODS_ACTIONS | OWN_ACCOUNT_ACTIONS | OWN_METHOD_ACTIONS
 #: Action -> the scope a partner's token needs for it (``ingress.auth.accounts.SCOPES``); reads need none.
 SCOPES: dict[Action, str] = {
     "product.upsert": "catalog:write",
@@ -176,6 +182,10 @@ def decide(principal: Principal, action: Action, resource: Resource | None = Non
             return Decision.ALLOW  # the route answers 404 for an account that does not exist
         mine = resource is not None and resource.exists and resource.user_id == principal.subject
         return Decision.ALLOW if mine else Decision.HIDE
+    if action in OWN_METHOD_ACTIONS:  # another user's method is not found, nor is a method no user holds
+        if resource is None:
+            return Decision.ALLOW
+        return Decision.ALLOW if resource.exists and resource.customer_id == principal.subject else Decision.HIDE
     if action in OWN_GOODS_ACTIONS and "partner" in roles:
         owners = resource.sku_owners if resource is not None and resource.exists else frozenset()
         if principal.subject not in owners:  # no such order, or none of its goods: the partner learns nothing of it

@@ -39,6 +39,8 @@ from topology.stores import (
     ORDER_INDEX,
     ORDER_LINES,
     ORDERS,
+    PAYMENT_REFUNDS,
+    PAYMENTS,
     PRODUCT_INDEX,
     PRODUCTS,
     STOCK,
@@ -71,9 +73,11 @@ def as_json(row: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-ORDER = select(ORDERS, _fields(answers.Order, "lines", "history"), equals(ORDERS, "order_id"))
+ORDER = select(ORDERS, _fields(answers.Order, "lines", "history", "payment"), equals(ORDERS, "order_id"))
 LINES = select(ORDER_LINES, _fields(answers.OrderLine), equals(ORDER_LINES, "order_id"), order_by="line_no")
 HISTORY = select(ORDER_HISTORY, _fields(answers.StatusChange), equals(ORDER_HISTORY, "order_id"), order_by="version")
+PAYMENT = select(PAYMENTS, _fields(answers.OrderPayment, "refunded_amount"), equals(PAYMENTS, "order_id"))
+REFUNDS = select(PAYMENT_REFUNDS, ("amount",), equals(PAYMENT_REFUNDS, "order_id"))
 ORDER_OWNER = select(ORDERS, ("customer_id",), equals(ORDERS, "order_id"))
 ORDER_STATE = select(ORDERS, ("customer_id", "status"), equals(ORDERS, "order_id"))
 ORDER_SKUS = select(ORDER_LINES, ("sku",), equals(ORDER_LINES, "order_id"))
@@ -174,7 +178,17 @@ class Queries:
         lines = self.reads.fetch(LINES, (order_id,), fresh=fresh).rows
         history = self.reads.fetch(HISTORY, (order_id,), fresh=fresh).rows
         order = {**as_json(rows[0]), "lines": lines, "history": [as_json(h) for h in history]}
-        return msgspec.convert(order, answers.Order)
+        return msgspec.convert({**order, "payment": self._payment(order_id, fresh)}, answers.Order)
+
+    def _payment(self, order_id: str, fresh: bool) -> dict[str, Any] | None:
+        """The order's payment (None: no outcome yet), with what its refunds came to."""
+        rows = self.reads.fetch(PAYMENT, (order_id,), fresh=fresh).rows
+        if not rows:
+            return None
+        refunded = 0
+        if rows[0]["status"] == "refunded":  # only a refund makes a payment refunded, and it stays so
+            refunded = sum(r["amount"] for r in self.reads.fetch(REFUNDS, (order_id,), fresh=fresh).rows)
+        return {**as_json(rows[0]), "refunded_amount": refunded}
 
     # Products and stock -------------------------------------------------------------------
     def products(self, query: ProductQuery) -> answers.ProductPage:

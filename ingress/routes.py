@@ -19,9 +19,11 @@ from ingress.address_book import AddressBookResource
 from ingress.devices import DevicesResource
 from ingress.me import MeResource
 from ingress.orders import OrdersResource
+from ingress.payment_methods import PaymentMethodsResource
 from ingress.policy import Action, open_to_anyone
 from ingress.products import ProductsResource
 from ingress.schemas import (
+    AddPaymentMethodRequest,
     AddressRequest,
     CancelOrderRequest,
     ClientCredentialsForm,
@@ -33,6 +35,7 @@ from ingress.schemas import (
     NotificationsQuery,
     OrderQuery,
     OrderSearchQuery,
+    PaymentMethodRequest,
     PlaceOrderRequest,
     PreferencesRequest,
     ProductQuery,
@@ -71,6 +74,8 @@ WRITE_PROBLEMS = (400, 401, 403, 404, 409, 413, 415, 422, 429, 503)
 REMOVAL_PROBLEMS = (400, 401, 403, 404, 409, 422, 429, 503)
 #: What a route that checks a secret may answer besides its own: its limits, the hashing budget.
 CREDENTIAL_PROBLEMS = (400, 413, 415, 429, 503)
+#: What a call to the payment provider's vault may answer besides its own (503: the provider did not answer).
+VAULT_PROBLEMS = (400, 401, 403, 429, 503)
 
 
 @dataclass(frozen=True)
@@ -324,6 +329,44 @@ OPERATIONS: tuple[Operation, ...] = (
         ((200, "the account"),),
         problems=(400, 401, 403, 404, 429, 503),
         action="account.read",
+    ),
+    Operation(
+        processes.LIST_PAYMENT_METHODS,
+        PaymentMethodsResource,
+        None,
+        answers.PaymentMethods,
+        ((200, "the default first, then newest first"),),
+        problems=VAULT_PROBLEMS,
+        action="payment_methods.read",
+    ),
+    Operation(
+        processes.ADD_PAYMENT_METHOD,
+        PaymentMethodsResource,
+        None,
+        answers.PaymentMethod,
+        ((201, "saved"),),
+        request=AddPaymentMethodRequest,
+        idempotent=True,
+        problems=(*VAULT_PROBLEMS, 413, 415, 422),
+        action="payment_methods.manage",
+    ),
+    Operation(
+        processes.UPDATE_PAYMENT_METHOD,
+        PaymentMethodsResource,
+        "one",
+        answers.PaymentMethod,
+        ((200, "the method, the default or not"),),
+        request=PaymentMethodRequest,
+        problems=(*VAULT_PROBLEMS, 404, 413, 415, 422),
+        action="payment_methods.manage",
+    ),
+    Operation(
+        processes.REMOVE_PAYMENT_METHOD,
+        PaymentMethodsResource,
+        "one",
+        statuses=((204, "removed: it pays no order again"),),
+        problems=(*VAULT_PROBLEMS, 404),
+        action="payment_methods.manage",
     ),
     Operation(LIVENESS, HealthResource, None, answers.Health, ((200, "alive"),), security="public", problems=(429,)),
     Operation(

@@ -34,6 +34,9 @@ from topology.messages.users import (
 from topology.postal import Country, postal_code_problem
 
 Token = Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
+#: A saved payment method's id, as the payment provider names it.
+PAYMENT_METHOD_ID = r"^pm_[A-Za-z0-9]+$"
+PaymentMethodId = Annotated[str, msgspec.Meta(min_length=4, max_length=64, pattern=PAYMENT_METHOD_ID)]
 Password = Annotated[str, msgspec.Meta(min_length=8, max_length=128)]
 RefreshToken = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
 FacetValue = Annotated[str, msgspec.Meta(max_length=80)]
@@ -68,10 +71,28 @@ class LineRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
 
 class PlaceOrderRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    """Place an order; prices come from the catalog, never from the client."""
+    """Place an order; prices come from the catalog, never from the client.
+
+    Paid with exactly one of: ``payment_token``, a one-time card token from the payment
+    provider's card form, or ``payment_method_id``, one of the caller's saved payment methods.
+    """
 
     lines: Annotated[list[LineRequest], msgspec.Meta(min_length=1, max_length=100)]
-    payment_token: Token
+    payment_token: Token | None = None
+    payment_method_id: PaymentMethodId | None = None
+
+
+class AddPaymentMethodRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """A card to save: the one-time token the payment provider's card form made of it (``default``: the default)."""
+
+    token: Token
+    default: bool = False
+
+
+class PaymentMethodRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """``default`` true makes the method the default; false, when it is the default, leaves no default."""
+
+    default: bool
 
 
 class CancelOrderRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):

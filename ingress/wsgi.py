@@ -18,6 +18,7 @@ from ingress.app import Ports, create_app
 from ingress.auth.keys import load_keys
 from ingress.bus import KafkaBus
 from ingress.readmodel import ReadModel
+from ingress.vault import HttpVault
 from topology import tracing
 from topology.settings import Settings
 from topology.signing_keys import KeyFolderError
@@ -43,5 +44,6 @@ def app_from_env() -> falcon.App:  # type: ignore[type-arg]
         reads=ReadModel(settings),
         search=Elasticsearch(settings.search_url, request_timeout=5),
         mongo=pymongo.MongoClient(settings.mongo_url, serverSelectionTimeoutMS=3000, tz_aware=True),
+        vault=HttpVault(settings),
     )
     return create_app(settings, ports)

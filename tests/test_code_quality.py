@@ -36,7 +36,9 @@ def _store_name_uses(path: Path) -> list[str]:
     """Where a file types a store name that ``topology.stores`` declares (SQL, Redis key, index, collection)."""
     from topology import stores
 
-    tables = {t.name for t in (*stores.POSTGRES_TABLES, stores.CREDENTIALS, stores.PARTNER_CLIENTS)}
+    tables = {
+        t.name for t in (*stores.POSTGRES_TABLES, stores.CREDENTIALS, stores.PARTNER_CLIENTS, stores.PAYMENT_CUSTOMERS)
+    }
     sql_table = re.compile(rf"\b(?:FROM|INTO|UPDATE|JOIN|TABLE)\s+({'|'.join(sorted(tables))})\b", re.IGNORECASE)
     key_shapes = tuple(
         key.template.split("{", 1)[0]

@@ -60,6 +60,8 @@ def build_graph() -> Graph:
             graph.link(ingress, graph.add("topic", route.writes.name), route.summary)
         if route.reads is not None:
             graph.link(graph.add("store", route.reads), rid, "reads", dashed=True)
+        if route.calls is not None:
+            graph.link(rid, graph.add("external", route.calls), "calls")
     for process in PROCESSES:
         if process.kind == "http":
             continue

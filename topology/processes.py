@@ -42,7 +42,8 @@ STORES: tuple[Store, ...] = ("postgres", "postgres-replica", "redis", "search", 
 class Route:
     """One public HTTP operation: what it writes to Kafka or reads from a store.
 
-    ``operation`` names it in the OpenAPI document (its ``operationId``).
+    ``operation`` names it in the OpenAPI document (its ``operationId``); ``calls`` is the
+    outside service it calls while the request waits.
     """
 
     operation: str
@@ -51,6 +52,7 @@ class Route:
     summary: str
     writes: Topic | None = None
     reads: Store | None = None
+    calls: External | None = None
 
 
 @dataclass(frozen=True)
@@ -129,6 +131,38 @@ LIST_MY_ORDERS = Route(
 GET_ACCOUNT = Route(
     "get_account", "GET", "/v1/users/{user_id}", "an account as support sees it", reads="postgres-replica"
 )
+LIST_PAYMENT_METHODS = Route(
+    "list_payment_methods",
+    "GET",
+    "/v1/users/me/payment-methods",
+    "a user's saved payment methods",
+    reads="postgres",
+    calls="payment gateway",
+)
+ADD_PAYMENT_METHOD = Route(
+    "add_payment_method",
+    "POST",
+    "/v1/users/me/payment-methods",
+    "save a card (a one-time token from the provider's card form)",
+    reads="postgres",
+    calls="payment gateway",
+)
+UPDATE_PAYMENT_METHOD = Route(
+    "update_payment_method",
+    "PATCH",
+    "/v1/users/me/payment-methods/{payment_method_id}",
+    "make a saved payment method the default, or not",
+    reads="postgres",
+    calls="payment gateway",
+)
+REMOVE_PAYMENT_METHOD = Route(
+    "remove_payment_method",
+    "DELETE",
+    "/v1/users/me/payment-methods/{payment_method_id}",
+    "remove a saved payment method",
+    reads="postgres",
+    calls="payment gateway",
+)
 UPSERT_PRODUCT = Route(
     "upsert_product", "PUT", "/v1/products/{sku}", "add or update a product", writes=CATALOG_COMMANDS
 )
@@ -178,6 +212,10 @@ ROUTES: tuple[Route, ...] = (
     UNREGISTER_DEVICE,
     LIST_MY_ORDERS,
     GET_ACCOUNT,
+    LIST_PAYMENT_METHODS,
+    ADD_PAYMENT_METHOD,
+    UPDATE_PAYMENT_METHOD,
+    REMOVE_PAYMENT_METHOD,
     UPSERT_PRODUCT,
     SEARCH_PRODUCTS,
     SUGGEST_PRODUCTS,
@@ -199,6 +237,7 @@ PROCESSES: tuple[Process, ...] = (
         "http",
         produces=tuple(dict.fromkeys(r.writes for r in ROUTES if r.writes)),
         reads=tuple(dict.fromkeys((*(r.reads for r in ROUTES if r.reads), "redis"))),  # redis: limits, sessions
+        calls=tuple(dict.fromkeys(r.calls for r in ROUTES if r.calls)),
     ),
     Process(
         "orders",

@@ -22,6 +22,7 @@ from topology.messages import (
     AddressRemoved,
     AdjustStock,
     AuthorizePayment,
+    AuthorizePaymentV2,
     CancelOrder,
     CapturePayment,
     ChangeAddress,
@@ -48,6 +49,7 @@ from topology.messages import (
     PaymentVoided,
     PlaceOrder,
     PlaceOrderV2,
+    PlaceOrderV3,
     PreferencesUpdated,
     ProductUpserted,
     ProfileUpdated,
@@ -164,7 +166,7 @@ ORDER_COMMANDS = Topic(
     "shop.orders.commands",
     6,
     "order_id",
-    (PlaceOrder, PlaceOrderV2, CancelOrder, MarkOrderShipped, MarkOrderDelivered, RequestRefund),
+    (PlaceOrder, PlaceOrderV2, PlaceOrderV3, CancelOrder, MarkOrderShipped, MarkOrderDelivered, RequestRefund),
     "order commands from the ingress",
 )
 PARTNER_COMMANDS = Topic(
@@ -190,6 +192,7 @@ ORDER_INBOX = Topic(
     (
         PlaceOrder,
         PlaceOrderV2,
+        PlaceOrderV3,
         CancelOrder,
         MarkOrderShipped,
         MarkOrderDelivered,
@@ -233,7 +236,7 @@ PAYMENT_COMMANDS = Topic(
     "shop.payments.commands",
     6,
     "order_id",
-    (AuthorizePayment, CapturePayment, VoidPayment, RefundPayment),
+    (AuthorizePayment, AuthorizePaymentV2, CapturePayment, VoidPayment, RefundPayment),
     "payment gateway operations",
 )
 PAYMENT_EVENTS = Topic(

@@ -3,6 +3,10 @@
 placed -> reserving (one ReserveStock per SKU) -> authorizing (AuthorizePayment) ->
 confirmed (CommitStock, CapturePayment) -> shipped -> delivered.
 
+An order is paid with what it was placed with: a one-time card token (authorized as
+``AuthorizePayment`` version 1, which every payments flow reads) or a saved payment method of
+the provider's customer (version 2).
+
 Prices are the catalog's, never the sender's: each reservation answers with the unit price
 the inventory flow held its units at, and once every SKU is reserved the saga totals the
 order from those answers and announces it (``OrderPlaced``, priced) before authorizing that
@@ -30,6 +34,7 @@ from flows.outcome import Send
 from topology.messages import (
     AdjustStock,
     AuthorizePayment,
+    AuthorizePaymentV2,
     CancelOrder,
     CapturePayment,
     CommitStock,
@@ -48,10 +53,12 @@ from topology.messages import (
     PaymentDeclined,
     PlaceOrder,
     PlaceOrderV2,
+    PlaceOrderV3,
     RefundPayment,
     ReleaseStock,
     RequestRefund,
     ReserveStock,
+    SavedMethod,
     SendNotification,
     StockRejected,
     StockReserved,
@@ -84,7 +91,7 @@ class Order:
     customer_id: str
     quantities: tuple[tuple[str, int], ...]  # (sku, quantity), one entry per SKU
     total: Money | None  # None until every SKU is reserved and so priced
-    payment_token: str
+    payment_token: str  # the one-time card token ("" for an order paid with a saved method)
     status: Status
     deadline: datetime | None
     pending: frozenset[str] = frozenset()  # SKUs whose reservation has no answer yet
@@ -96,6 +103,7 @@ class Order:
     reason: str = ""
     seen_refunds: frozenset[str] = field(default_factory=frozenset)  # ids of the RequestRefunds applied
     prices: tuple[tuple[str, Money], ...] = ()  # (sku, unit price its stock was reserved at), as answered
+    saved_method: SavedMethod | None = None  # the saved payment method it is paid with, if not a token
 
     @property
     def quantity(self) -> dict[str, int]:
@@ -124,20 +132,33 @@ def _notify(order: Order, template: str, body: str) -> Send:
     )
 
 
-def place(command: PlaceOrder | PlaceOrderV2, now: datetime, deadlines: Deadlines = DEADLINES) -> Result:
+PlaceOrders = PlaceOrder | PlaceOrderV2 | PlaceOrderV3
+
+
+def _paid_with(command: PlaceOrders) -> tuple[str, SavedMethod | None]:
+    """The order's one-time card token, or ("", its saved payment method)."""
+    if isinstance(command, PlaceOrderV3):
+        source = command.payment
+        return ("", source) if isinstance(source, SavedMethod) else (source.token, None)
+    return command.payment_token, None
+
+
+def place(command: PlaceOrders, now: datetime, deadlines: Deadlines = DEADLINES) -> Result:
     """Reserve every SKU of the order; a version 1 command's unit prices are not read."""
     quantities: dict[str, int] = {}
     for line in command.lines:
         quantities[line.sku] = quantities.get(line.sku, 0) + line.quantity
+    token, saved = _paid_with(command)
     order = Order(
         order_id=command.order_id,
         customer_id=command.customer_id,
         quantities=tuple(sorted(quantities.items())),
         total=None,
-        payment_token=command.payment_token,
+        payment_token=token,
         status="reserving",
         deadline=now + deadlines.reserve,
         pending=frozenset(quantities),
+        saved_method=saved,
     )
     reserve = [
         Send(INVENTORY_COMMANDS, sku, ReserveStock(sku=sku, order_id=order.order_id, quantity=qty))
@@ -207,7 +228,9 @@ def _cancel(order: Order, reason: str) -> Result:
 def _authorize(order: Order, now: datetime, deadlines: Deadlines) -> Result:
     assert order.total is not None  # priced by _reserved before
     authorizing = replace(order, status="authorizing", payment="authorizing", deadline=now + deadlines.payment)
-    command = AuthorizePayment(order_id=order.order_id, amount=order.total, payment_token=order.payment_token)
+    command: Message = AuthorizePayment(order_id=order.order_id, amount=order.total, payment_token=order.payment_token)
+    if order.saved_method is not None:
+        command = AuthorizePaymentV2(order_id=order.order_id, amount=order.total, payment=order.saved_method)
     return authorizing, [Send(PAYMENT_COMMANDS, order.order_id, command)]
 
 
@@ -235,7 +258,7 @@ def handle(
 
     Returns the new state and what to send.
     """
-    if isinstance(message, PlaceOrder | PlaceOrderV2):
+    if isinstance(message, PlaceOrders):
         return (order, []) if order is not None else place(message, now, deadlines)
     if order is None:
         return _orphan(message)

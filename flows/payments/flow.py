@@ -24,11 +24,11 @@ from flows.outcome import Send
 from flows.payments import logic
 from flows.payments.http_gateway import HttpGateway
 from flows.payments.port import Answer, Call, PaymentGateway
-from topology.messages import AuthorizePayment, CapturePayment, RefundPayment, VoidPayment
+from topology.messages import AuthorizePayment, AuthorizePaymentV2, CapturePayment, RefundPayment, VoidPayment
 from topology.settings import Settings
 
 SERVICE = "payments"
-ACCEPTS = (AuthorizePayment, CapturePayment, VoidPayment, RefundPayment)
+ACCEPTS = (AuthorizePayment, AuthorizePaymentV2, CapturePayment, VoidPayment, RefundPayment)
 
 
 # A key with a call in flight is due at once: Bytewax schedules a wake-up at (notify time -

@@ -139,10 +139,14 @@ def _request(call: Call, order_id: str) -> tuple[str, dict[str, object], tuple[i
     """The provider's path, body and success statuses for one call."""
     match call.operation:
         case "authorize":
-            assert call.amount is not None and call.token is not None
-            amount = call.amount
-            body = {"amount": amount.amount, "currency": amount.currency, "token": call.token, "order_id": order_id}
-            return "/v1/payments", body, (201,)
+            assert call.amount is not None
+            body: dict[str, object] = {"amount": call.amount.amount, "currency": call.amount.currency}
+            if call.payment_method is not None:  # a saved method is charged with the customer it is attached to
+                body |= {"payment_method": call.payment_method, "customer": call.customer}
+            else:
+                assert call.token is not None
+                body["token"] = call.token
+            return "/v1/payments", {**body, "order_id": order_id}, (201,)
         case "capture" | "void":
             return f"/v1/payments/{call.payment_id}/{call.operation}", {}, (200,)
         case "refund":

@@ -2,10 +2,12 @@
 
 ``plan`` decides, from the state and a command, either the gateway call to make (with
 its idempotency key, stable across retries and replays) or an immediate answer (a
-duplicate, a command that does not apply). ``settle`` folds the gateway's result into the
-state and says which event to publish. Neither does I/O; the wiring calls the gateway
-in between. Money is integer minor units; a card is charged at most once per order
-because every call for an order and operation carries the same idempotency key.
+duplicate, a command that does not apply); an authorization is paid with a one-time card
+token or with a saved payment method, charged with the provider's customer it is attached
+to. ``settle`` folds the gateway's result into the state and says which event to publish.
+Neither does I/O; the wiring calls the gateway in between. Money is integer minor units; a
+card is charged at most once per order because every call for an order and operation
+carries the same idempotency key.
 """
 
 from __future__ import annotations
@@ -17,15 +19,19 @@ from flows.outcome import Send, event
 from flows.payments.port import Approved, Call, Declined, GatewayResult
 from topology.messages import (
     AuthorizePayment,
+    AuthorizePaymentV2,
     CapturePayment,
+    CardToken,
     Message,
     Money,
     PaymentAuthorized,
     PaymentCaptured,
     PaymentDeclined,
     PaymentRefunded,
+    PaymentSource,
     PaymentVoided,
     RefundPayment,
+    SavedMethod,
     VoidPayment,
 )
 from topology.topics import PAYMENT_EVENTS
@@ -50,20 +56,37 @@ def _event(order_id: str, message: Message) -> list[Send]:
     return [event(PAYMENT_EVENTS, order_id, message)]  # an authorization's outcome also answers the order's saga
 
 
+def _authorization(order_id: str, amount: Money, source: PaymentSource) -> Call:
+    """The one authorization of an order (one key, whatever pays it)."""
+    key = f"{order_id}:authorize"
+    match source:
+        case SavedMethod(payment_method_id=method, gateway_customer_id=customer):
+            return Call("authorize", key, amount=amount, payment_method=method, customer=customer)
+        case CardToken(token=token):
+            return Call("authorize", key, amount=amount, token=token)
+
+
+def _authorize(payment: Payment | None, order_id: str, amount: Money, source: PaymentSource) -> tuple[Payment, Plan]:
+    """The authorization to ask for, or, for an order that has had its answer, that answer again."""
+    payment = payment or Payment(order_id)
+    if payment.status == "new":
+        return payment, _authorization(order_id, amount, source)
+    if payment.status == "declined":
+        return payment, _event(order_id, PaymentDeclined(order_id=order_id, reason="card_declined"))
+    if payment.payment_id is None or payment.amount is None:  # voided before it was ever authorized
+        return payment, _event(order_id, PaymentDeclined(order_id=order_id, reason="order cancelled"))
+    return payment, _event(
+        order_id, PaymentAuthorized(order_id=order_id, payment_id=payment.payment_id, amount=payment.amount)
+    )
+
+
 def plan(payment: Payment | None, command: Message, command_id: str) -> tuple[Payment, Plan]:
     """The gateway call a command needs, or what to answer without one."""
     match command:
         case AuthorizePayment(order_id=order_id, amount=amount, payment_token=token):
-            payment = payment or Payment(order_id)
-            if payment.status == "new":
-                return payment, Call("authorize", f"{order_id}:authorize", amount=amount, token=token)
-            if payment.status == "declined":
-                return payment, _event(order_id, PaymentDeclined(order_id=order_id, reason="card_declined"))
-            if payment.payment_id is None or payment.amount is None:  # voided before it was ever authorized
-                return payment, _event(order_id, PaymentDeclined(order_id=order_id, reason="order cancelled"))
-            return payment, _event(
-                order_id, PaymentAuthorized(order_id=order_id, payment_id=payment.payment_id, amount=payment.amount)
-            )
+            return _authorize(payment, order_id, amount, CardToken(token))
+        case AuthorizePaymentV2(order_id=order_id, amount=amount, payment=source):
+            return _authorize(payment, order_id, amount, source)
         case CapturePayment(order_id=order_id):
             payment = payment or Payment(order_id)
             if payment.status == "authorized":

@@ -36,17 +36,26 @@ Answer = Callable[[], GatewayResult]  # waits for the result of a call begun ear
 
 @dataclass(frozen=True)
 class Call:
-    """One gateway operation under its idempotency key."""
+    """One gateway operation under its idempotency key.
+
+    An authorization is paid with a one-time ``token``, or with a saved ``payment_method`` of
+    the provider's ``customer`` it is attached to.
+    """
 
     operation: Operation
     key: str
     amount: Money | None = None
     token: str | None = None
     payment_id: str | None = None
+    payment_method: str | None = None
+    customer: str | None = None
 
 
 class PaymentGateway(Protocol):
     def authorize(self, key: str, order_id: str, amount: Money, token: str) -> GatewayResult: ...
+    def authorize_saved(
+        self, key: str, order_id: str, amount: Money, payment_method: str, customer: str
+    ) -> GatewayResult: ...
     def capture(self, key: str, payment_id: str) -> GatewayResult: ...
     def void(self, key: str, payment_id: str) -> GatewayResult: ...
     def refund(self, key: str, payment_id: str, amount: Money) -> GatewayResult: ...
@@ -65,6 +74,12 @@ class BegunGateway(ABC):
     def authorize(self, key: str, order_id: str, amount: Money, token: str) -> GatewayResult:
         return self.begin(Call("authorize", key, amount=amount, token=token), order_id)()
 
+    def authorize_saved(
+        self, key: str, order_id: str, amount: Money, payment_method: str, customer: str
+    ) -> GatewayResult:
+        call = Call("authorize", key, amount=amount, payment_method=payment_method, customer=customer)
+        return self.begin(call, order_id)()
+
     def capture(self, key: str, payment_id: str) -> GatewayResult:
         return self.begin(Call("capture", key, payment_id=payment_id), "")()
 
@@ -78,6 +93,9 @@ class BegunGateway(ABC):
 def dispatch(gateway: PaymentGateway, call: Call, order_id: str) -> GatewayResult:
     """One call through the port's synchronous methods."""
     match call.operation:
+        case "authorize" if call.payment_method is not None:
+            assert call.amount is not None and call.customer is not None
+            return gateway.authorize_saved(call.key, order_id, call.amount, call.payment_method, call.customer)
         case "authorize":
             assert call.amount is not None and call.token is not None
             return gateway.authorize(call.key, order_id, call.amount, call.token)

@@ -19,19 +19,41 @@
 // Cards: tok_visa (and any other token) is approved; tok_decline is declined;
 // tok_insufficient is declined for insufficient funds.
 //
+// The customer vault is shaped like Stripe's: a customer (cus_...) holds payment methods
+// (pm_...), each made from a one-time card token (the provider's client-side tokenization)
+// and attached to one customer; a customer's invoice_settings.default_payment_method names
+// its default. A payment method is made only from a known test token, whose card decides
+// how a payment with it ends, as the provider's test cards do: tok_visa (visa 4242),
+// tok_visa_debit (visa 5556), tok_mastercard (mastercard 4444), tok_amex (amex 0005) are
+// approved; tok_decline (visa 0002) is declined; tok_insufficient (visa 9995) is declined
+// for insufficient funds. An id the stand-in does not have is a 404 in the path and a 400
+// in the body (resource_missing); a method attached to another customer, or to none, is a
+// 400 (payment_method_not_attached, payment_method_already_attached).
+//
 // API (amounts in minor units):
 //
 //	POST /v1/payments                {amount, currency, token, order_id}  -> 201 payment | 402
+//	POST /v1/payments                {amount, currency, payment_method, customer, order_id} -> 201 payment | 402 | 400
 //	POST /v1/payments/{id}/capture   {}                                   -> 200 payment | 409
 //	POST /v1/payments/{id}/void      {}                                   -> 200 payment | 409
 //	POST /v1/payments/{id}/refunds   {amount}                             -> 201 refund  | 409
 //	GET  /v1/payments/{id}                                                -> 200 payment
+//	POST /v1/customers               {email, name, metadata}              -> 201 customer
+//	GET  /v1/customers/{id}                                               -> 200 customer | 404
+//	POST /v1/customers/{id}          {invoice_settings: {default_payment_method}, email, name, metadata}
+//	                                                                      -> 200 customer | 400 | 404
+//	DELETE /v1/customers/{id}                                             -> 200 {id, deleted} | 404 (its methods detached)
+//	GET  /v1/customers/{id}/payment_methods                               -> 200 list, newest first | 404
+//	POST /v1/payment_methods         {type: card, card: {token}}          -> 201 payment method | 400
+//	GET  /v1/payment_methods/{id}                                         -> 200 payment method | 404
+//	POST /v1/payment_methods/{id}/attach {customer}                       -> 200 payment method | 400 | 404
+//	POST /v1/payment_methods/{id}/detach {}                               -> 200 payment method | 400 | 404
 //	POST /v1/messages                {channel: sms|push, to, body}        -> 201 message | 422 (SMS to +1555...)
 //	GET  /_admin/messages                                                 -> every message sent
 //	GET  /_admin/stats                                                    -> counts per order
 //	PUT  /_admin/faults              {mode: "none"|"error"|"slow"|"mixed", rate: 0..1, delay_s, count, for_s}
 //	GET  /_admin/faults                                                   -> the fault switch now
-//	GET  /healthz
+//	GET  /healthz                                                         -> {ok, source} (the source it was built from)
 //
 // Run: gateway -listen 127.0.0.1:18080 -journal .stack/data/gateway/journal.jsonl [-key-ttl 24h]
 package main
@@ -51,6 +73,7 @@ import (
 	mathrand "math/rand/v2"
 	"net/http"
 	"os"
+	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -59,16 +82,66 @@ import (
 const unreachable = "+1555" // SMS numbers with this prefix are refused as unreachable
 const maxBody = 64 << 10
 
+// source is the fingerprint of the source this binary was built from (ops/stack sets it: -ldflags -X).
+var source = "unknown"
+
 var declines = map[string]string{"tok_decline": "card_declined", "tok_insufficient": "insufficient_funds"}
 
+// cards are the test tokens a payment method can be made from; the card number decides a payment's end.
+var cards = map[string]Card{
+	"tok_visa":         {Brand: "visa", Last4: "4242", ExpMonth: 12, ExpYear: 2034, Funding: "credit"},
+	"tok_visa_debit":   {Brand: "visa", Last4: "5556", ExpMonth: 12, ExpYear: 2034, Funding: "debit"},
+	"tok_mastercard":   {Brand: "mastercard", Last4: "4444", ExpMonth: 12, ExpYear: 2034, Funding: "credit"},
+	"tok_amex":         {Brand: "amex", Last4: "0005", ExpMonth: 12, ExpYear: 2034, Funding: "credit"},
+	"tok_decline":      {Brand: "visa", Last4: "0002", ExpMonth: 12, ExpYear: 2034, Funding: "credit"},
+	"tok_insufficient": {Brand: "visa", Last4: "9995", ExpMonth: 12, ExpYear: 2034, Funding: "credit"},
+}
+
+// cardDeclines are the saved cards whose payments are declined, by their last four digits.
+var cardDeclines = map[string]string{"0002": "card_declined", "9995": "insufficient_funds"}
+
 type Payment struct {
-	ID       string `json:"id"`
-	OrderID  string `json:"order_id"`
-	Amount   int64  `json:"amount"`
-	Currency string `json:"currency"`
-	State    string `json:"state"`
-	Captured int64  `json:"captured"`
-	Refunded int64  `json:"refunded"`
+	ID            string `json:"id"`
+	OrderID       string `json:"order_id"`
+	Amount        int64  `json:"amount"`
+	Currency      string `json:"currency"`
+	State         string `json:"state"`
+	Captured      int64  `json:"captured"`
+	Refunded      int64  `json:"refunded"`
+	PaymentMethod string `json:"payment_method,omitempty"` // a saved method's payment, with its customer
+	Customer      string `json:"customer,omitempty"`
+}
+
+type InvoiceSettings struct {
+	DefaultPaymentMethod *string `json:"default_payment_method"`
+}
+
+type Customer struct {
+	ID              string            `json:"id"`
+	Object          string            `json:"object"`
+	Email           *string           `json:"email"`
+	Name            *string           `json:"name"`
+	Metadata        map[string]string `json:"metadata"`
+	InvoiceSettings InvoiceSettings   `json:"invoice_settings"`
+	Created         int64             `json:"created"`
+	Deleted         bool              `json:"deleted,omitempty"` // in the journal: the customer is gone
+}
+
+type Card struct {
+	Brand    string `json:"brand"`
+	Last4    string `json:"last4"`
+	ExpMonth int    `json:"exp_month"`
+	ExpYear  int    `json:"exp_year"`
+	Funding  string `json:"funding"`
+}
+
+type PaymentMethod struct {
+	ID       string  `json:"id"`
+	Object   string  `json:"object"`
+	Type     string  `json:"type"`
+	Card     Card    `json:"card"`
+	Customer *string `json:"customer"` // null while attached to none
+	Created  int64   `json:"created"`
 }
 
 type Message struct {
@@ -87,12 +160,19 @@ type answer struct {
 	At          time.Time       `json:"at"`
 }
 
+// change is the state one write leaves behind.
+type change struct {
+	Payment  *Payment         `json:"payment,omitempty"`
+	Message  *Message         `json:"message,omitempty"`
+	Customer *Customer        `json:"customer,omitempty"`
+	Methods  []*PaymentMethod `json:"payment_methods,omitempty"`
+}
+
 // entry is one journal line: the answer under its key and the state it left behind.
 type entry struct {
-	Key     string   `json:"key"`
-	Answer  answer   `json:"answer"`
-	Payment *Payment `json:"payment,omitempty"`
-	Message *Message `json:"message,omitempty"`
+	Key    string `json:"key"`
+	Answer answer `json:"answer"`
+	change
 }
 
 type faults struct {
@@ -104,22 +184,24 @@ type faults struct {
 }
 
 type provider struct {
-	mu       sync.Mutex
-	answers  map[string]answer
-	payments map[string]*Payment
-	messages []Message
-	faults   faults
-	path     string
-	keyTTL   time.Duration
-	journal  *os.File
-	out      *bufio.Writer
-	lines    int // lines in the journal file
+	mu        sync.Mutex
+	answers   map[string]answer
+	payments  map[string]*Payment
+	customers map[string]*Customer
+	methods   map[string]*PaymentMethod
+	messages  []Message
+	faults    faults
+	path      string
+	keyTTL    time.Duration
+	journal   *os.File
+	out       *bufio.Writer
+	lines     int // lines in the journal file
 }
 
 func open(path string, keyTTL time.Duration) (*provider, error) {
 	p := &provider{
-		answers: map[string]answer{}, payments: map[string]*Payment{}, faults: faults{Mode: "none", DelayS: 5},
-		path: path, keyTTL: keyTTL,
+		answers: map[string]answer{}, payments: map[string]*Payment{}, customers: map[string]*Customer{},
+		methods: map[string]*PaymentMethod{}, faults: faults{Mode: "none", DelayS: 5}, path: path, keyTTL: keyTTL,
 	}
 	loaded := time.Now().UTC()
 	if f, err := os.Open(path); err == nil {
@@ -158,7 +240,7 @@ func open(path string, keyTTL time.Duration) (*provider, error) {
 	return p, nil
 }
 
-// expire forgets idempotency records and messages older than the key TTL; payments stay.
+// expire forgets idempotency records and messages older than the key TTL; payments and the vault stay.
 func (p *provider) expire(now time.Time) {
 	cutoff := now.Add(-p.keyTTL)
 	for key, seen := range p.answers {
@@ -177,7 +259,7 @@ func (p *provider) expire(now time.Time) {
 
 // live is how many journal lines the current state needs.
 func (p *provider) live() int {
-	return len(p.answers) + len(p.payments) + len(p.messages)
+	return len(p.answers) + len(p.payments) + len(p.customers) + len(p.methods) + len(p.messages)
 }
 
 // compact rewrites the journal with what is live (written aside, synced, then renamed over it).
@@ -205,10 +287,16 @@ func (p *provider) compact() error {
 		put(entry{Key: key, Answer: seen})
 	}
 	for _, payment := range p.payments {
-		put(entry{Payment: payment})
+		put(entry{change: change{Payment: payment}})
+	}
+	for _, customer := range p.customers {
+		put(entry{change: change{Customer: customer}})
+	}
+	for _, method := range p.methods {
+		put(entry{change: change{Methods: []*PaymentMethod{method}}})
 	}
 	for i := range p.messages {
-		put(entry{Message: &p.messages[i]})
+		put(entry{change: change{Message: &p.messages[i]}})
 	}
 	if err := out.Flush(); err != nil {
 		f.Close()
@@ -246,12 +334,24 @@ func (p *provider) tidy(interval time.Duration) {
 }
 
 func (p *provider) apply(e entry) {
-	if e.Key != "" { // lines a compaction wrote for payments and messages carry no key
+	if e.Key != "" { // lines a compaction wrote for the state carry no key
 		p.answers[e.Key] = e.Answer
 	}
 	if e.Payment != nil {
 		copied := *e.Payment
 		p.payments[copied.ID] = &copied
+	}
+	if e.Customer != nil {
+		if e.Customer.Deleted {
+			delete(p.customers, e.Customer.ID)
+		} else {
+			copied := *e.Customer
+			p.customers[copied.ID] = &copied
+		}
+	}
+	for _, method := range e.Methods {
+		copied := *method
+		p.methods[copied.ID] = &copied
 	}
 	if e.Message != nil {
 		p.messages = append(p.messages, *e.Message)
@@ -335,7 +435,7 @@ func (p *provider) inject(w http.ResponseWriter) bool {
 }
 
 // operation decides one write from its body; it runs under the lock and returns the answer and the state it leaves.
-type operation func(p *provider, body map[string]any, target string) (int, any, *Payment, *Message)
+type operation func(p *provider, body map[string]any, target string) (int, any, change)
 
 // write is the one idempotent path every write takes.
 func (p *provider) write(w http.ResponseWriter, r *http.Request, name string, op operation, target string) {
@@ -376,13 +476,13 @@ func (p *provider) write(w http.ResponseWriter, r *http.Request, name string, op
 		writeRaw(w, seen.Status, seen.Body)
 		return
 	}
-	status, result, payment, message := op(p, body, target)
+	status, result, changed := op(p, body, target)
 	data, _ := json.Marshal(result)
 	now := time.Now().UTC()
-	if message != nil {
-		message.At = now
+	if changed.Message != nil {
+		changed.Message.At = now
 	}
-	if err := p.record(entry{key, answer{fingerprint, status, data, now}, payment, message}); err != nil {
+	if err := p.record(entry{key, answer{fingerprint, status, data, now}, changed}); err != nil {
 		problem(w, http.StatusInternalServerError, "journal write failed", err.Error())
 		return
 	}
@@ -399,61 +499,276 @@ func positive(value any) (int64, bool) {
 	return amount, err == nil && amount > 0
 }
 
-func authorize(p *provider, body map[string]any, _ string) (int, any, *Payment, *Message) {
+// refused is an answer that changes nothing.
+func refused(status int, code, message string) (int, any, change) {
+	return status, failure(code, message), change{}
+}
+
+func authorize(p *provider, body map[string]any, _ string) (int, any, change) {
 	amount, ok := positive(body["amount"])
 	currency, okCurrency := body["currency"].(string)
 	token, okToken := body["token"].(string)
-	if !ok || !okCurrency || !okToken {
-		return 400, failure("invalid_request", "amount, currency and token are required"), nil, nil
-	}
-	if code, declined := declines[token]; declined {
-		return 402, failure(code, "the card was declined"), nil, nil
+	method, okMethod := body["payment_method"].(string)
+	if !ok || !okCurrency || okToken == okMethod {
+		return refused(400, "invalid_request", "amount, currency and a token or a payment_method are required")
 	}
 	orderID, _ := body["order_id"].(string)
 	payment := &Payment{ID: newID("pay_"), OrderID: orderID, Amount: amount, Currency: currency, State: "authorized"}
-	return 201, payment, payment, nil
+	if okToken {
+		if code, declined := declines[token]; declined {
+			return refused(402, code, "the card was declined")
+		}
+		return 201, payment, change{Payment: payment}
+	}
+	customer, _ := body["customer"].(string)
+	if customer == "" {
+		return refused(400, "invalid_request", "a payment_method is charged with the customer it is attached to")
+	}
+	saved, found := p.methods[method]
+	if !found {
+		return refused(400, "resource_missing", "no such payment method: "+method)
+	}
+	if saved.Customer == nil || *saved.Customer != customer {
+		return refused(400, "payment_method_not_attached", method+" is not attached to customer "+customer)
+	}
+	if code, declined := cardDeclines[saved.Card.Last4]; declined {
+		return refused(402, code, "the card was declined")
+	}
+	payment.PaymentMethod, payment.Customer = method, customer
+	return 201, payment, change{Payment: payment}
 }
 
 func move(allowed, to string) operation {
-	return func(p *provider, _ map[string]any, id string) (int, any, *Payment, *Message) {
+	return func(p *provider, _ map[string]any, id string) (int, any, change) {
 		current, ok := p.payments[id]
 		if !ok {
-			return 404, failure("no_such_payment", "no such payment"), nil, nil
+			return refused(404, "no_such_payment", "no such payment")
 		}
 		if current.State == to {
-			return 200, current, nil, nil
+			return 200, current, change{}
 		}
 		if current.State != allowed {
-			return 409, failure("invalid_state", "payment is "+current.State), nil, nil
+			return refused(409, "invalid_state", "payment is "+current.State)
 		}
 		changed := *current
 		changed.State = to
 		if to == "captured" {
 			changed.Captured = changed.Amount
 		}
-		return 200, &changed, &changed, nil
+		return 200, &changed, change{Payment: &changed}
 	}
 }
 
-func refund(p *provider, body map[string]any, id string) (int, any, *Payment, *Message) {
+func refund(p *provider, body map[string]any, id string) (int, any, change) {
 	current, ok := p.payments[id]
 	if !ok {
-		return 404, failure("no_such_payment", "no such payment"), nil, nil
+		return refused(404, "no_such_payment", "no such payment")
 	}
 	amount, ok := positive(body["amount"])
 	if !ok {
-		return 400, failure("invalid_request", "amount must be a positive integer"), nil, nil
+		return refused(400, "invalid_request", "amount must be a positive integer")
 	}
 	if (current.State != "captured" && current.State != "refunded") || current.Refunded+amount > current.Captured {
-		return 409, failure("invalid_state", "nothing left to refund"), nil, nil
+		return refused(409, "invalid_state", "nothing left to refund")
 	}
 	changed := *current
 	changed.Refunded += amount
 	changed.State = "refunded"
-	return 201, map[string]any{"id": newID("re_"), "payment": &changed, "amount": amount}, &changed, nil
+	return 201, map[string]any{"id": newID("re_"), "payment": &changed, "amount": amount}, change{Payment: &changed}
 }
 
-func sendMessage(_ *provider, body map[string]any, _ string) (int, any, *Payment, *Message) {
+// text reads an optional string field: absent or null is nil; ok is false for any other type.
+func text(body map[string]any, name string) (value *string, ok bool) {
+	raw, present := body[name]
+	if !present || raw == nil {
+		return nil, true
+	}
+	s, isString := raw.(string)
+	return &s, isString
+}
+
+// metadata reads an optional object of strings.
+func metadata(body map[string]any) (map[string]string, bool) {
+	raw, present := body["metadata"]
+	if !present || raw == nil {
+		return nil, true
+	}
+	fields, ok := raw.(map[string]any)
+	if !ok {
+		return nil, false
+	}
+	read := map[string]string{}
+	for name, value := range fields {
+		s, ok := value.(string)
+		if !ok {
+			return nil, false
+		}
+		read[name] = s
+	}
+	return read, true
+}
+
+// profile sets what a create or an update gives of a customer's email, name and metadata; false when malformed.
+func profile(customer *Customer, body map[string]any) bool {
+	email, okEmail := text(body, "email")
+	name, okName := text(body, "name")
+	meta, okMeta := metadata(body)
+	if !okEmail || !okName || !okMeta {
+		return false
+	}
+	if email != nil {
+		customer.Email = email
+	}
+	if name != nil {
+		customer.Name = name
+	}
+	for key, value := range meta {
+		customer.Metadata[key] = value
+	}
+	return true
+}
+
+func createCustomer(_ *provider, body map[string]any, _ string) (int, any, change) {
+	customer := &Customer{ID: newID("cus_"), Object: "customer", Metadata: map[string]string{}, Created: time.Now().Unix()}
+	if !profile(customer, body) {
+		return refused(400, "invalid_request", "email and name are strings, metadata an object of strings")
+	}
+	return 201, customer, change{Customer: customer}
+}
+
+// owned is the payment method attached to customer, or the refusal that says why it is not.
+func (p *provider) owned(id, customer string) (*PaymentMethod, int, any) {
+	method, ok := p.methods[id]
+	if !ok {
+		return nil, 400, failure("resource_missing", "no such payment method: "+id)
+	}
+	if method.Customer == nil || *method.Customer != customer {
+		return nil, 400, failure("payment_method_not_attached", id+" is not attached to customer "+customer)
+	}
+	return method, 0, nil
+}
+
+func updateCustomer(p *provider, body map[string]any, id string) (int, any, change) {
+	current, ok := p.customers[id]
+	if !ok {
+		return refused(404, "resource_missing", "no such customer: "+id)
+	}
+	changed := *current
+	changed.Metadata = map[string]string{}
+	for key, value := range current.Metadata {
+		changed.Metadata[key] = value
+	}
+	if !profile(&changed, body) {
+		return refused(400, "invalid_request", "email and name are strings, metadata an object of strings")
+	}
+	if raw, present := body["invoice_settings"]; present {
+		settings, isObject := raw.(map[string]any)
+		chosen, okChosen := text(settings, "default_payment_method")
+		if !isObject || !okChosen {
+			return refused(400, "invalid_request", "invoice_settings.default_payment_method is a payment method id, or \"\" or null to unset")
+		}
+		if chosen != nil && *chosen == "" {
+			chosen = nil
+		}
+		if chosen != nil {
+			if _, status, refusal := p.owned(*chosen, id); refusal != nil {
+				return status, refusal, change{}
+			}
+		}
+		changed.InvoiceSettings.DefaultPaymentMethod = chosen
+	}
+	return 200, &changed, change{Customer: &changed}
+}
+
+// deleteCustomer forgets the customer and detaches its payment methods.
+func deleteCustomer(p *provider, _ map[string]any, id string) (int, any, change) {
+	if _, ok := p.customers[id]; !ok {
+		return refused(404, "resource_missing", "no such customer: "+id)
+	}
+	changed := change{Customer: &Customer{ID: id, Object: "customer", Deleted: true}}
+	for _, method := range p.listed(id) {
+		detached := *method
+		detached.Customer = nil
+		changed.Methods = append(changed.Methods, &detached)
+	}
+	return 200, map[string]any{"id": id, "object": "customer", "deleted": true}, changed
+}
+
+func createPaymentMethod(_ *provider, body map[string]any, _ string) (int, any, change) {
+	kind, _ := body["type"].(string)
+	card, _ := body["card"].(map[string]any)
+	token, okToken := card["token"].(string)
+	if kind != "card" || !okToken {
+		return refused(400, "invalid_request", "type card and card.token are required")
+	}
+	details, known := cards[token]
+	if !known {
+		return refused(400, "resource_missing", "no such token: "+token)
+	}
+	method := &PaymentMethod{ID: newID("pm_"), Object: "payment_method", Type: "card", Card: details, Created: time.Now().Unix()}
+	return 201, method, change{Methods: []*PaymentMethod{method}}
+}
+
+func attach(p *provider, body map[string]any, id string) (int, any, change) {
+	current, ok := p.methods[id]
+	if !ok {
+		return refused(404, "resource_missing", "no such payment method: "+id)
+	}
+	customer, _ := body["customer"].(string)
+	if _, known := p.customers[customer]; !known {
+		return refused(400, "resource_missing", "no such customer: "+customer)
+	}
+	if current.Customer != nil {
+		if *current.Customer == customer {
+			return 200, current, change{}
+		}
+		return refused(400, "payment_method_already_attached", id+" is attached to another customer")
+	}
+	attached := *current
+	attached.Customer = &customer
+	return 200, &attached, change{Methods: []*PaymentMethod{&attached}}
+}
+
+// detach takes the method off its customer, and off the customer's default if it was that.
+func detach(p *provider, _ map[string]any, id string) (int, any, change) {
+	current, ok := p.methods[id]
+	if !ok {
+		return refused(404, "resource_missing", "no such payment method: "+id)
+	}
+	if current.Customer == nil {
+		return refused(400, "payment_method_not_attached", id+" is not attached to a customer")
+	}
+	detached := *current
+	detached.Customer = nil
+	changed := change{Methods: []*PaymentMethod{&detached}}
+	if owner, ok := p.customers[*current.Customer]; ok {
+		if chosen := owner.InvoiceSettings.DefaultPaymentMethod; chosen != nil && *chosen == id {
+			cleared := *owner
+			cleared.InvoiceSettings.DefaultPaymentMethod = nil
+			changed.Customer = &cleared
+		}
+	}
+	return 200, &detached, changed
+}
+
+// listed is the customer's payment methods, newest first.
+func (p *provider) listed(customer string) []*PaymentMethod {
+	found := []*PaymentMethod{}
+	for _, method := range p.methods {
+		if method.Customer != nil && *method.Customer == customer {
+			found = append(found, method)
+		}
+	}
+	sort.Slice(found, func(i, j int) bool {
+		if found[i].Created != found[j].Created {
+			return found[i].Created > found[j].Created
+		}
+		return found[i].ID < found[j].ID
+	})
+	return found
+}
+
+func sendMessage(_ *provider, body map[string]any, _ string) (int, any, change) {
 	channel, _ := body["channel"].(string)
 	to := fmt.Sprint(body["to"])
 	if body["to"] == nil {
@@ -461,13 +776,13 @@ func sendMessage(_ *provider, body map[string]any, _ string) (int, any, *Payment
 	}
 	text, okText := body["body"].(string)
 	if (channel != "sms" && channel != "push") || to == "" || !okText {
-		return 400, map[string]string{"error": "invalid_request", "message": "channel (sms|push), to and body are required"}, nil, nil
+		return 400, map[string]string{"error": "invalid_request", "message": "channel (sms|push), to and body are required"}, change{}
 	}
 	if channel == "sms" && strings.HasPrefix(to, unreachable) {
-		return 422, map[string]string{"error": "unreachable_number", "message": to + " cannot receive SMS"}, nil, nil
+		return 422, map[string]string{"error": "unreachable_number", "message": to + " cannot receive SMS"}, change{}
 	}
 	message := &Message{ID: newID("msg_"), Channel: channel, To: to, Body: text}
-	return 201, map[string]string{"id": message.ID, "channel": channel, "to": to}, nil, message
+	return 201, map[string]string{"id": message.ID, "channel": channel, "to": to}, change{Message: message}
 }
 
 func (p *provider) routes() *http.ServeMux {
@@ -500,6 +815,60 @@ func (p *provider) routes() *http.ServeMux {
 			return
 		}
 		writeJSON(w, 200, payment)
+	})
+	mux.HandleFunc("POST /v1/customers", func(w http.ResponseWriter, r *http.Request) {
+		p.write(w, r, "create_customer", createCustomer, "")
+	})
+	mux.HandleFunc("POST /v1/customers/{id}", func(w http.ResponseWriter, r *http.Request) {
+		p.write(w, r, "update_customer", updateCustomer, r.PathValue("id"))
+	})
+	mux.HandleFunc("DELETE /v1/customers/{id}", func(w http.ResponseWriter, r *http.Request) {
+		p.write(w, r, "delete_customer", deleteCustomer, r.PathValue("id"))
+	})
+	mux.HandleFunc("GET /v1/customers/{id}", func(w http.ResponseWriter, r *http.Request) {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		customer, ok := p.customers[r.PathValue("id")]
+		if !ok {
+			writeJSON(w, 404, failure("resource_missing", "no such customer: "+r.PathValue("id")))
+			return
+		}
+		writeJSON(w, 200, customer)
+	})
+	mux.HandleFunc("GET /v1/customers/{id}/payment_methods", func(w http.ResponseWriter, r *http.Request) {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		id := r.PathValue("id")
+		if _, ok := p.customers[id]; !ok {
+			writeJSON(w, 404, failure("resource_missing", "no such customer: "+id))
+			return
+		}
+		writeJSON(w, 200, map[string]any{"object": "list", "data": p.listed(id), "has_more": false, "url": r.URL.Path})
+	})
+	mux.HandleFunc("POST /v1/payment_methods", func(w http.ResponseWriter, r *http.Request) {
+		p.write(w, r, "create_payment_method", createPaymentMethod, "")
+	})
+	methodActions := map[string]struct {
+		name string
+		op   operation
+	}{"attach": {"attach", attach}, "detach": {"detach", detach}}
+	mux.HandleFunc("POST /v1/payment_methods/{id}/{action}", func(w http.ResponseWriter, r *http.Request) {
+		action, ok := methodActions[r.PathValue("action")]
+		if !ok {
+			problem(w, http.StatusNotFound, "no such action", r.PathValue("action"))
+			return
+		}
+		p.write(w, r, action.name, action.op, r.PathValue("id"))
+	})
+	mux.HandleFunc("GET /v1/payment_methods/{id}", func(w http.ResponseWriter, r *http.Request) {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		method, ok := p.methods[r.PathValue("id")]
+		if !ok {
+			writeJSON(w, 404, failure("resource_missing", "no such payment method: "+r.PathValue("id")))
+			return
+		}
+		writeJSON(w, 200, method)
 	})
 	mux.HandleFunc("POST /v1/messages", func(w http.ResponseWriter, r *http.Request) {
 		p.write(w, r, "send_message", sendMessage, "")
@@ -581,7 +950,7 @@ func (p *provider) routes() *http.ServeMux {
 		writeJSON(w, 200, p.faults)
 	})
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, 200, map[string]bool{"ok": true})
+		writeJSON(w, 200, map[string]any{"ok": true, "source": source})
 	})
 	return mux
 }
@@ -596,8 +965,8 @@ func main() {
 		log.Fatalf("gateway: cannot open the journal %s: %v", *journal, err)
 	}
 	go p.tidy(min(time.Minute, max(*keyTTL/4, 100*time.Millisecond)))
-	log.Printf("gateway: %d payments, %d idempotency records from %s; serving on %s",
-		len(p.payments), len(p.answers), *journal, *listen)
+	log.Printf("gateway: %d payments, %d customers, %d payment methods, %d idempotency records from %s; serving on %s",
+		len(p.payments), len(p.customers), len(p.methods), len(p.answers), *journal, *listen)
 	server := &http.Server{Addr: *listen, Handler: p.routes(), ReadHeaderTimeout: 10 * time.Second}
 	log.Fatal(server.ListenAndServe())
 }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import smtplib
@@ -166,7 +167,11 @@ class Smtp(Server):
 
 
 class Gateway(Server):
-    """The payment provider stand-in (ops/gateway/main.go), built with the machine's Go toolchain."""
+    """The payment provider stand-in (ops/gateway/main.go), built with the machine's Go toolchain.
+
+    The binary carries the fingerprint of the source it was built from, and ``/healthz`` answers it,
+    so a stand-in found running can be told from one built from an older source.
+    """
 
     name = "gateway"
     source = PROJECT_ROOT / "ops" / "gateway"
@@ -183,16 +188,29 @@ class Gateway(Server):
     def binary(self) -> Path:
         return self.paths.tools / "gateway" / "gateway"
 
+    def _sources(self) -> list[Path]:
+        return sorted([*self.source.glob("*.go"), self.source / "go.mod"])
+
+    def fingerprint(self) -> str:
+        """The fingerprint of the stand-in's source as it is now (its files' names and bytes)."""
+        digest = hashlib.sha256()
+        for path in self._sources():
+            digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+        return digest.hexdigest()[:16]
+
     def install(self) -> None:
         """Build the stand-in when its binary is missing or older than its source."""
-        sources = [*self.source.glob("*.go"), self.source / "go.mod"]
-        if self.binary.exists() and self.binary.stat().st_mtime >= max(f.stat().st_mtime for f in sources):
+        if self.binary.exists() and self.binary.stat().st_mtime >= max(f.stat().st_mtime for f in self._sources()):
             return
+        self.build(self.binary)
+
+    def build(self, binary: Path) -> None:
+        """Build the stand-in from its source into ``binary``, stamped with the source's fingerprint."""
         go = shutil.which("go")
         if go is None:
             raise StackError(self.name, "the Go toolchain is missing", "install Go 1.22 or newer (go.dev/dl)")
         proc = subprocess.run(
-            [go, "build", "-o", str(self.binary), "."],
+            [go, "build", "-ldflags", f"-X main.source={self.fingerprint()}", "-o", str(binary), "."],
             cwd=self.source,
             capture_output=True,
             text=True,
@@ -201,6 +219,14 @@ class Gateway(Server):
         )
         if proc.returncode != 0:
             raise StackError(self.name, f"go build failed: {proc.stderr.strip()[-500:]}", "see ops/gateway/main.go")
+
+    def serves_current_source(self) -> bool:
+        """Whether the stand-in answering at the address was built from the source as it is now."""
+        try:
+            health = httpx.get(f"{self.address}/healthz", timeout=1.0)
+            return health.status_code == 200 and health.json().get("source") == self.fingerprint()
+        except (httpx.HTTPError, ValueError):
+            return False
 
     def prepare(self) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)

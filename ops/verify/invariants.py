@@ -32,6 +32,7 @@ from topology.messages import (
     PaymentVoided,
     PlaceOrder,
     PlaceOrderV2,
+    PlaceOrderV3,
     StockAdjusted,
     StockCommitted,
     StockReleased,
@@ -103,7 +104,7 @@ def orders_settled(log: EventLog, timing: Timing) -> Check:
     accepted: dict[str, Entry] = {}
     for topic in (ORDER_COMMANDS, PARTNER_COMMANDS, ORDER_EVENTS):
         for entry in log.of(topic):
-            if isinstance(entry.payload, PlaceOrder | PlaceOrderV2 | OrderPlaced):
+            if isinstance(entry.payload, PlaceOrder | PlaceOrderV2 | PlaceOrderV3 | OrderPlaced):
                 first = accepted.get(entry.payload.order_id)
                 if first is None or entry.envelope.occurred_at < first.envelope.occurred_at:
                     accepted[entry.payload.order_id] = entry

@@ -29,8 +29,10 @@ from topology.messages import (
     AddAddress,
     AdjustStock,
     AuthorizePayment,
+    AuthorizePaymentV2,
     CancelOrder,
     CapturePayment,
+    CardToken,
     ExpireOrderStep,
     Message,
     Money,
@@ -38,11 +40,13 @@ from topology.messages import (
     PaymentAuthorized,
     PlaceOrder,
     PlaceOrderV2,
+    PlaceOrderV3,
     ProductUpserted,
     ProfileUpdated,
     RegisterDevice,
     RegisterUser,
     ReserveStock,
+    SavedMethod,
     StockRejected,
     StockReserved,
     SuspendAccount,
@@ -214,6 +218,57 @@ def test_payments_are_idempotent_and_declines_are_events() -> None:
     assert answers == [(m.key, m.value) for m in out if m.topic == PAYMENT_EVENTS.name][:3], (
         "an authorization's outcome is also the order's answer in its inbox, the same bytes; a capture is not"
     )
+
+
+@pytest.mark.parametrize("runner", RUNNERS.values(), ids=RUNNERS.keys())
+def test_an_order_is_authorized_with_the_saved_method_or_the_token_it_was_placed_with(runner: Runner) -> None:
+    saved = SavedMethod(payment_method_id="pm_1", gateway_customer_id="cus_1")
+    items: list[Any] = []
+    for n, (order_id, payment) in enumerate((("o1", saved), ("o2", CardToken("tok_visa")))):
+        place = PlaceOrderV3(order_id=order_id, customer_id="u1", lines=[OrderItem("a", 1)], payment=payment)
+        reserved = StockReserved(sku="a", order_id=order_id, quantity=1, unit_price=Money(300, "EUR"))
+        items += [record(ORDER_COMMANDS, order_id, place, n), record(ORDER_INBOX, order_id, reserved, n)]
+    _, second = through_inbox(runner, items)
+    events, dead = outputs(second)
+    assert dead == []
+    asked = {e.payload.order_id: e for t, e in events if t == PAYMENT_COMMANDS.name and e.type == "AuthorizePayment"}
+    assert asked["o1"].payload == AuthorizePaymentV2(order_id="o1", amount=Money(300, "EUR"), payment=saved)
+    assert asked["o1"].version == 2
+    assert asked["o2"].payload == AuthorizePayment(order_id="o2", amount=Money(300, "EUR"), payment_token="tok_visa")
+    assert asked["o2"].version == 1, "a token's authorization stays version 1, which every payments flow reads"
+
+
+def test_payments_charge_a_saved_method_with_its_customer_only() -> None:
+    gateway = FakeGateway()
+    method = gateway.save_card("cus_ann", "tok_visa")
+    declined_card = gateway.save_card("cus_ann", "tok_decline")
+    total = Money(900, "EUR")
+
+    def authorize(order_id: str, source: SavedMethod | CardToken) -> AuthorizePaymentV2:
+        return AuthorizePaymentV2(order_id=order_id, amount=total, payment=source)
+
+    commands = [
+        authorize("o1", SavedMethod(payment_method_id=method, gateway_customer_id="cus_ann")),
+        authorize("o2", SavedMethod(payment_method_id=method, gateway_customer_id="cus_bob")),
+        authorize("o3", SavedMethod(payment_method_id=declined_card, gateway_customer_id="cus_ann")),
+        authorize("o4", CardToken("tok_visa")),
+    ]
+    items = [record(PAYMENT_COMMANDS, c.order_id, c, n) for n, c in enumerate(commands)]
+    items.append(record(PAYMENT_COMMANDS, "o1", commands[0], len(items)))  # a duplicate
+    out: list[KafkaSinkMessage] = []
+    run_main(payments_flow(TestingSource(items), TestingSink(out), SETTINGS, gateway=gateway))
+    events, dead = outputs(out)
+    assert dead == []
+    published = [e.payload for t, e in events if t == PAYMENT_EVENTS.name]
+    outcomes = sorted((p.order_id, type(p).__name__, getattr(p, "reason", "")) for p in published)
+    assert outcomes == [
+        ("o1", "PaymentAuthorized", ""),
+        ("o1", "PaymentAuthorized", ""),
+        ("o2", "PaymentDeclined", "payment_method_not_attached"),
+        ("o3", "PaymentDeclined", "card_declined"),
+        ("o4", "PaymentAuthorized", ""),
+    ]
+    assert len(gateway.payments) == 2, "another customer's charge was never made, the duplicate made none"
 
 
 @pytest.mark.parametrize("runner", RUNNERS.values(), ids=RUNNERS.keys())

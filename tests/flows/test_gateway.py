@@ -1,11 +1,15 @@
-"""One abstract suite for the payment gateway port: the fake and the real HTTP adapter pass it alike."""
+"""One abstract suite for the payment gateway port: the fake and the real HTTP adapter pass it alike.
+
+The real adapter talks to a stand-in built from ``ops/gateway`` as it is now (the stack's when it
+runs that source, else a private one: ``tests.support.gateway``), and so do the stand-in's own tests.
+"""
 
 from __future__ import annotations
 
 import subprocess
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -16,11 +20,34 @@ from flows.payments.fakes import FakeGateway
 from flows.payments.http_gateway import HttpGateway
 from flows.payments.port import Approved, Call, Declined, PaymentGateway
 from ops.stack.stores import Gateway
+from tests.support.gateway import current_gateway
 from tests.support.processes import free_port
 from topology.messages import Money
 from topology.settings import Settings
 
 EUR = Money(1250, "EUR")
+#: Saves a card made from a token for a new customer of the provider: (payment method, customer).
+SaveCard = Callable[[str], tuple[str, str]]
+
+
+@pytest.fixture(scope="module")
+def stand_in(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The URL of a stand-in built from the current source (for this module's tests alone)."""
+    with current_gateway(settings, tmp_path_factory.mktemp("gateway")) as url:
+        yield url
+
+
+def write(url: str, path: str, body: dict[str, object], key: str | None = None) -> httpx.Response:
+    """One write to the stand-in under an Idempotency-Key (a new one unless given)."""
+    return httpx.post(f"{url}{path}", json=body, headers={"Idempotency-Key": key or uuid.uuid4().hex}, timeout=5)
+
+
+def save_card(url: str, token: str) -> tuple[str, str]:
+    """A customer and a payment method made from ``token`` attached to it, through the provider's API."""
+    customer = write(url, "/v1/customers", {"metadata": {"user_id": "u-test"}}).json()["id"]
+    method = write(url, "/v1/payment_methods", {"type": "card", "card": {"token": token}}).json()["id"]
+    assert write(url, f"/v1/payment_methods/{method}/attach", {"customer": customer}).status_code == 200
+    return method, customer
 
 
 class GatewayContract:
@@ -28,6 +55,10 @@ class GatewayContract:
 
     @pytest.fixture
     def gateway(self) -> Iterator[PaymentGateway]:
+        raise NotImplementedError
+
+    @pytest.fixture
+    def saved(self, gateway: PaymentGateway) -> SaveCard:
         raise NotImplementedError
 
     @staticmethod
@@ -69,57 +100,130 @@ class GatewayContract:
         declined = gateway.begin(Call("authorize", self.key(), amount=EUR, token="tok_decline"), "ob-d")
         assert declined() == Declined("card_declined")
 
+    def test_a_saved_card_pays_with_its_customer_once_per_key(self, gateway: PaymentGateway, saved: SaveCard) -> None:
+        method, customer = saved("tok_visa")
+        key = self.key()
+        first = gateway.authorize_saved(key, "os1", EUR, method, customer)
+        assert isinstance(first, Approved)
+        assert gateway.authorize_saved(key, "os1", EUR, method, customer) == first
+        begun = gateway.begin(Call("authorize", self.key(), amount=EUR, payment_method=method, customer=customer), "o")
+        assert isinstance(begun(), Approved)
+
+    def test_a_saved_card_charged_with_another_customer_is_declined(
+        self, gateway: PaymentGateway, saved: SaveCard
+    ) -> None:
+        method, _ = saved("tok_visa")
+        _, other = saved("tok_visa")
+        refused = gateway.authorize_saved(self.key(), "os2", EUR, method, other)
+        assert refused == Declined("payment_method_not_attached")
+        assert gateway.authorize_saved(self.key(), "os3", EUR, "pm_nosuch", other) == Declined("resource_missing")
+
+    def test_a_saved_card_is_declined_as_its_card_is(self, gateway: PaymentGateway, saved: SaveCard) -> None:
+        method, customer = saved("tok_decline")
+        assert gateway.authorize_saved(self.key(), "os4", EUR, method, customer) == Declined("card_declined")
+
 
 class TestFakeGateway(GatewayContract):
     @pytest.fixture
     def gateway(self) -> Iterator[PaymentGateway]:
         yield FakeGateway()
 
+    @pytest.fixture
+    def saved(self, gateway: PaymentGateway) -> SaveCard:
+        assert isinstance(gateway, FakeGateway)
+
+        def save(token: str) -> tuple[str, str]:
+            customer = f"cus_{uuid.uuid4().hex[:8]}"
+            return gateway.save_card(customer, token), customer
+
+        return save
+
 
 @pytest.mark.stack
 class TestHttpGateway(GatewayContract):
     @pytest.fixture
-    def gateway(self, settings: Settings) -> Iterator[PaymentGateway]:
-        yield HttpGateway(settings.gateway_url, "test-key", timeout_s=1.0, retries=3, backoff_s=0.01)
-        httpx.put(f"{settings.gateway_url}/_admin/faults", json={"mode": "none"})
+    def gateway(self, stand_in: str) -> Iterator[PaymentGateway]:
+        yield HttpGateway(stand_in, "test-key", timeout_s=1.0, retries=3, backoff_s=0.01)
+        httpx.put(f"{stand_in}/_admin/faults", json={"mode": "none"})
 
-    def test_transient_5xx_are_retried_under_the_same_key(self, settings: Settings, gateway: PaymentGateway) -> None:
+    @pytest.fixture
+    def saved(self, stand_in: str) -> SaveCard:
+        return lambda token: save_card(stand_in, token)
+
+    def test_transient_5xx_are_retried_under_the_same_key(self, stand_in: str, gateway: PaymentGateway) -> None:
         order = f"retry-{uuid.uuid4().hex[:8]}"
-        httpx.put(f"{settings.gateway_url}/_admin/faults", json={"mode": "error", "count": 3})
+        httpx.put(f"{stand_in}/_admin/faults", json={"mode": "error", "count": 3})
         result = gateway.authorize(f"{order}:authorize", order, EUR, "tok_visa")  # 3 failures, then an answer
         assert isinstance(result, Approved)
         assert gateway.authorize(f"{order}:authorize", order, EUR, "tok_visa") == result
-        stats = httpx.get(f"{settings.gateway_url}/_admin/stats").json()
+        stats = httpx.get(f"{stand_in}/_admin/stats").json()
         assert stats[order]["authorizations"] == 1, "retries never made a second charge"
 
-    def test_retries_run_out_into_an_infrastructure_error(self, settings: Settings, gateway: PaymentGateway) -> None:
-        httpx.put(f"{settings.gateway_url}/_admin/faults", json={"mode": "error", "count": 4})
+    def test_retries_run_out_into_an_infrastructure_error(self, stand_in: str, gateway: PaymentGateway) -> None:
+        httpx.put(f"{stand_in}/_admin/faults", json={"mode": "error", "count": 4})
         with pytest.raises(GatewayUnavailable, match="after 4 attempts: http 503"):
             gateway.authorize(self.key(), "o-down", EUR, "tok_visa")
 
-    def test_a_gateway_that_never_answers_is_an_infrastructure_error(self, settings: Settings) -> None:
-        httpx.put(f"{settings.gateway_url}/_admin/faults", json={"mode": "slow", "count": 2, "delay_s": 0.5})
-        impatient = HttpGateway(settings.gateway_url, "test-key", timeout_s=0.1, retries=1, backoff_s=0.01)
+    def test_a_gateway_that_never_answers_is_an_infrastructure_error(self, stand_in: str) -> None:
+        httpx.put(f"{stand_in}/_admin/faults", json={"mode": "slow", "count": 2, "delay_s": 0.5})
+        impatient = HttpGateway(stand_in, "test-key", timeout_s=0.1, retries=1, backoff_s=0.01)
         try:
             with pytest.raises(GatewayUnavailable, match="after 2 attempts"):
                 impatient.authorize(self.key(), "o-slow", EUR, "tok_visa")
         finally:
-            httpx.put(f"{settings.gateway_url}/_admin/faults", json={"mode": "none"})
+            httpx.put(f"{stand_in}/_admin/faults", json={"mode": "none"})
 
-    def test_same_key_different_body_is_refused(self, settings: Settings) -> None:
+    def test_same_key_different_body_is_refused(self, stand_in: str) -> None:
         key = self.key()
         body = {"amount": 100, "currency": "EUR", "token": "tok_visa"}
-        first = httpx.post(f"{settings.gateway_url}/v1/payments", json=body, headers={"Idempotency-Key": key})
-        other = httpx.post(
-            f"{settings.gateway_url}/v1/payments", json={**body, "amount": 101}, headers={"Idempotency-Key": key}
-        )
+        first = httpx.post(f"{stand_in}/v1/payments", json=body, headers={"Idempotency-Key": key})
+        other = httpx.post(f"{stand_in}/v1/payments", json={**body, "amount": 101}, headers={"Idempotency-Key": key})
         assert first.status_code == 201
         assert other.status_code == 409
 
+    def test_a_saved_cards_payment_names_its_method_and_customer(self, stand_in: str, gateway: PaymentGateway) -> None:
+        method, customer = save_card(stand_in, "tok_mastercard")
+        paid = gateway.authorize_saved(self.key(), "os5", EUR, method, customer)
+        assert isinstance(paid, Approved)
+        payment = httpx.get(f"{stand_in}/v1/payments/{paid.payment_id}").json()
+        assert (payment["payment_method"], payment["customer"], payment["amount"]) == (method, customer, 1250)
+
 
 @pytest.mark.stack
-def test_calls_out_at_once_are_capped_by_reading_the_oldest_answer_first(settings: Settings) -> None:
-    gateway = HttpGateway(settings.gateway_url, "test-key", concurrency=2)
+def test_the_vault_keeps_customers_methods_and_a_default_as_the_providers_api_does(stand_in: str) -> None:
+    method, customer = save_card(stand_in, "tok_visa")
+    second, _ = save_card(stand_in, "tok_visa")
+    card = httpx.get(f"{stand_in}/v1/payment_methods/{method}").json()
+    assert card["customer"] == customer
+    assert card["card"] == {"brand": "visa", "last4": "4242", "exp_month": 12, "exp_year": 2034, "funding": "credit"}
+    refused = write(stand_in, "/v1/payment_methods", {"type": "card", "card": {"token": "tok_nosuch"}})
+    assert (refused.status_code, refused.json()["error"]["code"]) == (400, "resource_missing")
+
+    taken = write(stand_in, f"/v1/payment_methods/{second}/attach", {"customer": customer})
+    assert (taken.status_code, taken.json()["error"]["code"]) == (400, "payment_method_already_attached")
+    others = write(stand_in, f"/v1/customers/{customer}", {"invoice_settings": {"default_payment_method": second}})
+    assert (others.status_code, others.json()["error"]["code"]) == (400, "payment_method_not_attached")
+    chosen = write(stand_in, f"/v1/customers/{customer}", {"invoice_settings": {"default_payment_method": method}})
+    assert chosen.json()["invoice_settings"] == {"default_payment_method": method}
+
+    listed = httpx.get(f"{stand_in}/v1/customers/{customer}/payment_methods").json()
+    assert (listed["object"], [m["id"] for m in listed["data"]]) == ("list", [method])
+    key = uuid.uuid4().hex
+    detached = write(stand_in, f"/v1/payment_methods/{method}/detach", {}, key)
+    assert detached.json()["customer"] is None
+    again = write(stand_in, f"/v1/payment_methods/{method}/detach", {}, key)
+    assert (again.json(), again.headers["Idempotent-Replayed"]) == (detached.json(), "true")
+    customer_now = httpx.get(f"{stand_in}/v1/customers/{customer}").json()
+    assert customer_now["invoice_settings"] == {"default_payment_method": None}, "a detached default is no default"
+    assert httpx.get(f"{stand_in}/v1/customers/{customer}/payment_methods").json()["data"] == []
+    for missing in ("/v1/customers/cus_nosuch", "/v1/payment_methods/pm_nosuch", "/v1/customers/cus_x/payment_methods"):
+        answer = httpx.get(f"{stand_in}{missing}")
+        assert (answer.status_code, answer.json()["error"]["code"]) == (404, "resource_missing"), missing
+
+
+@pytest.mark.stack
+def test_calls_out_at_once_are_capped_by_reading_the_oldest_answer_first(stand_in: str) -> None:
+    gateway = HttpGateway(stand_in, "test-key", concurrency=2)
     answers = [
         gateway.begin(Call("authorize", uuid.uuid4().hex, amount=EUR, token="tok_visa"), f"oc{i}") for i in range(5)
     ]
@@ -138,7 +242,8 @@ def test_the_stand_in_forgets_keys_after_their_ttl_keeps_payments_and_compacts_i
     settings: Settings, tmp_path: Path
 ) -> None:
     """Idempotency keys live a day at real providers (here 1 s); the journal stays the size of what is live."""
-    binary = Gateway(settings).binary  # built by the stack from ops/gateway
+    binary = tmp_path / "gateway"
+    Gateway(settings).build(binary)  # as the stack builds it, from ops/gateway as it is now
     journal = tmp_path / "journal.jsonl"
 
     def serve() -> tuple[subprocess.Popen[bytes], str]:
@@ -169,6 +274,7 @@ def test_the_stand_in_forgets_keys_after_their_ttl_keeps_payments_and_compacts_i
         for n in range(50):
             paid = authorize(url, f"many-{n}", 100).json()["id"]
             httpx.post(f"{url}/v1/payments/{paid}/capture", headers={"Idempotency-Key": f"cap-{n}"}, timeout=5)
+        method, customer = save_card(url, "tok_visa")
         time.sleep(2.5)  # past the TTL, and past a tidy-up
         after = authorize(url, "k1", 700)
         assert after.status_code == 201 and after.json()["id"] != first.json()["id"], "the key was forgotten"
@@ -182,10 +288,11 @@ def test_the_stand_in_forgets_keys_after_their_ttl_keeps_payments_and_compacts_i
     process, url = serve()
     try:
         assert httpx.get(f"{url}/v1/payments/{first.json()['id']}", timeout=5).status_code == 200
+        assert httpx.get(f"{url}/v1/payment_methods/{method}", timeout=5).json()["customer"] == customer
     finally:
         process.kill()
         process.wait(10)
     lines = journal.read_text().splitlines()
-    assert lines_before == 102, "every write was journalled"
-    assert len(lines) == 52, "compacted at start: the 52 payments (50 captured), no expired key"
+    assert lines_before == 105, "every write was journalled"
+    assert len(lines) == 54, "compacted at start: the 52 payments (50 captured), the customer, its card, no expired key"
     assert sum('"captured"' in line and '"state":"captured"' in line for line in lines) == 50

@@ -10,9 +10,12 @@ import time
 from datetime import UTC, datetime
 
 import pytest
+from confluent_kafka import KafkaError, KafkaException
+from confluent_kafka import Producer as KafkaProducer
 
 from ingress.bus import BusUnavailable, KafkaBus
 from tests.support.processes import free_port
+from tests.support.waiting import eventually
 from topology.envelope import Envelope, Producer, envelop
 from topology.messages import CancelOrder
 from topology.settings import Settings
@@ -48,5 +51,40 @@ def test_a_bus_whose_sends_are_confirmed_keeps_sending(private: Settings) -> Non
     try:
         for _ in range(3):
             bus.send(ORDER_COMMANDS, "o1", command())
+    finally:
+        bus.close()
+
+
+class FailedForGood:
+    """A producer after a fatal error (as librdkafka leaves one that the broker refused a producer id)."""
+
+    error = KafkaError(KafkaError.CLUSTER_AUTHORIZATION_FAILED, "Failed to acquire idempotence PID", fatal=True)
+
+    def poll(self, _timeout: float) -> int:
+        raise KafkaException(self.error)
+
+    def produce(self, *_args: object, **_kwargs: object) -> None:
+        raise KafkaException(self.error)
+
+    def flush(self, _timeout: float) -> int:
+        return 0
+
+
+def test_a_producer_failed_for_good_is_replaced_and_the_sends_go_on(private: Settings) -> None:
+    made: list[object] = []
+
+    def producer(config: dict[str, object]) -> KafkaProducer:
+        made.append(FailedForGood() if not made else KafkaProducer(config))
+        return made[-1]  # type: ignore[return-value]
+
+    bus = KafkaBus(private, pause_s=0.2, producer_factory=producer)
+    try:
+        if bus.renewed == 0:  # a send on the failed producer is refused, not lost in a dead thread
+            with pytest.raises(BusUnavailable, match="the producer failed"):
+                bus.send(ORDER_COMMANDS, "o1", command())
+        eventually(lambda: bus.renewed == 1, 10, "a new producer took over")
+        time.sleep(0.3)  # past the pause the failed send set
+        bus.send(ORDER_COMMANDS, "o1", command())  # the real broker confirms it
+        assert len(made) == 2 and isinstance(made[-1], KafkaProducer)
     finally:
         bus.close()

@@ -27,6 +27,7 @@ ACME_CATALOG = Principal("acme", "partner", frozenset({"partner"}), frozenset({"
 ACME_STOCK = Principal("acme", "partner", frozenset({"partner"}), frozenset({"stock:write"}))
 ANNS_ORDER = Resource(customer_id="ann")
 ANNS_ACCOUNT = Resource(user_id="ann")
+ANNS_METHOD = Resource(customer_id="ann")  # a saved payment method of hers
 ACME_SKU = Resource(owner_partner_id="acme")
 OTHER_SKU = Resource(owner_partner_id="globex")
 FREE_SKU = Resource(owner_partner_id=None)
@@ -100,6 +101,16 @@ TABLE = [
     (ROOT, "account.read", ANNS_ACCOUNT, A),
     (ACME, "account.read", ANNS_ACCOUNT, F),
     (ANONYMOUS, "account.read", ANNS_ACCOUNT, F),
+    (ANN, "payment_methods.read", None, A),  # her own vault
+    (ANN, "payment_methods.manage", ANNS_METHOD, A),
+    (BOB, "payment_methods.manage", ANNS_METHOD, H),  # another's saved card is not found
+    (BOB, "payment_methods.read", ANNS_METHOD, H),  # so it pays none of his orders
+    (ANN, "payment_methods.manage", Resource(exists=False), H),
+    (ANN, "payment_methods.read", Resource(customer_id=None), H),  # a method no user holds
+    (SUE, "payment_methods.read", ANNS_METHOD, F),  # only its owner, not support
+    (ROOT, "payment_methods.manage", ANNS_METHOD, F),  # nor an admin
+    (ACME, "payment_methods.read", None, F),
+    (ANONYMOUS, "payment_methods.read", None, F),
 ]
 
 
@@ -146,6 +157,7 @@ SCOPE_SETS = [
 ORDER_OWN = ("order.read", "order.cancel", "order.refund")
 #: What a customer changes of their own account (``/v1/users/me``), which no staff role may.
 ACCOUNT_CHANGES = ("profile.update", "preferences.update", "addresses.manage", "devices.manage")
+METHODS = ("payment_methods.read", "payment_methods.manage")
 
 
 def expected(role: str | None, scopes: frozenset[str], action: str, resource: Resource | None) -> Decision:
@@ -156,12 +168,14 @@ def expected(role: str | None, scopes: frozenset[str], action: str, resource: Re
     goods_owners = resource.sku_owners if resource is not None and exists else frozenset()
     my_account = exists and resource is not None and resource.user_id == ME
     if role == "admin":
-        return F if action in ("order.place", *ACCOUNT_CHANGES) else A
+        return F if action in ("order.place", *ACCOUNT_CHANGES, *METHODS) else A
     if role == "customer":
         if action in ORDER_OWN:
             return A if mine else H  # someone else's order is not found
         if action == "account.read":
             return A if my_account else H  # and nor is someone else's account
+        if action in METHODS:  # her own vault; someone else's method, or one no user holds, is not found
+            return A if resource is None or mine else H
         everyday = ("order.place", "product.search", "product.read", "stock.read", "profile.read", "order.list")
         return A if action in (*everyday, *ACCOUNT_CHANGES, "notifications.read") else F
     if role == "support":

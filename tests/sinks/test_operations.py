@@ -60,7 +60,8 @@ def test_migrations_are_idempotent_and_listed(sinks: SinkHarness) -> None:
     assert [(m.id, m.applied) for m in status(sinks.settings)] == [
         ("0001_read_models", True),
         ("0002_credentials", True),
-        ("0003_user_account", True),
+        ("0003_payment_customers", True),
+        ("0004_user_account", True),
     ]
     listed = shopstream(sinks, "db", "status", "--json")
     assert '"applied": true' in listed.stdout

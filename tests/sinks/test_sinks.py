@@ -48,8 +48,7 @@ def run_through(settings: Settings, logs: Path, *batches: list[Event], commit_ev
     try:
         for batch in batches:
             sinks.produce(batch)
-        for sink in SINKS:
-            sinks.start(sink, SHOP_SINK_COMMIT_EVERY=str(commit_every))
+        sinks.start_all(SHOP_SINK_COMMIT_EVERY=str(commit_every))
         sinks.wait_caught_up(SINKS)
         sinks.stop()
         yield sinks
@@ -108,8 +107,7 @@ def poisoned_run(settings: Settings, logs: Path) -> Iterator[Played]:
     played = Played(SinkHarness(settings, logs))
     try:
         poisoned_history(played.sinks)
-        for sink in SINKS:
-            played.sinks.start(sink)
+        played.sinks.start_all()
         played.sinks.wait_caught_up(SINKS)
         played.alive = {sink: played.sinks.processes[sink].poll() is None for sink in SINKS}
         played.letters = played.sinks.dead_letters(ORDER_EVENTS)
@@ -126,8 +124,7 @@ def sigkilled_run(settings: Settings, logs: Path) -> Iterator[Played]:
     sinks = played.sinks
     try:
         sinks.produce(HISTORY)
-        for sink in SINKS:
-            sinks.start(sink, SHOP_SINK_COMMIT_EVERY="4", SHOP_SINK_COMMIT_INTERVAL_S="0.05")
+        sinks.start_all(SHOP_SINK_COMMIT_EVERY="4", SHOP_SINK_COMMIT_INTERVAL_S="0.05")
         deadline = time.monotonic() + 60
         while len(played.progress) < len(SINKS):
             for sink in set(SINKS) - set(played.progress):
@@ -137,8 +134,7 @@ def sigkilled_run(settings: Settings, logs: Path) -> Iterator[Played]:
                     played.progress[sink] = (committed, end)
             assert time.monotonic() < deadline, f"committed nothing in 60 s: {set(SINKS) - set(played.progress)}"
             time.sleep(0.01)
-        for sink in SINKS:
-            sinks.start(sink)
+        sinks.start_all()
         sinks.wait_caught_up(SINKS)
         sinks.stop()
         yield played
@@ -155,8 +151,7 @@ def store_down_run(settings: Settings, logs: Path) -> Iterator[Played]:
     try:
         half = len(HISTORY) // 2
         sinks.produce(HISTORY[:half])
-        for sink in SINKS:
-            sinks.start(sink)
+        sinks.start_all()
         sinks.wait_caught_up(SINKS)
         assert {row.state for row in servers.down()} == {"stopped"}, "the stores are down"
         try:

@@ -84,6 +84,11 @@ class SinkHarness:
             self.logs / f"{self.scope.name}-{sink}{instance}.log",
         )
 
+    def start_all(self, **env: str) -> None:
+        """Start each of the four sinks."""
+        for sink in SINKS:
+            self.start(sink, **env)
+
     def kill(self, sink: str) -> None:
         kill(self.processes.pop(sink))
 

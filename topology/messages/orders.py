@@ -8,6 +8,7 @@ from typing import Annotated
 import msgspec
 
 from topology.messages.base import Command, Event, Id, Money, Quantity, Reason, Sku
+from topology.messages.payments import PaymentSource
 
 
 class OrderLine(msgspec.Struct, frozen=True):
@@ -44,7 +45,11 @@ class PlaceOrder(Command, frozen=True, kw_only=True):
 
 
 class PlaceOrderV2(Command, frozen=True, kw_only=True):
-    """Place an order: SKUs and quantities only; the unit prices are the catalog's, set when stock is reserved."""
+    """Place an order: SKUs and quantities only; the unit prices are the catalog's, set when stock is reserved.
+
+    Paid with a one-time card token; ``PlaceOrderV3`` may name a saved payment method instead.
+    Still read, and what a partner's topic takes.
+    """
 
     TYPE = "PlaceOrder"
     VERSION = 2
@@ -53,6 +58,18 @@ class PlaceOrderV2(Command, frozen=True, kw_only=True):
     customer_id: Id
     lines: Items
     payment_token: PaymentToken
+
+
+class PlaceOrderV3(Command, frozen=True, kw_only=True):
+    """Place an order as version 2 does, paid with a one-time card token or a saved payment method."""
+
+    TYPE = "PlaceOrder"
+    VERSION = 3
+
+    order_id: Id
+    customer_id: Id
+    lines: Items
+    payment: PaymentSource
 
 
 class CancelOrder(Command, frozen=True, kw_only=True):

@@ -4,8 +4,8 @@ The read models' rows carry the ``seq`` of the newest event applied (``version``
 tables keep the first row per key. A table filled by some of its topic's events only
 (``filled_by``) holds, per key, the version of the newest of those. Every event that fills a
 table gives each of its columns but the facts, so rows of one key merge the same in any order.
-The credentials tables belong to the ingress alone and carry no version. ``MIGRATIONS`` holds
-the SQL that creates them all (yoyo-migrations).
+The credentials tables and the users' payment customers belong to the ingress alone and carry
+no version. ``MIGRATIONS`` holds the SQL that creates them all (yoyo-migrations).
 """
 
 from __future__ import annotations
@@ -230,3 +230,5 @@ CREDENTIALS = Table(
 PARTNER_CLIENTS = Table(
     "partner_clients", ("client_id",), ("partner_id", "secret_hash", "scopes", "created_at"), versioned=False
 )
+#: Each user's customer at the payment provider, whose vault keeps the user's saved cards (the ingress's own table).
+PAYMENT_CUSTOMERS = Table("payment_customers", ("user_id",), ("customer_id", "created_at"), versioned=False)

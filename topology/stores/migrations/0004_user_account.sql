@@ -1,7 +1,7 @@
 -- A user's account beyond the profile. Read models the sinks fill from the users' events, one row per
 -- user each (preferences, saved addresses and push devices as JSON documents, the status), and the
 -- account's status in the credentials, the one login and refresh obey (`shopstream user suspend`).
--- depends: 0002_credentials
+-- depends: 0003_payment_customers
 
 CREATE TABLE user_preferences (
     user_id     text PRIMARY KEY,
