@@ -110,8 +110,10 @@ class Wallets:
     def add(self, principal: Principal, token: str, make_default: bool, key: str | None) -> answers.PaymentMethod:
         """Save the card ``token`` stands for; under the request's Idempotency-Key, a retry saves it once."""
         authorize(principal, "payment_methods.manage")
-        # The provider's keys, derived from the caller and theirs: another caller's key is another key.
-        base = hashlib.sha256(f"{principal.subject}\0{key or uuid.uuid4().hex}".encode()).hexdigest()[:40]
+        # The provider's keys, derived from the shop (the schema that maps its users to customers: a
+        # provider's test account is shared by every environment), the caller and theirs.
+        scoped = f"{self.settings.pg_schema}\0{principal.subject}\0{key or uuid.uuid4().hex}"
+        base = hashlib.sha256(scoped.encode()).hexdigest()[:40]
         customer = self._customer_for(principal.subject, f"vault:{base}")
         try:
             card = self.vault.save_card(f"vault:{base}:card", customer, token)
