@@ -242,7 +242,7 @@ class KafkaShipper(logging.handlers.QueueHandler):
         queue_size: int,
         close_timeout_s: float = 2.0,
         services: Mapping[str, str] | None = None,
-        linger_s: float = 0.5,
+        linger_s: float = 0.05,
     ) -> None:
         self._queue_size = queue_size
         self._queue: queue.Queue[logging.LogRecord] = queue.Queue(maxsize=queue_size)
@@ -304,9 +304,7 @@ class KafkaShipper(logging.handlers.QueueHandler):
                 records = []
             if records and records[0] is not _STOP and self.linger_s:
                 # Records logged meanwhile are queued without waking this thread: one wake-up (and
-                # one GIL hand-over) per ``linger_s``, not one per record. Each wake-up costs a
-                # Bytewax process far more than the records it ships (bench/RESULTS.md, the
-                # telemetry's overhead: ``bench.observability --on logs``).
+                # one GIL hand-over) per ``linger_s``, not one per record.
                 time.sleep(self.linger_s)
             with contextlib.suppress(queue.Empty):
                 while len(records) < _DRAIN:
