@@ -335,7 +335,7 @@ def test_a_clean_history_proves_every_invariant(system: System) -> None:
     assert by["notifications-once"]["checked"] == 2
     assert by["event-log"]["notes"] == {"unreadable commands": 1, "repeats absorbed": 1}
     assert by["dlq-reasons"]["checked"] == 1
-    assert [by[f"store-{s}"]["checked"] for s in ("postgres", "redis", "search", "mongo")] == [12, 7, 6, 2]
+    assert [by[f"store-{s}"]["checked"] for s in ("postgres", "redis", "search", "mongo")] == [13, 7, 6, 2]
 
     text = Cli({k: v for k, v in system.settings.to_env().items() if k != "SHOP_TOPIC_PREFIX"})(
         "verify", "--prefix", system.prefix
@@ -352,7 +352,7 @@ def test_the_read_replica_holds_the_same(system: System) -> None:
             break
         code, report = system.verify("--replica")
     assert (code, found(report)) == (0, [])
-    assert checks(report)["store-postgres-replica"]["checked"] == 12
+    assert checks(report)["store-postgres-replica"]["checked"] == 13
 
 
 def test_an_order_past_its_deadline_without_a_terminal_state(system: System) -> None:
