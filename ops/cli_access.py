@@ -7,8 +7,10 @@ account's status; ``keys init|rotate|list`` manage the JWT signing keys (``ops.k
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import asdict
 from datetime import UTC, datetime
+from typing import TypeVar
 
 import typer
 
@@ -21,19 +23,25 @@ user_app = typer.Typer(
 keys_app = typer.Typer(no_args_is_help=True, help="The JWT signing keys every ingress instance shares.")
 
 ROLE_HELP = f"the staff role: {' or '.join(staff.STAFF_ROLES)}"
+T = TypeVar("T")
 BY_HELP = "who you are, for the audit log (default: your OS user, which is recorded besides)"
 
 
-def _change(email: str, role: str, by: str | None, as_json: bool, grant: bool) -> None:
-    settings = settings_or_exit()
+def _or_exit(call: Callable[[], T]) -> T:
+    """The call's answer; a request the staff code refuses exits 2, one it cannot carry out 1, each with its message."""
     try:
-        change = staff.change_role(settings, email, role, grant, staff.Operator.of(by), datetime.now(UTC))
+        return call()
     except staff.BadRequest as err:
         typer.echo(f"error: {err}", err=True)
         raise typer.Exit(EXIT_USAGE) from err
     except staff.StaffError as err:
         typer.echo(f"error: {err}", err=True)
         raise typer.Exit(EXIT_DOWN) from err
+
+
+def _change(email: str, role: str, by: str | None, as_json: bool, grant: bool) -> None:
+    settings = settings_or_exit()
+    change = _or_exit(lambda: staff.change_role(settings, email, role, grant, staff.Operator.of(by), datetime.now(UTC)))
     if as_json:
         typer.echo(json.dumps(asdict(change), default=str))
         return
@@ -78,14 +86,8 @@ REASON_HELP = "why, for the audit log"
 
 def _status(email: str, change: account_status.Change, reason: str, by: str | None, as_json: bool) -> None:
     settings = settings_or_exit()
-    try:
-        done = account_status.change_status(settings, email, change, reason, staff.Operator.of(by), datetime.now(UTC))
-    except staff.BadRequest as err:
-        typer.echo(f"error: {err}", err=True)
-        raise typer.Exit(EXIT_USAGE) from err
-    except staff.StaffError as err:
-        typer.echo(f"error: {err}", err=True)
-        raise typer.Exit(EXIT_DOWN) from err
+    operator, now = staff.Operator.of(by), datetime.now(UTC)
+    done = _or_exit(lambda: account_status.change_status(settings, email, change, reason, operator, now))
     if as_json:
         typer.echo(json.dumps(asdict(done), default=str))
         return
