@@ -259,7 +259,8 @@ def test_support_reads_an_account_another_customer_learns_nothing_of_it(
     account: tuple[Api, UsersPipeline, str],
 ) -> None:
     api, pipeline, ann = account
-    api.call("POST", "/v1/users/me/addresses", api.token(ann, "customer"), HOME)
+    added = api.call("POST", "/v1/users/me/addresses", api.token(ann, "customer"), HOME)
+    assert added.status_code == 202, added.text
     pipeline.catch_up()
     shown = api.call("GET", f"/v1/users/{ann}", api.token("sue", "support"))
     assert shown.status_code == 200, shown.text

@@ -16,6 +16,7 @@ from __future__ import annotations
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -125,15 +126,20 @@ def sigkilled_run(settings: Settings, logs: Path) -> Iterator[Played]:
     try:
         sinks.produce(HISTORY)
         sinks.start_all(SHOP_SINK_COMMIT_EVERY="4", SHOP_SINK_COMMIT_INTERVAL_S="0.05")
-        deadline = time.monotonic() + 60
-        while len(played.progress) < len(SINKS):
-            for sink in set(SINKS) - set(played.progress):
+
+        def kill_once_committing(sink: str) -> tuple[int, int]:
+            deadline = time.monotonic() + 60
+            while True:
                 committed, end = sinks.progress(sink)
                 if committed > 0:
                     sinks.kill(sink)
-                    played.progress[sink] = (committed, end)
-            assert time.monotonic() < deadline, f"committed nothing in 60 s: {set(SINKS) - set(played.progress)}"
-            time.sleep(0.01)
+                    return committed, end
+                assert time.monotonic() < deadline, f"{sink} committed nothing in 60 s"
+                time.sleep(0.01)
+
+        # one watcher per sink: a fast sink commits its whole share while a loop looks at the others
+        with ThreadPoolExecutor(len(SINKS)) as pool:
+            played.progress = dict(zip(SINKS, pool.map(kill_once_committing, SINKS), strict=True))
         sinks.start_all()
         sinks.wait_caught_up(SINKS)
         sinks.stop()
