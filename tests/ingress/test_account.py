@@ -19,6 +19,7 @@ from ingress.bus import KafkaBus
 from tests.support.api import Api
 from tests.support.scope import Scope
 from tests.support.users_pipeline import UsersPipeline
+from tests.support.waiting import eventually
 from topology.messages.users import MAX_ADDRESSES
 from topology.settings import Settings
 
@@ -262,7 +263,12 @@ def test_support_reads_an_account_another_customer_learns_nothing_of_it(
     added = api.call("POST", "/v1/users/me/addresses", api.token(ann, "customer"), HOME)
     assert added.status_code == 202, added.text
     pipeline.catch_up()
-    shown = api.call("GET", f"/v1/users/{ann}", api.token("sue", "support"))
+
+    def read_with_the_address() -> Any:
+        answer = api.call("GET", f"/v1/users/{ann}", api.token("sue", "support"))
+        return answer if answer.status_code != 200 or answer.json["addresses"] else None
+
+    shown = eventually(read_with_the_address, 30, "the address in the account's read model")
     assert shown.status_code == 200, shown.text
     assert (shown.json["name"], shown.json["status"], len(shown.json["addresses"])) == ("Ann", "active", 1)
     assert api.call("GET", f"/v1/users/{ann}", api.token(ann, "customer")).status_code == 200
