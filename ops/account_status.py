@@ -25,7 +25,7 @@ import psycopg
 import redis
 from psycopg import sql
 
-from ops.staff import BadRequest, Operator, StaffError, send_user_command
+from ops.staff import BadRequest, Operator, StaffError, postgres_failed, send_user_command
 from topology.messages import CloseAccount, Message, ReinstateAccount, SuspendAccount
 from topology.messages.users import AccountStatus
 from topology.settings import Settings
@@ -97,9 +97,7 @@ def change_status(
             f"postgres: {CREDENTIALS.name} has no status in schema {settings.pg_schema}\n  fix: `shopstream db migrate`"
         ) from err
     except psycopg.Error as err:
-        raise StaffError(
-            f"postgres: {str(err).strip() or type(err).__name__}; nothing changed\n  fix: `shopstream stack up`"
-        ) from err
+        raise postgres_failed(err) from err
     return StatusChange(email, user_id, after, held, True, reason, operator.by, operator.os_user, now, command_id)
 
 

@@ -121,10 +121,14 @@ def change_role(
             f"postgres: no {CREDENTIALS.name} table in schema {settings.pg_schema}\n  fix: `shopstream db migrate`"
         ) from err
     except psycopg.Error as err:
-        raise StaffError(
-            f"postgres: {str(err).strip() or type(err).__name__}; nothing changed\n  fix: `shopstream stack up`"
-        ) from err
+        raise postgres_failed(err) from err
     return RoleChange(email, user_id, role, grant, True, roles, operator.by, operator.os_user, now, command_id)
+
+
+def postgres_failed(err: psycopg.Error) -> StaffError:
+    """What an operator is told when PostgreSQL failed a staff change (the transaction changed nothing)."""
+    what = str(err).strip() or type(err).__name__
+    return StaffError(f"postgres: {what}; nothing changed\n  fix: `shopstream stack up`")
 
 
 def _roles_after(held: tuple[str, ...], role: str, grant: bool) -> tuple[str, ...]:
